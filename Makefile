@@ -1,0 +1,54 @@
+# The README's two commands are `make demo` and `make test`. Both install what is missing first
+# (Debian packages and podman settings, the pinned venv, the test host image) and are fast the second time.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+STAMPS := .build/stamps
+COLLECTION_LINK := .build/collections/ansible_collections/cloudburst/aws
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: demo test setup host venv image link sanity lint molecule clean
+
+## demo: run playbooks/site.yml against a local AWS endpoint (moto) and local podman hosts
+demo: setup
+	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml
+
+## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
+test: setup
+	$(VENV)/bin/python -m pytest
+
+setup: host venv link image
+
+host: $(STAMPS)/host
+$(STAMPS)/host: tools/setup-host tools/containers.conf
+	tools/setup-host
+	@mkdir -p $(STAMPS) && touch $@
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: requirements.txt
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+link: $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+image: host
+	tools/build-image
+
+## Single gates, for working on one thing at a time.
+sanity: setup
+	$(VENV)/bin/python -m pytest tests/gates/test_sanity.py
+lint: setup
+	$(VENV)/bin/python -m pytest tests/gates/test_lint.py
+molecule: setup
+	$(VENV)/bin/python -m pytest tests/molecule
+
+clean:
+	rm -rf .build tests/output

@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Find the controller's public address from a checkip-style URL.
+
+A checkip-style service answers an HTTP GET with the caller's address as plain text and nothing else.
+The parsing is kept apart from the fetching so that it can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from ansible.module_utils.urls import fetch_url
+
+DEFAULT_CHECKIP_URL = "https://checkip.amazonaws.com/"
+
+# A checkip answer is one address and a newline; anything longer is not such an answer.
+MAX_BODY_BYTES = 1024
+
+
+class PublicIpError(Exception):
+    """The service's answer cannot be used; the message says why."""
+
+    def __init__(self, message, retryable=False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def parse_checkip_body(body, url):
+    """Return a dict (ip, version, cidr) for the address in a checkip answer.
+
+    Raises PublicIpError when the body is empty or is not exactly one IPv4 or IPv6 address.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("ascii")
+        except UnicodeDecodeError:
+            raise PublicIpError(f"{url} answered with bytes that are not ASCII text, not an IP address")
+    text = body.strip()
+    if not text:
+        raise PublicIpError(f"{url} answered with an empty body instead of an IP address")
+    if len(text.split()) != 1:
+        raise PublicIpError(f"{url} answered with more than one word; expected one IP address, got {_shorten(text)!r}")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise PublicIpError(f"{url} answered {_shorten(text)!r}, which is not an IPv4 or IPv6 address")
+    prefix = 32 if address.version == 4 else 128
+    return {
+        "ip": str(address),
+        "version": address.version,
+        "cidr": f"{address}/{prefix}",
+        "is_global": address.is_global,
+    }
+
+
+def _shorten(text, limit=60):
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _fetch_once(module, url, timeout):
+    response, info = fetch_url(module, url, method="GET", timeout=timeout, force=True)
+    status = info.get("status", -1)
+    if status == -1 or response is None and status < 400:
+        # fetch_url reports connection errors and timeouts as status -1 with a message.
+        raise PublicIpError(f"could not reach {url}: {info.get('msg', 'no answer')}", retryable=True)
+    if status >= 400:
+        retryable = status >= 500 or status == 429
+        raise PublicIpError(f"{url} answered HTTP {status} ({info.get('msg', '')})".rstrip(" ()"), retryable=retryable)
+    try:
+        body = response.read(MAX_BODY_BYTES + 1)
+    except Exception as exc:  # the socket may time out while the body is read
+        raise PublicIpError(f"could not read the answer from {url}: {exc}", retryable=True)
+    if len(body) > MAX_BODY_BYTES:
+        raise PublicIpError(f"{url} answered with more than {MAX_BODY_BYTES} bytes; that is not a checkip answer")
+    return parse_checkip_body(body, url)
+
+
+def find_public_ip(module, url, timeout, retries, retry_delay):
+    """Ask url for our address, retrying connection errors, timeouts and HTTP 5xx/429 answers.
+
+    Returns (result, attempts). Raises PublicIpError with the last reason when every attempt failed
+    or when the answer is unusable (an unusable answer is not retried: asking again gives the same).
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return _fetch_once(module, url, timeout), attempt
+        except PublicIpError as exc:
+            if not exc.retryable or attempt > retries:
+                if attempt > 1:
+                    raise PublicIpError(f"{exc} (after {attempt} attempts)")
+                raise
+        time.sleep(retry_delay)

@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: public_ip_info
+short_description: Find the public IP address the internet sees for the host that runs this module
+version_added: 0.1.0
+description:
+  - Asks a checkip-style URL (an HTTP GET that answers with the caller's address as plain text) for the
+    address that the internet, and so AWS, sees for the host running the module.
+  - Run it on the controller (C(delegate_to: localhost) with C(run_once: true), or in a play on C(localhost))
+    to learn the address to put into security-group rules and IAM source-IP allow-lists.
+  - Connection errors, timeouts, HTTP 429 and HTTP 5xx answers are retried. An empty body, a body that is
+    not exactly one IP address, or another HTTP error fails at once with a message that says what came back.
+author:
+  - cloudburst.aws contributors
+options:
+  url:
+    description:
+      - The checkip-style URL to ask.
+    type: str
+    default: https://checkip.amazonaws.com/
+  timeout:
+    description:
+      - Seconds to wait for each attempt's answer.
+    type: float
+    default: 10
+  retries:
+    description:
+      - How many more attempts to make after a first one fails with a connection error, a timeout,
+        HTTP 429 or HTTP 5xx.
+    type: int
+    default: 3
+  retry_delay:
+    description:
+      - Seconds to wait between attempts.
+    type: float
+    default: 1
+  validate_certs:
+    description:
+      - Whether to check the TLS certificate of an C(https) URL.
+    type: bool
+    default: true
+notes:
+  - Supports check mode; the module only reads.
+  - The address is the one of the network path the request took. Behind a proxy or a NAT gateway, that
+    is the proxy's or gateway's address, which is also what AWS sees for API calls made the same way.
+seealso:
+  - name: checkip.amazonaws.com
+    description: The service asked by default.
+    link: https://checkip.amazonaws.com/
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads and does the same in check mode.
+  diff_mode:
+    support: none
+    description: The module changes nothing, so there is no diff.
+"""
+
+EXAMPLES = r"""
+- name: Learn the controller's public address
+  cloudburst.aws.public_ip_info:
+  delegate_to: localhost
+  run_once: true
+  register: controller_ip
+
+- name: Allow SSH from that address only
+  amazon.aws.ec2_security_group:
+    name: annex-ssh
+    description: SSH from the team's controller
+    rules:
+      - proto: tcp
+        ports: [22]
+        cidr_ip: "{{ controller_ip.cidr }}"
+
+- name: Ask a service of your own, with a short timeout and more retries
+  cloudburst.aws.public_ip_info:
+    url: https://ip.example.org/
+    timeout: 3
+    retries: 5
+"""
+
+RETURN = r"""
+ip:
+  description: The address the URL saw, in its compressed textual form.
+  returned: success
+  type: str
+  sample: 203.0.113.10
+version:
+  description: The IP version of O(url)'s answer, 4 or 6.
+  returned: success
+  type: int
+  sample: 4
+cidr:
+  description: The address as a single-host network (/32 for IPv4, /128 for IPv6).
+  returned: success
+  type: str
+  sample: 203.0.113.10/32
+is_global:
+  description:
+    - Whether the address is globally routable. A private or reserved address means the answer did not
+      come from a service on the internet and will not match what AWS sees.
+  returned: success
+  type: bool
+  sample: true
+url:
+  description: The URL that was asked.
+  returned: always
+  type: str
+  sample: https://checkip.amazonaws.com/
+attempts:
+  description: How many requests it took.
+  returned: success
+  type: int
+  sample: 1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import DEFAULT_CHECKIP_URL
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", default=DEFAULT_CHECKIP_URL),
+            timeout=dict(type="float", default=10),
+            retries=dict(type="int", default=3),
+            retry_delay=dict(type="float", default=1),
+            validate_certs=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    url = module.params["url"]
+    if not url.startswith(("http://", "https://")):
+        module.fail_json(msg=f"url must be an http:// or https:// URL, got {url!r}", url=url)
+    if module.params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds", url=url)
+    if module.params["retries"] < 0 or module.params["retry_delay"] < 0:
+        module.fail_json(msg="retries and retry_delay must not be negative", url=url)
+
+    try:
+        result, attempts = find_public_ip(
+            module, url, module.params["timeout"], module.params["retries"], module.params["retry_delay"]
+        )
+    except PublicIpError as exc:
+        module.fail_json(msg=f"Could not learn the public IP address: {exc}", url=url)
+
+    if not result["is_global"]:
+        module.warn(
+            f"{url} answered {result['ip']}, which is not a globally routable address; "
+            "rules built from it will not match the address AWS sees"
+        )
+    module.exit_json(changed=False, url=url, attempts=attempts, **result)
+
+
+if __name__ == "__main__":
+    main()

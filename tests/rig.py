@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+"""The local test rig: a real moto server on 127.0.0.1 and a checkip-style answerer.
+
+Used by the pytest fixtures (tests/conftest.py) and by the `tools/local-aws` command that the demo and
+manual runs use. Nothing here talks to any address but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_REGION = "us-east-1"
+RIG_ADMIN_USER = "cloudburst-rig-admin"
+
+# Placeholder credentials used only for the first call that creates the rig's own IAM user and key in
+# moto; every later call uses that generated key, so caller identity is a real moto user.
+_BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "rig-bootstrap", "aws_secret_access_key": "rig-bootstrap"}
+
+# A documentation address (RFC 5737): what the local checkip answerer says when asked.
+DEFAULT_CHECKIP_ANSWER = "198.51.100.7"
+
+
+def free_port():
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MotoServer:
+    """moto in server mode as a child process on a free 127.0.0.1 port."""
+
+    def __init__(self, port=None, log_path=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._process = None
+        self._log = None
+
+    def start(self, timeout=60):
+        env = dict(os.environ)
+        # AWS managed policies (AdministratorAccess, ...) exist in moto only when loaded explicitly.
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self._process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2):
+                    return self
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout}s")
+
+    def reset(self):
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self):
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+        self._process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def bootstrap_credentials(endpoint_url, region=DEFAULT_REGION, user_name=RIG_ADMIN_USER):
+    """Create an administrator user with an access key in moto and return its credentials."""
+    import boto3  # imported here so that the module can be loaded without boto3 for its HTTP helpers
+
+    iam = boto3.client("iam", endpoint_url=endpoint_url, region_name=region, **_BOOTSTRAP_CREDENTIALS)
+    iam.create_user(UserName=user_name)
+    iam.attach_user_policy(UserName=user_name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def aws_environment(endpoint_url, credentials, region=DEFAULT_REGION):
+    """Environment variables that point boto3, amazon.aws and our playbooks at the local endpoint."""
+    return {
+        "CLOUDBURST_AWS_ENDPOINT_URL": endpoint_url,
+        # botocore itself honours AWS_ENDPOINT_URL, so even a module called without endpoint_url stays local.
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
+def clean_aws_environment(env):
+    """Drop settings that could send a call to a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_URL", "EC2_URL", "S3_URL"):
+        env.pop(name, None)
+    return env
+
+
+class CheckipServer:
+    """A checkip-style HTTP server on 127.0.0.1 whose answer tests can change between requests.
+
+    `answer` is a list of (status, body, delay_seconds) played in order; the last one repeats.
+    """
+
+    def __init__(self, answers=None):
+        self.answers = list(answers or [(200, DEFAULT_CHECKIP_ANSWER + "\n", 0)])
+        self.requests = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                index = min(server.requests, len(server.answers) - 1)
+                server.requests += 1
+                status, body, delay = server.answers[index]
+                if delay:
+                    time.sleep(delay)
+                data = body.encode() if isinstance(body, str) else body
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def set_answers(self, answers):
+        self.answers = list(answers)
+        self.requests = 0
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def dump_json(data):
+    return json.dumps(data, indent=2, sort_keys=True)
