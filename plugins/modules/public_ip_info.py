@@ -13,12 +13,12 @@ version_added: 0.1.0
 description:
   - Asks a checkip-style URL (an HTTP GET that answers with the caller's address as plain text) for the
     address that the internet, and so AWS, sees for the host running the module.
-  - Run it on the controller (C(delegate_to: localhost) with C(run_once: true), or in a play on C(localhost))
-    to learn the address to put into security-group rules and IAM source-IP allow-lists.
+  - "Run it on the controller (C(delegate_to: localhost) with C(run_once: true), or in a play on C(localhost))
+    to learn the address to put into security-group rules and IAM source-IP allow-lists."
   - Connection errors, timeouts, HTTP 429 and HTTP 5xx answers are retried. An empty body, a body that is
     not exactly one IP address, or another HTTP error fails at once with a message that says what came back.
 author:
-  - cloudburst.aws contributors
+  - cloudburst.aws maintainers (@cloudburst)
 options:
   url:
     description:

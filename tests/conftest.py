@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+"""Fixtures shared by every test: the moto server, the checkip answerer and ways to run Ansible."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rig  # noqa: E402
+
+REPO_ROOT = rig.REPO_ROOT
+COLLECTIONS_PATH = os.path.join(REPO_ROOT, ".build", "collections")
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+# Unit tests import our plugins as ansible_collections.cloudburst.aws.*, like Ansible does.
+sys.path.insert(0, COLLECTIONS_PATH)
+
+
+@dataclass
+class Completed:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+
+def run(argv, env=None, cwd=REPO_ROOT, timeout=600, check=False):
+    """Run a command, returning rc and output; with check, fail the test and show the output's tail."""
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    result = Completed(proc.returncode, proc.stdout, proc.stderr)
+    if check and result.rc != 0:
+        pytest.fail(f"{' '.join(argv)} exited {result.rc}:\n{result.output[-6000:]}", pytrace=False)
+    return result
+
+
+def ansible_env(extra=None, aws=None):
+    """Environment for ansible commands: our ansible.cfg, the venv first on PATH, no stray AWS settings."""
+    env = rig.clean_aws_environment(dict(os.environ))
+    env.pop("AWS_ENDPOINT_URL", None)
+    env.update(
+        ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
+        PATH=os.pathsep.join([VENV_BIN] + [p for p in env.get("PATH", "").split(os.pathsep) if p != VENV_BIN]),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        PY_COLORS="0",
+    )
+    env.update(aws or {})
+    env.update(extra or {})
+    return env
+
+
+def run_playbook(tmp_path, plays, env, extra_args=(), name="play.yml"):
+    """Write plays (a list of dicts) as a playbook and run it with the JSON callback.
+
+    Returns (Completed, parsed JSON output or None).
+    """
+    playbook = tmp_path / name
+    playbook.write_text(json.dumps(plays, indent=1))
+    env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    result = run(["ansible-playbook", str(playbook), *extra_args], env=env)
+    try:
+        parsed = json.loads(result.stdout)
+    except ValueError:
+        parsed = None
+    return result, parsed
+
+
+def task_results(parsed, host="localhost"):
+    """The per-task results of host, in order, from the JSON callback's output."""
+    return [task["hosts"][host] for play in parsed["plays"] for task in play["tasks"] if host in task["hosts"]]
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials."""
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = rig.MotoServer(log_path=str(log_path)).start()
+    server.credentials = rig.bootstrap_credentials(server.url)
+    server.env = rig.aws_environment(server.url, server.credentials)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server):
+    """ansible_env() pointed at the session's moto server."""
+    return ansible_env(aws=moto_server.env)
+
+
+@pytest.fixture
+def boto3_session(moto_server):
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=moto_server.credentials["aws_access_key_id"],
+        aws_secret_access_key=moto_server.credentials["aws_secret_access_key"],
+        region_name=rig.DEFAULT_REGION,
+    )
+
+
+@pytest.fixture
+def checkip():
+    with rig.CheckipServer() as server:
+        yield server

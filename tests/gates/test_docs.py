@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+"""Every plugin documents itself through ansible-doc, and every role through its argument specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+from conftest import REPO_ROOT, ansible_env, run
+
+MODULES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "modules").glob("*.py") if p.stem != "__init__")
+ROLES = sorted(p.name for p in pathlib.Path(REPO_ROOT, "roles").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ansible_doc_for_module(module):
+    result = run(["ansible-doc", "--json", f"cloudburst.aws.{module}"], env=ansible_env(), check=True)
+    doc = json.loads(result.stdout)[f"cloudburst.aws.{module}"]
+    assert doc["doc"]["short_description"]
+    assert doc["examples"].strip() and doc["return"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_argument_specs(role):
+    assert os.path.exists(os.path.join(REPO_ROOT, "roles", role, "meta", "argument_specs.yml"))
+    result = run(["ansible-doc", "-t", "role", "--json", f"cloudburst.aws.{role}"], env=ansible_env(), check=True)
+    assert json.loads(result.stdout)

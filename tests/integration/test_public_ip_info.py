@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+"""cloudburst.aws.public_ip_info run by ansible-playbook against answers served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ansible_env, run_playbook, task_results
+
+import rig
+
+
+def ask(tmp_path, url, check_mode=False, **options):
+    task = {"cloudburst.aws.public_ip_info": dict(url=url, retry_delay=0.1, **options), "register": "answer"}
+    if check_mode:
+        task["check_mode"] = True
+    plays = [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]
+    result, parsed = run_playbook(tmp_path, plays, ansible_env())
+    assert parsed is not None, result.output
+    return task_results(parsed)[0]
+
+
+@pytest.mark.parametrize(
+    "body, ip, version, cidr",
+    [
+        ("93.184.215.14\n", "93.184.215.14", 4, "93.184.215.14/32"),
+        (" 2a00:1450:4001:0829:0000:0000:0000:200e \n", "2a00:1450:4001:829::200e", 6, "2a00:1450:4001:829::200e/128"),
+    ],
+)
+def test_returns_ip_version_and_cidr(tmp_path, checkip, body, ip, version, cidr):
+    checkip.set_answers([(200, body, 0)])
+    answer = ask(tmp_path, checkip.url)
+    assert not answer.get("failed"), answer
+    assert (answer["ip"], answer["version"], answer["cidr"]) == (ip, version, cidr)
+    assert answer["is_global"] is True
+    assert answer["changed"] is False
+    assert answer["attempts"] == 1
+
+
+def test_check_mode_gives_the_same_answer(tmp_path, checkip):
+    checkip.set_answers([(200, "93.184.215.14\n", 0)])
+    answer = ask(tmp_path, checkip.url, check_mode=True)
+    assert answer["cidr"] == "93.184.215.14/32"
+
+
+def test_a_private_answer_is_flagged(tmp_path, checkip):
+    checkip.set_answers([(200, "10.0.0.8\n", 0)])
+    answer = ask(tmp_path, checkip.url)
+    assert answer["is_global"] is False and answer["cidr"] == "10.0.0.8/32"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("", "answered with an empty body"),
+        ("<html>blocked</html>", "which is not an IPv4 or IPv6 address"),
+        ("1.2.3.4 5.6.7.8", "more than one word"),
+        ("9" * 2000, "more than 1024 bytes"),
+    ],
+)
+def test_unusable_answers_fail_clearly_without_retrying(tmp_path, checkip, body, message):
+    checkip.set_answers([(200, body, 0)])
+    answer = ask(tmp_path, checkip.url, retries=3)
+    assert answer["failed"] is True
+    assert answer["msg"].startswith("Could not learn the public IP address:")
+    assert message in answer["msg"]
+    assert checkip.requests == 1
+
+
+def test_server_errors_are_retried_until_an_answer_comes(tmp_path, checkip):
+    checkip.set_answers([(503, "busy", 0), (500, "oops", 0), (200, "93.184.215.14", 0)])
+    answer = ask(tmp_path, checkip.url, retries=3)
+    assert not answer.get("failed"), answer
+    assert answer["attempts"] == 3 and checkip.requests == 3
+
+
+def test_server_errors_fail_after_the_last_retry(tmp_path, checkip):
+    checkip.set_answers([(500, "oops", 0)])
+    answer = ask(tmp_path, checkip.url, retries=1)
+    assert answer["failed"] is True
+    assert "HTTP 500" in answer["msg"] and "after 2 attempts" in answer["msg"]
+    assert checkip.requests == 2
+
+
+def test_client_errors_are_not_retried(tmp_path, checkip):
+    checkip.set_answers([(404, "no such page", 0)])
+    answer = ask(tmp_path, checkip.url, retries=3)
+    assert answer["failed"] is True and "HTTP 404" in answer["msg"]
+    assert checkip.requests == 1
+
+
+def test_a_timeout_fails_clearly(tmp_path, checkip):
+    checkip.set_answers([(200, "93.184.215.14", 3)])
+    answer = ask(tmp_path, checkip.url, timeout=0.5, retries=0)
+    assert answer["failed"] is True
+    assert "timed out" in answer["msg"].lower()
+
+
+def test_nothing_listening_fails_clearly(tmp_path):
+    url = f"http://127.0.0.1:{rig.free_port()}/"
+    answer = ask(tmp_path, url, retries=1)
+    assert answer["failed"] is True
+    assert f"could not reach {url}" in answer["msg"] and "after 2 attempts" in answer["msg"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"url": "ftp://127.0.0.1/"}, "url must be an http:// or https:// URL"),
+        ({"url": "http://127.0.0.1:1/", "timeout": 0}, "timeout must be a positive number"),
+        ({"url": "http://127.0.0.1:1/", "retries": -1}, "must not be negative"),
+    ],
+)
+def test_bad_options_fail_clearly(tmp_path, options, message):
+    answer = ask(tmp_path, **options)
+    assert answer["failed"] is True and message in answer["msg"]
