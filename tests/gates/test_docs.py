@@ -11,7 +11,8 @@ import pytest
 from conftest import REPO_ROOT, ansible_env, run
 
 MODULES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "modules").glob("*.py") if p.stem != "__init__")
-ROLES = sorted(p.name for p in pathlib.Path(REPO_ROOT, "roles").iterdir() if p.is_dir())
+FILTERS = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "filter").glob("*.yml"))
+ROLES = sorted(p.parent.name for p in pathlib.Path(REPO_ROOT, "roles").glob("*/tasks"))
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -20,6 +21,13 @@ def test_ansible_doc_for_module(module):
     doc = json.loads(result.stdout)[f"cloudburst.aws.{module}"]
     assert doc["doc"]["short_description"]
     assert doc["examples"].strip() and doc["return"]
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_ansible_doc_for_filter(name):
+    result = run(["ansible-doc", "-t", "filter", "--json", f"cloudburst.aws.{name}"], env=ansible_env(), check=True)
+    doc = json.loads(result.stdout)[f"cloudburst.aws.{name}"]
+    assert doc["doc"]["short_description"] and doc["examples"].strip()
 
 
 @pytest.mark.parametrize("role", ROLES)
