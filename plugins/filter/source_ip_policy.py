@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
+
+display = Display()
+
+
+def source_ip_policy(cidrs):
+    """Turn an allow-list of CIDRs into the IAM policy that denies requests from anywhere else."""
+    try:
+        document, warnings = build_source_ip_policy(cidrs)
+    except SourceIpPolicyError as exc:
+        raise AnsibleFilterError(f"source_ip_policy: {exc}")
+    for warning in warnings:
+        display.warning(f"source_ip_policy: {warning}")
+    return document
+
+
+class FilterModule:
+    def filters(self):
+        return {"source_ip_policy": source_ip_policy}
