@@ -81,8 +81,8 @@ def task_results(parsed, host="localhost"):
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
     """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials."""
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = rig.MotoServer(log_path=str(log_path)).start()
+    workdir = tmp_path_factory.mktemp("moto")
+    server = rig.MotoServer(log_path=str(workdir / "moto.log"), recording_path=str(workdir / "recording.jsonl")).start()
     server.credentials = rig.bootstrap_credentials(server.url)
     server.env = rig.aws_environment(server.url, server.credentials)
     yield server

@@ -40,10 +40,12 @@ def free_port():
 class MotoServer:
     """moto in server mode as a child process on a free 127.0.0.1 port."""
 
-    def __init__(self, port=None, log_path=None):
+    def __init__(self, port=None, log_path=None, recording_path=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        # moto's recorder appends every request it serves to this file; tests count AWS calls from it.
+        self.recording_path = recording_path
         self._process = None
         self._log = None
 
@@ -51,6 +53,9 @@ class MotoServer:
         env = dict(os.environ)
         # AWS managed policies (AdministratorAccess, ...) exist in moto only when loaded explicitly.
         env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        if self.recording_path:
+            env["MOTO_ENABLE_RECORDING"] = "true"
+            env["MOTO_RECORDER_FILEPATH"] = self.recording_path
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
@@ -75,6 +80,20 @@ class MotoServer:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    def reset_recording(self):
+        """Forget the requests recorded so far."""
+        request = urllib.request.Request(f"{self.url}/moto-api/recorder/reset-recording", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def recorded_actions(self):
+        """The AWS API actions served since the last reset_recording(), in order (e.g. "iam:CreateUser")."""
+        if not self.recording_path or not os.path.exists(self.recording_path):
+            return []
+        with open(self.recording_path) as stream:
+            entries = [json.loads(line) for line in stream if line.strip()]
+        return [request_action(entry) for entry in entries if "/moto-api/" not in entry.get("url", "")]
+
     def stop(self):
         if self._process and self._process.poll() is None:
             self._process.terminate()
@@ -92,6 +111,27 @@ class MotoServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def request_action(entry):
+    """Name the API action of one request in moto's recording: "service:Action"."""
+    import base64
+    import urllib.parse
+
+    headers = {name.lower(): value for name, value in entry.get("headers", {}).items()}
+    credential = headers.get("authorization", "").split("Credential=")[-1].split(",")[0]
+    service = credential.split("/")[3] if credential.count("/") >= 4 else "?"
+    target = headers.get("x-amz-target")
+    if target:
+        return f"{service}:{target.split('.')[-1]}"
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    action = urllib.parse.parse_qs(body).get("Action") or urllib.parse.parse_qs(
+        urllib.parse.urlsplit(entry.get("url", "")).query).get("Action")
+    if action:
+        return f"{service}:{action[0]}"
+    return f"{service}:{entry.get('method')} {urllib.parse.urlsplit(entry.get('url', '')).path}"
 
 
 def bootstrap_credentials(endpoint_url, region=DEFAULT_REGION, user_name=RIG_ADMIN_USER):

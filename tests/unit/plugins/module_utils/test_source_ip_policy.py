@@ -61,7 +61,7 @@ def test_size_limit_is_enforced_with_a_clear_message():
     with pytest.raises(SourceIpPolicyError, match=f"over IAM's limit of {USER_INLINE_POLICY_LIMIT} characters"):
         build_source_ip_policy(cidrs)
     fitting = cidrs[:80]
-    document, _ = build_source_ip_policy(fitting)
+    document = build_source_ip_policy(fitting)[0]
     assert policy_size(document) <= USER_INLINE_POLICY_LIMIT
 
 

@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Credential files for an access key, written so that the secret is never world-readable.
+
+Formats:
+  aws_credentials  one profile in an INI credentials file (~/.aws/credentials); other profiles are kept
+                   as they are, byte for byte.
+  condor_annex     the two files condor_annex reads, in the directory `dest` (~/.condor):
+                   publicKeyFile holds only the key id, privateKeyFile only the secret.
+  env              `export` lines for a shell.
+
+Every file is written to a temporary file created with the final mode in the same directory and then
+renamed over the old one, so a reader never sees a half-written or briefly readable file.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import stat
+import tempfile
+
+FORMATS = ("aws_credentials", "condor_annex", "env")
+CONDOR_PUBLIC = "publicKeyFile"
+CONDOR_PRIVATE = "privateKeyFile"
+
+
+class CredentialFileError(Exception):
+    pass
+
+
+def target_paths(fmt, dest):
+    if fmt == "condor_annex":
+        return [os.path.join(dest, CONDOR_PUBLIC), os.path.join(dest, CONDOR_PRIVATE)]
+    return [dest]
+
+
+def _read(path):
+    try:
+        with open(path) as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialFileError(f"cannot read {path}: {exc.strerror}")
+
+
+_SECTION = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*$")
+
+
+def _profile_block(text, profile):
+    """(start, end) line indexes of the profile's section in text's lines, or None."""
+    lines = text.splitlines(keepends=True)
+    start = None
+    for index, line in enumerate(lines):
+        match = _SECTION.match(line)
+        if match:
+            if start is not None:
+                return lines, start, index
+            if match.group(1) == profile:
+                start = index
+    return (lines, start, len(lines)) if start is not None else (lines, None, None)
+
+
+def read_key_id(fmt, dest, profile):
+    """The access key id recorded in dest, or None."""
+    if fmt == "condor_annex":
+        text = _read(os.path.join(dest, CONDOR_PUBLIC))
+        return text.strip() or None if text else None
+    text = _read(dest)
+    if not text:
+        return None
+    if fmt == "env":
+        match = re.search(r"^export AWS_ACCESS_KEY_ID=(\S+)$", text, re.M)
+        return match.group(1) if match else None
+    lines, start, end = _profile_block(text, profile)
+    if start is None:
+        return None
+    for line in lines[start + 1:end]:
+        key, _sep, value = line.partition("=")
+        if key.strip() == "aws_access_key_id":
+            return value.strip() or None
+    return None
+
+
+def render(fmt, dest, profile, key_id, secret):
+    """{path: content} for the files of this format."""
+    if fmt == "condor_annex":
+        return {os.path.join(dest, CONDOR_PUBLIC): key_id + "\n", os.path.join(dest, CONDOR_PRIVATE): secret + "\n"}
+    if fmt == "env":
+        return {dest: f"export AWS_ACCESS_KEY_ID={key_id}\nexport AWS_SECRET_ACCESS_KEY={secret}\n"}
+    block = [f"[{profile}]\n", f"aws_access_key_id = {key_id}\n", f"aws_secret_access_key = {secret}\n"]
+    existing = _read(dest) or ""
+    lines, start, end = _profile_block(existing, profile)
+    if start is None:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        if lines and lines[-1].strip():
+            lines.append("\n")
+        lines.extend(block)
+    else:
+        # Keep other settings of the profile (region, output, ...), replace only the key lines.
+        kept = [line for line in lines[start + 1:end]
+                if line.partition("=")[0].strip() not in ("aws_access_key_id", "aws_secret_access_key")]
+        lines[start:end] = block + kept
+    return {dest: "".join(lines)}
+
+
+def resolve_owner(owner, group):
+    """(uid, gid) for owner and group names (-1 where not given); fail clearly on unknown names."""
+    uid = gid = -1
+    if owner:
+        try:
+            entry = pwd.getpwnam(owner)
+        except KeyError:
+            raise CredentialFileError(f"owner {owner!r} is not a user on this host")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise CredentialFileError(f"group {group!r} is not a group on this host")
+    return uid, gid
+
+
+def prepare_directory(directory, create_dirs, uid, gid, check_mode):
+    """Make sure the directory exists (0700 when this creates it). Returns True if it would be created."""
+    if os.path.isdir(directory):
+        return False
+    if os.path.exists(directory):
+        raise CredentialFileError(f"{directory} exists and is not a directory")
+    if not create_dirs:
+        raise CredentialFileError(f"directory {directory} does not exist and create_dirs is false")
+    if not check_mode:
+        os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
+        if uid != -1 or gid != -1:
+            os.chown(directory, uid, gid)
+    return True
+
+
+def needs_write(path, content, mode, uid, gid):
+    """Whether the file's content, mode or ownership differ from what is wanted."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if stat.S_IMODE(info.st_mode) != mode or (uid != -1 and info.st_uid != uid) or (gid != -1 and info.st_gid != gid):
+        return True
+    return _read(path) != content
+
+
+def atomic_write(path, content, mode, uid, gid):
+    directory = os.path.dirname(path) or "."
+    fd, temp_path = tempfile.mkstemp(prefix=".cloudburst-", dir=directory)  # created 0600
+    try:
+        with os.fdopen(fd, "w") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_path, mode)
+        if uid != -1 or gid != -1:
+            os.chown(temp_path, uid, gid)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.unlink(temp_path)
+        raise
+
+
+def write_files(files, mode, uid, gid):
+    """Write {path: content}; raise CredentialFileError naming the file that could not be written."""
+    for path, content in files.items():
+        try:
+            atomic_write(path, content, mode, uid, gid)
+        except OSError as exc:
+            raise CredentialFileError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def remove_files(paths, check_mode):
+    removed = [path for path in paths if os.path.lexists(path)]
+    if not check_mode:
+        for path in removed:
+            os.unlink(path)
+    return removed

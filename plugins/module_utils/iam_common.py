@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Small IAM helpers shared by this collection's IAM modules."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+# IAM's own rules for user names and paths.
+USER_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
+POLICY_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,128}$")
+PATH_PATTERN = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+class IamInputError(ValueError):
+    """Bad module input, found before any AWS call that changes something."""
+
+
+def iam_client(module):
+    return module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+
+
+def validate_user_name(name):
+    if not isinstance(name, str) or not USER_NAME_PATTERN.match(name):
+        raise IamInputError(
+            f"{name!r} is not a valid IAM user name: use 1 to 64 letters, digits and the characters +=,.@_-"
+        )
+
+
+def validate_path(path, what="path"):
+    if not PATH_PATTERN.match(path or ""):
+        raise IamInputError(f"{what} {path!r} must start and end with / and hold only printable ASCII")
+
+
+def load_policy_document(name, document):
+    """Return a policy document as a dict, from a dict or a JSON string; fail clearly on anything else."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            raise IamInputError(f"policy {name!r} is not valid JSON: {exc}")
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise IamInputError(f"policy {name!r} must be a JSON object with a Statement")
+    return document
+
+
+def partition_and_account(arn):
+    """('aws', '123456789012') from any IAM or STS ARN."""
+    parts = arn.split(":")
+    return parts[1], parts[4]
+
+
+def managed_policy_candidates(name_or_arn, partition, account_id):
+    """The ARNs a managed policy reference may mean: itself if it is an ARN; otherwise the AWS managed
+    policy of that name (with an optional path such as service-role/NAME), then this account's own."""
+    if name_or_arn.startswith("arn:"):
+        return [name_or_arn]
+    name = name_or_arn.strip("/")
+    return [f"arn:{partition}:iam::aws:policy/{name}", f"arn:{partition}:iam::{account_id}:policy/{name}"]
+
+
+def resolve_managed_policy(client, name_or_arn, partition, account_id):
+    """The ARN of an existing managed policy, or raise IamInputError naming what was tried."""
+    candidates = managed_policy_candidates(name_or_arn, partition, account_id)
+    for arn in candidates:
+        try:
+            client.get_policy(PolicyArn=arn, aws_retry=True)
+            return arn
+        except is_boto3_error_code("NoSuchEntity"):
+            continue
+    raise IamInputError(f"unknown managed policy {name_or_arn!r}: no policy at {' or '.join(candidates)}")

@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: iam_user
+short_description: Manage an IAM user, its policies and groups, and restrict it to source IP addresses
+version_added: 0.1.0
+description:
+  - Creates, updates or deletes an IAM user for programmatic access.
+  - Manages the user's path, tags, permissions boundary, attached managed policies (by ARN or by name),
+    inline policies, group memberships and a source IP restriction.
+  - O(source_ip_allowlist) manages an inline policy that denies every request from outside the listed
+    networks, in the shape AWS documents (Deny C(*) on C(*) with C(NotIpAddress aws:SourceIp)), plus
+    C(Bool aws:ViaAWSService false) so that AWS services acting for the user still work.
+  - A lockout guard refuses a restriction that would lock out the identity running the play or the
+    controller's own address, unless O(allow_lockout=true).
+  - O(state=absent) first removes everything AWS requires gone (access keys, MFA devices, console
+    password, inline and attached policies, group memberships, signing certificates, SSH public keys and
+    service-specific credentials), so that deleting never stops at C(DeleteConflict).
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  name:
+    description: The user's name.
+    type: str
+    required: true
+    aliases: [user_name]
+  state:
+    description: Whether the user should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  path:
+    description: The user's IAM path, such as C(/cloudburst/). Left as it is when not given (C(/) for a new user).
+    type: str
+  tags:
+    description: Tags for the user. Left as they are when not given.
+    type: dict
+  purge_tags:
+    description: Remove tags that are not in O(tags).
+    type: bool
+    default: true
+  permissions_boundary:
+    description:
+      - The managed policy (ARN or name) that bounds the user's permissions. An empty string removes it.
+    type: str
+  managed_policies:
+    description:
+      - Managed policies to attach, by ARN or by name. A name means the AWS managed policy of that name
+        (for example C(AdministratorAccess) or C(service-role/NAME)), or else this account's own policy of
+        that name. Left as they are when not given.
+    type: list
+    elements: str
+  purge_managed_policies:
+    description: Detach managed policies that are not in O(managed_policies).
+    type: bool
+    default: true
+  inline_policies:
+    description:
+      - Inline policies, as a dictionary of policy name to policy document (a dictionary or a JSON string).
+        Documents are compared by meaning, not by text. Left as they are when not given.
+    type: dict
+  purge_inline_policies:
+    description:
+      - Delete inline policies that are not in O(inline_policies). The source IP restriction policy is
+        never purged this way.
+    type: bool
+    default: true
+  groups:
+    description: Groups the user belongs to. The groups must exist. Left as they are when not given.
+    type: list
+    elements: str
+  purge_groups:
+    description: Remove the user from groups that are not in O(groups).
+    type: bool
+    default: true
+  source_ip_allowlist:
+    description:
+      - The networks (IPv4 or IPv6 CIDRs) the user's requests may come from. Every other source is denied.
+      - C(0.0.0.0/0) and C(::/0) are refused; host bits are cleared with a warning; the policy must fit
+        IAM's 2,048-character limit for a user's inline policies.
+      - Left as it is when not given.
+    type: list
+    elements: str
+  source_ip_policy_name:
+    description: The name of the inline policy that holds the source IP restriction.
+    type: str
+    default: cloudburst-source-ip-allow-list
+  controller_ip:
+    description:
+      - The address the controller's AWS calls come from, for example RV(cloudburst.aws.public_ip_info#module:ip).
+        With O(source_ip_allowlist), the task fails if this address would be denied.
+    type: str
+  allow_lockout:
+    description:
+      - Apply O(source_ip_allowlist) even when it would lock out O(controller_ip) or the identity that runs
+        the play.
+    type: bool
+    default: false
+notes:
+  - Requests that reach AWS through a VPC endpoint carry no C(aws:SourceIp), so the restriction denies them.
+  - Supports check mode and diff mode.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change and makes no change.
+  diff_mode:
+    support: full
+    description: Shows the user's state before and after.
+"""
+
+EXAMPLES = r"""
+- name: Learn the controller's address
+  cloudburst.aws.public_ip_info:
+  register: controller
+
+- name: A user for annex and Spark launching, usable only from the team's networks
+  cloudburst.aws.iam_user:
+    name: annex-user
+    path: /cloudburst/
+    managed_policies:
+      - arn:aws:iam::123456789012:policy/cloudburst-launch
+    source_ip_allowlist:
+      - "{{ controller.cidr }}"
+      - 2001:db8:42::/48
+    controller_ip: "{{ controller.ip }}"
+    tags:
+      team: genomics
+
+- name: Remove the user and everything that belongs to it
+  cloudburst.aws.iam_user:
+    name: annex-user
+    state: absent
+"""
+
+RETURN = r"""
+user:
+  description: The user after the task (predicted in check mode). Absent after O(state=absent).
+  returned: when the user exists after the task
+  type: dict
+  contains:
+    user_name:
+      description: The user's name.
+      type: str
+      sample: annex-user
+    arn:
+      description: The user's ARN.
+      type: str
+      sample: arn:aws:iam::123456789012:user/cloudburst/annex-user
+    path:
+      description: The user's path.
+      type: str
+      sample: /cloudburst/
+    tags:
+      description: The user's tags.
+      type: dict
+    managed_policies:
+      description: ARNs of the attached managed policies.
+      type: list
+      elements: str
+    inline_policy_names:
+      description: Names of the user's inline policies, the restriction included.
+      type: list
+      elements: str
+    groups:
+      description: The user's groups (when O(groups) was given).
+      type: list
+      elements: str
+    permissions_boundary:
+      description: ARN of the permissions boundary, if any.
+      type: str
+    source_ip_allowlist:
+      description: The networks of the source IP restriction, or null when there is none.
+      type: list
+      elements: str
+      sample: ["203.0.113.7/32"]
+changes:
+  description: What the task did (or would do in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create user annex-user", "add inline policy cloudburst-source-ip-allow-list"]
+"""
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_user import IamUserManager
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True, aliases=["user_name"]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        path=dict(type="str"),
+        tags=dict(type="dict"),
+        purge_tags=dict(type="bool", default=True),
+        permissions_boundary=dict(type="str"),
+        managed_policies=dict(type="list", elements="str"),
+        purge_managed_policies=dict(type="bool", default=True),
+        inline_policies=dict(type="dict"),
+        purge_inline_policies=dict(type="bool", default=True),
+        groups=dict(type="list", elements="str"),
+        purge_groups=dict(type="bool", default=True),
+        source_ip_allowlist=dict(type="list", elements="str"),
+        source_ip_policy_name=dict(type="str", default="cloudburst-source-ip-allow-list"),
+        controller_ip=dict(type="str"),
+        allow_lockout=dict(type="bool", default=False),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = IamUserManager(
+        module, iam_client(module), module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
+    )
+    try:
+        manager.validate()
+        if module.params["state"] == "present":
+            before, after = manager.ensure_present()
+        else:
+            before, after = manager.ensure_absent()
+    except IamInputError as exc:
+        module.fail_json(msg=str(exc), changes=manager.changes)
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg=f"IAM call failed for user {module.params['name']}", changes=manager.changes)
+
+    for warning in manager.warnings:
+        module.warn(warning)
+    result = dict(changed=bool(manager.changes), changes=manager.changes)
+    if after is not None:
+        result["user"] = after
+    if module._diff:
+        result["diff"] = dict(before=before or {}, after=after or {})
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
