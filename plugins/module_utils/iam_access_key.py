@@ -58,15 +58,27 @@ class AccessKeyManager:
                 raise IamInputError(f"{option} must be a positive number of days")
         if p["rotate_after_days"] and not p["dest"]:
             raise IamInputError("rotate_after_days needs dest: a rotated key must be delivered somewhere")
+        self.targets = []
         if p["dest"]:
-            self.dest = os.path.abspath(os.path.expanduser(p["dest"]))
-            self.directory = self.dest if p["format"] == "condor_annex" else os.path.dirname(self.dest)
-        else:
-            self.dest = None
+            self.targets.append(self.target(p["dest"], p["format"], p["credentials_profile"]))
+        for extra in p["extra_destinations"] or []:
+            self.targets.append(self.target(extra["dest"], extra["format"], extra["credentials_profile"]))
+        if p["extra_destinations"] and not p["dest"]:
+            raise IamInputError("extra_destinations needs dest")
+        paths = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        if len(paths) != len(set(paths)):
+            raise IamInputError("two destinations name the same file")
+        self.dest = self.targets[0]["dest"] if self.targets else None
         try:
             self.uid, self.gid = files.resolve_owner(p["owner"], p["group"])
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
+
+    @staticmethod
+    def target(dest, fmt, profile):
+        dest = os.path.abspath(os.path.expanduser(dest))
+        directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
+        return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
 
     # --- AWS --------------------------------------------------------------------------------------
 
@@ -139,15 +151,24 @@ class AccessKeyManager:
                 return f"key {recorded_id} is {age} days old ({option} is {limit})"
         return None
 
-    def ensure_written_key(self, keys):
-        fmt, profile = self.params["format"], self.params["credentials_profile"]
+    def recorded_key_id(self):
+        """The key id every destination records, or None when one holds none or they disagree."""
         try:
-            recorded_id = files.read_key_id(fmt, self.dest, profile)
+            recorded = {files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets}
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
+        return recorded.pop() if len(recorded) == 1 else None
+
+    def ensure_written_key(self, keys):
+        first = self.targets[0]
+        recorded_id = self.recorded_key_id()
+        previous_id = files.read_key_id(first["format"], first["dest"], first["profile"])
         current = next((k for k in keys if k["AccessKeyId"] == recorded_id), None)
         reason = self.rotation_reason(current, recorded_id)
-        self.result["files"] = files.target_paths(fmt, self.dest)
+        if recorded_id is None and previous_id is not None:
+            reason = f"not every destination holds key {previous_id}"
+            current = next((k for k in keys if k["AccessKeyId"] == previous_id), None)
+        self.result["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
         if reason is None:
             self.fix_file_modes()
             self.result["access_key"] = describe_key(current)
@@ -155,14 +176,16 @@ class AccessKeyManager:
             return
 
         try:
-            files.prepare_directory(self.directory, self.params["create_dirs"], self.uid, self.gid, self.check_mode)
+            for target in self.targets:
+                files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
+                                        self.check_mode)
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
         self.free_a_slot(keys, keep=current)
         created = self.create_key()
-        self.changes.append(f"write the new key to {self.dest} ({reason})")
+        self.changes.append(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
         if created is not None:
-            self.write_or_roll_back(created, fmt, profile)
+            self.write_or_roll_back(created)
             self.result["access_key"] = describe_key(created)
         else:
             self.result["access_key"] = {"access_key_id": None, "status": "Active", "create_date": None, "age_days": 0}
@@ -176,8 +199,11 @@ class AccessKeyManager:
         self.enforce_max_age([k for k in keys if k["AccessKeyId"] not in self.result["deleted_access_key_ids"]],
                              keep=keep)
 
-    def write_or_roll_back(self, created, fmt, profile):
-        content = files.render(fmt, self.dest, profile, created["AccessKeyId"], created["SecretAccessKey"])
+    def write_or_roll_back(self, created):
+        content = {}
+        for target in self.targets:
+            content.update(files.render(target["format"], target["dest"], target["profile"], created["AccessKeyId"],
+                                        created["SecretAccessKey"]))
         try:
             files.write_files(content, self.mode, self.uid, self.gid)
         except (files.CredentialFileError, OSError) as exc:
@@ -185,7 +211,7 @@ class AccessKeyManager:
             self.client.delete_access_key(UserName=self.user, AccessKeyId=created["AccessKeyId"], aws_retry=True)
             raise IamInputError(
                 f"{exc}; the new access key {created['AccessKeyId']} was deleted again, so user {self.user}'s "
-                "keys are as they were"
+                "keys in AWS are as they were"
             )
 
     def free_a_slot(self, keys, keep):
@@ -235,22 +261,23 @@ class AccessKeyManager:
         for key in keys:
             if wanted is None or key["AccessKeyId"] == wanted:
                 self.delete_key(key["AccessKeyId"], "state is absent")
-        if self.dest:
-            fmt, profile = self.params["format"], self.params["credentials_profile"]
-            recorded = files.read_key_id(fmt, self.dest, profile)
-            if recorded and (wanted is None or recorded == wanted) and fmt != "aws_credentials":
-                for path in files.remove_files(files.target_paths(fmt, self.dest), self.check_mode):
+        for target in self.targets:
+            recorded = files.read_key_id(target["format"], target["dest"], target["profile"])
+            if not recorded or (wanted is not None and recorded != wanted):
+                continue
+            if target["format"] == "aws_credentials":
+                self.remove_profile(target["dest"], target["profile"])
+            else:
+                for path in files.remove_files(files.target_paths(target["format"], target["dest"]), self.check_mode):
                     self.changes.append(f"remove {path}")
-            elif recorded and (wanted is None or recorded == wanted):
-                self.remove_profile(profile)
 
-    def remove_profile(self, profile):
-        text = files._read(self.dest) or ""
+    def remove_profile(self, dest, profile):
+        text = files._read(dest) or ""
         lines, start, end = files._profile_block(text, profile)
         if start is None:
             return
         del lines[start:end]
-        self.changes.append(f"remove profile {profile} from {self.dest}")
+        self.changes.append(f"remove profile {profile} from {dest}")
         if not self.check_mode:
-            info = os.lstat(self.dest)
-            files.write_files({self.dest: "".join(lines)}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+            info = os.lstat(dest)
+            files.write_files({dest: "".join(lines)}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)

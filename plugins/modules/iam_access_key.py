@@ -67,6 +67,26 @@ options:
       - Where the key is written. This is a file for O(format=aws_credentials) and O(format=env), and a
         directory for O(format=condor_annex) (usually C(~/.condor)).
     type: path
+  extra_destinations:
+    description:
+      - More places to write the same key to, for example condor_annex files and an AWS profile. A key that
+        is missing from any destination is replaced by a new one written to all of them.
+    type: list
+    elements: dict
+    suboptions:
+      dest:
+        description: As O(dest).
+        type: path
+        required: true
+      format:
+        description: As O(format).
+        type: str
+        choices: [aws_credentials, condor_annex, env]
+        default: aws_credentials
+      credentials_profile:
+        description: As O(credentials_profile).
+        type: str
+        default: default
   format:
     description:
       - V(aws_credentials) is one profile in an INI credentials file. The module keeps the file's other
@@ -129,6 +149,16 @@ EXAMPLES = r"""
     owner: alice
     rotate_after_days: 90
     keep_previous: delete
+
+- name: One key for condor_annex and for the AWS CLI
+  cloudburst.aws.iam_access_key:
+    user_name: annex-user
+    dest: /home/alice/.condor
+    format: condor_annex
+    extra_destinations:
+      - dest: /home/alice/.aws/credentials
+        credentials_profile: annex
+    owner: alice
 
 - name: Deactivate a key that is no longer used
   cloudburst.aws.iam_access_key:
@@ -213,6 +243,11 @@ def main():
         dest=dict(type="path"),
         format=dict(type="str", default="aws_credentials", choices=list(FORMATS)),
         credentials_profile=dict(type="str", default="default"),
+        extra_destinations=dict(type="list", elements="dict", options=dict(
+            dest=dict(type="path", required=True),
+            format=dict(type="str", default="aws_credentials", choices=list(FORMATS)),
+            credentials_profile=dict(type="str", default="default"),
+        )),
         owner=dict(type="str"),
         group=dict(type="str"),
         mode=dict(type="str", default="0600"),

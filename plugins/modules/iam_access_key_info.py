@@ -1,0 +1,107 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: iam_access_key_info
+short_description: Describe an IAM user's access keys with their age and last use
+version_added: 0.1.0
+description:
+  - Lists a user's access keys with status, creation date, age in days and when, where and for which
+    service each was last used. Never returns a secret (AWS does not keep one to return).
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  user_name:
+    description: The IAM user.
+    type: str
+    required: true
+    aliases: [user]
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: The module changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: Keys of the annex user
+  cloudburst.aws.iam_access_key_info:
+    user_name: annex-user
+  register: keys
+
+- name: Warn about keys older than 90 days
+  ansible.builtin.debug:
+    msg: "{{ item.access_key_id }} is {{ item.age_days }} days old"
+  loop: "{{ keys.access_keys | selectattr('age_days', 'ge', 90) }}"
+"""
+
+RETURN = r"""
+access_keys:
+  description: The user's keys, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    access_key_id:
+      description: The key's id.
+      type: str
+    status:
+      description: C(Active) or C(Inactive).
+      type: str
+    create_date:
+      description: When the key was created, ISO 8601.
+      type: str
+    age_days:
+      description: Whole days since creation.
+      type: int
+    last_used_date:
+      description: When the key was last used, or null.
+      type: str
+    last_used_service:
+      description: The service it was last used with, or null.
+      type: str
+    last_used_region:
+      description: The region it was last used in, or null.
+      type: str
+"""
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_access_keys
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(user_name=dict(type="str", required=True, aliases=["user"])),
+        supports_check_mode=True,
+    )
+    try:
+        keys = describe_access_keys(iam_client(module), module.params["user_name"])
+    except is_boto3_error_code("NoSuchEntity"):
+        module.fail_json(msg=f"IAM user {module.params['user_name']!r} does not exist")
+    except (BotoCoreError, ClientError) as exc:  # pylint: disable=duplicate-except
+        module.fail_json_aws(exc, msg=f"Could not list the access keys of {module.params['user_name']}")
+    module.exit_json(changed=False, access_keys=keys)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: iam_user_info
+short_description: Describe IAM users with their policies, groups and source IP restriction
+version_added: 0.1.0
+description:
+  - Lists one IAM user, or every user under a path, with tags, attached managed policies, inline policy
+    names, groups, permissions boundary, and whether a source IP restriction is attached and with which
+    networks.
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  name:
+    description: One user to describe. An unknown name gives an empty list.
+    type: str
+    aliases: [user_name]
+  path_prefix:
+    description: Without O(name), describe the users whose path starts with this.
+    type: str
+    default: /
+  source_ip_policy_name:
+    description: The name of the inline policy that holds the source IP restriction.
+    type: str
+    default: cloudburst-source-ip-allow-list
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: The module changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: Which of the team's users are restricted to which networks
+  cloudburst.aws.iam_user_info:
+    path_prefix: /cloudburst/
+  register: team
+
+- name: Fail if any of them is not restricted
+  ansible.builtin.assert:
+    that: team.users | rejectattr('source_ip_restricted') | list | length == 0
+"""
+
+RETURN = r"""
+users:
+  description: The users found.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    user_name:
+      description: The user's name.
+      type: str
+    arn:
+      description: The user's ARN.
+      type: str
+    path:
+      description: The user's path.
+      type: str
+    create_date:
+      description: When the user was created, ISO 8601.
+      type: str
+    tags:
+      description: The user's tags.
+      type: dict
+    permissions_boundary:
+      description: ARN of the permissions boundary, if any.
+      type: str
+    managed_policies:
+      description: ARNs of the attached managed policies.
+      type: list
+      elements: str
+    inline_policy_names:
+      description: Names of the inline policies.
+      type: list
+      elements: str
+    groups:
+      description: The user's groups.
+      type: list
+      elements: str
+    source_ip_restricted:
+      description: Whether the source IP restriction policy is attached.
+      type: bool
+    source_ip_allowlist:
+      description: The networks the restriction allows, or null.
+      type: list
+      elements: str
+"""
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import list_users
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            name=dict(type="str", aliases=["user_name"]),
+            path_prefix=dict(type="str", default="/"),
+            source_ip_policy_name=dict(type="str", default="cloudburst-source-ip-allow-list"),
+        ),
+        supports_check_mode=True,
+    )
+    client = iam_client(module)
+    try:
+        users = [describe_user(client, user, module.params["source_ip_policy_name"])
+                 for user in list_users(client, module.params["name"], module.params["path_prefix"])]
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg="Could not describe IAM users")
+    module.exit_json(changed=False, users=users)
+
+
+if __name__ == "__main__":
+    main()
