@@ -78,6 +78,32 @@ def task_results(parsed, host="localhost"):
     return [task["hosts"][host] for play in parsed["plays"] for task in play["tasks"] if host in task["hosts"]]
 
 
+def aws_play(tasks, endpoint_url, **play):
+    """One play on localhost whose AWS modules all go to endpoint_url through the action group."""
+    return [dict({
+        "hosts": "localhost",
+        "gather_facts": False,
+        "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": endpoint_url, "region": rig.DEFAULT_REGION}},
+        "tasks": tasks,
+    }, **play)]
+
+
+def run_aws_tasks(tmp_path, moto, tasks, extra_args=(), env=None):
+    """Run tasks against moto; return (Completed, the tasks' results in order)."""
+    result, parsed = run_playbook(tmp_path, aws_play(tasks, moto.url), env or ansible_env(aws=moto.env), extra_args)
+    assert parsed is not None, result.output[-4000:]
+    return result, task_results(parsed)
+
+
+WRITE_PREFIXES = ("Create", "Put", "Attach", "Detach", "Delete", "Update", "Tag", "Untag", "Add", "Remove",
+                  "Deactivate", "Enable", "Upload", "Set")
+
+
+def write_calls(actions):
+    """The calls among actions that change something in AWS."""
+    return [a for a in actions if a.split(":", 1)[-1].startswith(WRITE_PREFIXES)]
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
     """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials."""

@@ -133,11 +133,12 @@ class IamUserManager:
         self.partition, self.account = partition, account
         user_arn = user["Arn"] if user else f"arn:{partition}:iam::{account}:user{self.params['path'] or '/'}{self.name}"
         self.lockout_guard(user_arn)
+        self.preflight(before)
 
         if user is None:
             self.create_user()
             current = {"managed_policies": [], "inline_policy_names": [], "inline_policies": {}, "groups": [],
-                       "tags": self.params["tags"] or {}, "permissions_boundary": self.desired_boundary(None),
+                       "tags": self.params["tags"] or {}, "permissions_boundary": self.boundary,
                        "path": self.params["path"] or "/", "source_ip_allowlist": None}
         else:
             current = before
@@ -154,13 +155,31 @@ class IamUserManager:
             after = self.read_state(self.get_user())
         return public(before), public(after)
 
+    def preflight(self, current):
+        """Resolve every reference (policies, boundary, groups) before the first write, so that bad input
+        fails with nothing changed."""
+        attached = set(current["managed_policies"]) if current else set()
+        self.resolved = {}
+        for ref in self.params["managed_policies"] or []:
+            candidates = managed_policy_candidates(ref, self.partition, self.account)
+            if not any(arn in attached for arn in candidates):
+                self.resolved[ref] = self.resolve_policy(ref)
+        self.boundary = self.desired_boundary(current["permissions_boundary"] if current else None)
+        wanted, final_names = self.planned_inline(current)
+        self.check_inline_size(current or {"inline_policies": {}}, wanted, final_names)
+        have = set(current.get("groups", [])) if current else set()
+        for group in sorted(set(self.params["groups"] or []) - have):
+            try:
+                self.client.get_group(GroupName=group, MaxItems=1, aws_retry=True)
+            except is_boto3_error_code("NoSuchEntity"):
+                raise IamInputError(f"group {group!r} does not exist")
+
     def create_user(self):
         kwargs = {"UserName": self.name, "Path": self.params["path"] or "/"}
         if self.params["tags"]:
             kwargs["Tags"] = ansible_dict_to_boto3_tag_list(self.params["tags"])
-        boundary = self.desired_boundary(None)
-        if boundary:
-            kwargs["PermissionsBoundary"] = boundary
+        if self.boundary:
+            kwargs["PermissionsBoundary"] = self.boundary
         self.changes.append(f"create user {self.name}")
         if not self.check_mode:
             self.client.create_user(aws_retry=True, **kwargs)
@@ -197,7 +216,7 @@ class IamUserManager:
         return resolve_managed_policy(self.client, wanted, self.partition, self.account)
 
     def update_boundary(self, current):
-        wanted = self.desired_boundary(current["permissions_boundary"])
+        wanted = self.boundary
         if wanted == current["permissions_boundary"]:
             return
         if wanted is None:
@@ -222,7 +241,7 @@ class IamUserManager:
             if already:
                 keep.add(already[0])
                 continue
-            arn = self.resolve_policy(ref)
+            arn = self.resolved[ref]
             keep.add(arn)
             self.changes.append(f"attach managed policy {arn}")
             if not self.check_mode:
@@ -244,18 +263,20 @@ class IamUserManager:
                 return ref
             raise
 
-    def update_inline_policies(self, current):
+    def planned_inline(self, current):
+        """(wanted documents by name, the names the user will have) for the inline policies."""
         restriction_name = self.params["source_ip_policy_name"]
         wanted = dict(self.inline)
         if self.restriction is not None:
             wanted[restriction_name] = self.restriction
-        manage_all = self.params["inline_policies"] is not None
-        final_names = set(current["inline_policy_names"])
-        if manage_all and self.params["purge_inline_policies"]:
+        final_names = set(current["inline_policy_names"]) if current else set()
+        if self.params["inline_policies"] is not None and self.params["purge_inline_policies"]:
             # The restriction is managed by source_ip_allowlist, never purged as a stray policy.
             final_names = {n for n in final_names if n in wanted or n == restriction_name}
-        final_names |= set(wanted)
-        self.check_inline_size(current, wanted, final_names)
+        return wanted, final_names | set(wanted)
+
+    def update_inline_policies(self, current):
+        wanted, final_names = self.planned_inline(current)
         for policy_name, document in wanted.items():
             existing = current["inline_policies"].get(policy_name)
             if existing is not None and not compare_policies(existing, document):
@@ -293,10 +314,7 @@ class IamUserManager:
         for group in sorted(set(wanted) - have):
             self.changes.append(f"add user to group {group}")
             if not self.check_mode:
-                try:
-                    self.client.add_user_to_group(UserName=self.name, GroupName=group, aws_retry=True)
-                except is_boto3_error_code("NoSuchEntity"):
-                    raise IamInputError(f"group {group!r} does not exist")
+                self.client.add_user_to_group(UserName=self.name, GroupName=group, aws_retry=True)
         final = set(wanted) | (set() if self.params["purge_groups"] else have)
         for group in sorted(have - final):
             self.changes.append(f"remove user from group {group}")
@@ -311,7 +329,7 @@ class IamUserManager:
             "path": self.params["path"] or current["path"],
             "managed_policies": current.get("wanted_managed_policies", current["managed_policies"]),
             "inline_policy_names": current.get("wanted_inline_policy_names", current["inline_policy_names"]),
-            "permissions_boundary": self.desired_boundary(current["permissions_boundary"]),
+            "permissions_boundary": self.boundary,
         })
         after.pop("inline_policies", None)
         if self.params["tags"] is not None:

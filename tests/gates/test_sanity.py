@@ -40,6 +40,13 @@ def copy_collection():
         target = COPY / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    # Dependencies must sit beside the collection under the same ansible_collections/ root.
+    import ansible_collections.amazon.aws as amazon_aws  # from the ansible bundle in the venv
+
+    dependency = SANITY_ROOT / "ansible_collections" / "amazon" / "aws"
+    dependency.parent.mkdir(parents=True, exist_ok=True)
+    if not dependency.exists():
+        dependency.symlink_to(pathlib.Path(amazon_aws.__path__[0]))
     # ansible-test lists files through git when it finds a repository.
     subprocess.run(["git", "init", "-q"], cwd=COPY, check=True)
     subprocess.run(["git", "add", "-A"], cwd=COPY, check=True)

@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+"""cloudburst.aws.iam_user and iam_managed_policy by ansible-playbook against the moto server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ansible_env, run_aws_tasks, write_calls
+
+READ_S3 = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}
+
+
+def user_task(**options):
+    return {"cloudburst.aws.iam_user": options, "register": "out"}
+
+
+@pytest.fixture
+def iam(boto3_session, moto_server):
+    return boto3_session.client("iam", endpoint_url=moto_server.url)
+
+
+def test_lifecycle_create_rerun_update_delete(tmp_path, moto_server, iam):
+    options = dict(name="life", path="/team/", tags={"team": "genomics"},
+                   managed_policies=["ReadOnlyAccess"], inline_policies={"read-s3": READ_S3},
+                   source_ip_allowlist=["203.0.113.0/24", "2001:db8:7::/48"], controller_ip="203.0.113.9")
+    _, (created,) = run_aws_tasks(tmp_path, moto_server, [user_task(**options)])
+    assert created["changed"] is True, created
+    user = created["user"]
+    assert user["arn"] == "arn:aws:iam::123456789012:user/team/life"
+    assert user["managed_policies"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    assert user["inline_policy_names"] == ["cloudburst-source-ip-allow-list", "read-s3"]
+    assert user["source_ip_allowlist"] == ["203.0.113.0/24", "2001:db8:7::/48"]
+    document = iam.get_user_policy(UserName="life", PolicyName="cloudburst-source-ip-allow-list")["PolicyDocument"]
+    assert document["Statement"][0]["Condition"]["Bool"] == {"aws:ViaAWSService": "false"}
+
+    # The same document written differently (JSON string, lists of one) is no change.
+    same = dict(options, inline_policies={"read-s3": json.dumps(
+        {"Statement": [{"Resource": ["*"], "Action": ["s3:GetObject"], "Effect": "Allow"}], "Version": "2012-10-17"})})
+    moto_server.reset_recording()
+    _, (rerun,) = run_aws_tasks(tmp_path, moto_server, [user_task(**same)])
+    assert rerun["changed"] is False and rerun["changes"] == []
+    assert write_calls(moto_server.recorded_actions()) == []
+
+    updated = dict(options, tags={"team": "physics"}, source_ip_allowlist=["203.0.113.0/24"],
+                   managed_policies=["ReadOnlyAccess", "AmazonS3ReadOnlyAccess"])
+    _, (update,) = run_aws_tasks(tmp_path, moto_server, [user_task(**updated)])
+    assert update["changed"] is True
+    assert update["user"]["tags"] == {"team": "physics"}
+    assert update["user"]["source_ip_allowlist"] == ["203.0.113.0/24"]
+    assert sorted(p["PolicyName"] for p in iam.list_attached_user_policies(UserName="life")["AttachedPolicies"]) == [
+        "AmazonS3ReadOnlyAccess", "ReadOnlyAccess"]
+
+    _, (deleted, again) = run_aws_tasks(tmp_path, moto_server, [user_task(name="life", state="absent"),
+                                                                 user_task(name="life", state="absent")])
+    assert deleted["changed"] is True and "delete user life" in deleted["changes"]
+    assert again["changed"] is False
+    assert "life" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+
+def test_check_mode_reports_changes_and_writes_nothing(tmp_path, moto_server, iam):
+    moto_server.reset_recording()
+    _, (checked,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+        name="checked", managed_policies=["ReadOnlyAccess"], source_ip_allowlist=["198.51.100.0/24"],
+        tags={"a": "b"})], extra_args=["--check", "--diff"])
+    assert checked["changed"] is True
+    assert "create user checked" in checked["changes"]
+    assert checked["diff"]["before"] == {} and checked["diff"]["after"]["source_ip_allowlist"] == ["198.51.100.0/24"]
+    actions = moto_server.recorded_actions()
+    assert actions and write_calls(actions) == [], actions
+    assert "checked" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+    run_aws_tasks(tmp_path, moto_server, [user_task(name="checked", tags={"a": "b"})])
+    moto_server.reset_recording()
+    _, (update, delete) = run_aws_tasks(tmp_path, moto_server, [
+        user_task(name="checked", tags={"a": "c"}, source_ip_allowlist=["198.51.100.0/24"]),
+        user_task(name="checked", state="absent")], extra_args=["--check", "--diff"])
+    assert update["changed"] and update["diff"]["before"]["tags"] == {"a": "b"}
+    assert update["diff"]["after"]["tags"] == {"a": "c"}
+    assert delete["changed"] and "delete user checked" in delete["changes"]
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert iam.get_user(UserName="checked")["User"]["UserName"] == "checked"
+
+
+def test_absent_removes_every_dependent_first(tmp_path, moto_server, iam):
+    iam.create_user(UserName="busy")
+    iam.create_group(GroupName="busy-group")
+    iam.add_user_to_group(UserName="busy", GroupName="busy-group")
+    iam.create_access_key(UserName="busy")
+    iam.create_login_profile(UserName="busy", Password="Not-a-real-password-1!")
+    iam.put_user_policy(UserName="busy", PolicyName="inline", PolicyDocument=json.dumps(READ_S3))
+    iam.attach_user_policy(UserName="busy", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="busy-mfa")["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(UserName="busy", SerialNumber=serial, AuthenticationCode1="123456",
+                          AuthenticationCode2="654321")
+    _, (deleted,) = run_aws_tasks(tmp_path, moto_server, [user_task(name="busy", state="absent")])
+    assert not deleted.get("failed"), deleted
+    for expected in ("delete access key", "deactivate MFA device", "delete the console password",
+                     "delete inline policy inline", "detach managed policy", "remove user from group busy-group",
+                     "delete user busy"):
+        assert any(change.startswith(expected) for change in deleted["changes"]), (expected, deleted["changes"])
+    assert "busy" not in [u["UserName"] for u in iam.list_users()["Users"]]
+    assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == [] or all(
+        d["SerialNumber"] != serial for d in iam.list_virtual_mfa_devices()["VirtualMFADevices"])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"source_ip_allowlist": ["203.0.113.0/33"]}, "not a valid IPv4 or IPv6 CIDR"),
+        ({"source_ip_allowlist": ["0.0.0.0/0"]}, "allows every address"),
+        ({"source_ip_allowlist": ["::/0"]}, "allows every address"),
+        ({"managed_policies": ["NoSuchPolicyAnywhere"]}, "unknown managed policy 'NoSuchPolicyAnywhere'"),
+        ({"inline_policies": {"broken": "{\"Statement\": ["}}, "policy 'broken' is not valid JSON"),
+        ({"inline_policies": {"huge": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": f"s3:GetObject{i:04d}", "Resource": "*"} for i in range(60)]}}},
+         "over IAM's limit of 2048 characters"),
+        ({"source_ip_allowlist": [f"10.{i}.0.0/16" for i in range(200)]}, "over IAM's limit of 2048 characters"),
+        ({"name": "no spaces allowed"}, "is not a valid IAM user name"),
+    ],
+)
+def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam, options, message):
+    moto_server.reset_recording()
+    _, (failed,) = run_aws_tasks(tmp_path, moto_server, [user_task(**dict({"name": "bad-input"}, **options))])
+    assert failed["failed"] is True
+    assert message in failed["msg"], failed["msg"]
+    assert "Traceback" not in failed.get("module_stderr", "")
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert "bad-input" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+
+def test_lockout_guard(tmp_path, moto_server, iam):
+    _, (outside,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+        name="guarded", source_ip_allowlist=["203.0.113.0/24"], controller_ip="198.51.100.20")])
+    assert outside["failed"] is True
+    assert "198.51.100.20 is outside the allow-list" in outside["msg"]
+    assert "guarded" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+    _, (allowed,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+        name="guarded", source_ip_allowlist=["203.0.113.0/24"], controller_ip="198.51.100.20", allow_lockout=True)])
+    assert allowed["changed"] is True
+
+    # The play running as the very user it restricts, with no controller address to prove it stays inside.
+    iam.create_user(UserName="self-restricting")
+    iam.attach_user_policy(UserName="self-restricting", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName="self-restricting")["AccessKey"]
+    env = ansible_env(aws=dict(moto_server.env, AWS_ACCESS_KEY_ID=key["AccessKeyId"],
+                               AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"]))
+    _, (self_lock, inside) = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(name="self-restricting", source_ip_allowlist=["203.0.113.0/24"]), ignore_errors=True),
+        user_task(name="self-restricting", source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.5"),
+    ], env=env)
+    assert self_lock["failed"] is True
+    assert "this play runs as arn:aws:iam::123456789012:user/self-restricting" in self_lock["msg"]
+    assert inside["changed"] is True
+
+
+def policy_task(**options):
+    return {"cloudburst.aws.iam_managed_policy": options, "register": "out"}
+
+
+def test_managed_policy_semantic_compare_version_limit_and_absent(tmp_path, moto_server, iam):
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:DescribeInstances"],
+                                                        "Resource": ["*"]}]}
+    _, (created,) = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=document)])
+    assert created["changed"] is True
+    arn = created["policy"]["arn"]
+    assert arn == "arn:aws:iam::123456789012:policy/launch-test"
+
+    variants = [
+        {"Statement": {"Resource": "*", "Action": "ec2:DescribeInstances", "Effect": "Allow"}, "Version": "2012-10-17"},
+        json.dumps(document, indent=8),
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:DescribeInstances","Resource":"*"}]}',
+    ]
+    moto_server.reset_recording()
+    _, results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in variants])
+    assert [r["changed"] for r in results] == [False, False, False]
+    assert write_calls(moto_server.recorded_actions()) == []
+
+    changed = [dict(document, Statement=[dict(document["Statement"][0], Action=f"ec2:Describe{n}")]) for n in
+               ("Vpcs", "Subnets", "Images", "Regions", "Volumes", "Tags")]
+    _, results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in changed])
+    assert all(r["changed"] for r in results)
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert len(versions) == 5
+    assert "v1" not in [v["VersionId"] for v in versions] and "v2" not in [v["VersionId"] for v in versions]
+    assert any("delete the oldest policy version" in c for r in results for c in r["changes"])
+    default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    assert iam.get_policy_version(PolicyArn=arn, VersionId=default)["PolicyVersion"]["Document"]["Statement"][0][
+        "Action"] == "ec2:DescribeTags"
+
+    iam.create_user(UserName="policy-holder")
+    iam.attach_user_policy(UserName="policy-holder", PolicyArn=arn)
+    iam.create_group(GroupName="policy-group")
+    iam.attach_group_policy(GroupName="policy-group", PolicyArn=arn)
+    _, (check, absent) = run_aws_tasks(tmp_path, moto_server, [
+        dict(policy_task(name="launch-test", state="absent"), check_mode=True),
+        policy_task(name="launch-test", state="absent")])
+    assert check["changed"] and check["changes"] == absent["changes"]
+    assert "detach from user policy-holder" in absent["changes"] and "detach from group policy-group" in absent["changes"]
+    assert iam.list_attached_user_policies(UserName="policy-holder")["AttachedPolicies"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=arn)
+
+
+def test_managed_policy_bad_input(tmp_path, moto_server):
+    _, results = run_aws_tasks(tmp_path, moto_server, [
+        dict(policy_task(name="p1", policy="{not json"), ignore_errors=True),
+        dict(policy_task(name="p1"), ignore_errors=True),
+        dict(policy_task(name="bad name!", policy=READ_S3), ignore_errors=True),
+        dict(policy_task(name="p1", policy={"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": f"s3:Get{i:05d}", "Resource": "*"} for i in range(300)]}), ignore_errors=True),
+    ])
+    messages = [r["msg"] for r in results]
+    assert "not valid JSON" in messages[0] or "dictionary requested" in messages[0] or "JSON" in messages[0]
+    assert "policy is required with state: present" in messages[1]
+    assert "is not a valid policy name" in messages[2]
+    assert "over IAM's limit of 6144 characters" in messages[3]
