@@ -154,7 +154,8 @@ def needs_write(path, content, mode, uid, gid):
     return _read(path) != content
 
 
-def atomic_write(path, content, mode, uid, gid):
+def _temp_file(path, content, mode, uid, gid):
+    """A temporary file beside path with content, mode and owner already final."""
     directory = os.path.dirname(path) or "."
     fd, temp_path = tempfile.mkstemp(prefix=".cloudburst-", dir=directory)  # created 0600
     try:
@@ -165,20 +166,42 @@ def atomic_write(path, content, mode, uid, gid):
         os.chmod(temp_path, mode)
         if uid != -1 or gid != -1:
             os.chown(temp_path, uid, gid)
-        os.replace(temp_path, path)
     except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
+        os.unlink(temp_path)
         raise
+    return temp_path
 
 
 def write_files(files, mode, uid, gid):
-    """Write {path: content}; raise CredentialFileError naming the file that could not be written."""
-    for path, content in files.items():
-        try:
-            atomic_write(path, content, mode, uid, gid)
-        except OSError as exc:
-            raise CredentialFileError(f"cannot write {path}: {exc.strerror or exc}")
+    """Write {path: content} all or nothing; raise CredentialFileError naming the file that failed.
+
+    Every temporary file is made first; then each is renamed into place. If a rename fails, the files
+    already replaced get their old content back (or are removed if they did not exist).
+    """
+    temps, backups, replaced = {}, {}, []
+    try:
+        for path, content in files.items():
+            try:
+                temps[path] = _temp_file(path, content, mode, uid, gid)
+                if os.path.isfile(path):
+                    backups[path] = _temp_file(path, _read(path), stat.S_IMODE(os.lstat(path).st_mode), -1, -1)
+            except OSError as exc:
+                raise CredentialFileError(f"cannot write {path}: {exc.strerror or exc}")
+        for path, temp_path in temps.items():
+            try:
+                os.replace(temp_path, path)
+            except OSError as exc:
+                for done in reversed(replaced):
+                    if done in backups:
+                        os.replace(backups.pop(done), done)
+                    else:
+                        os.unlink(done)
+                raise CredentialFileError(f"cannot write {path}: {exc.strerror or exc}")
+            replaced.append(path)
+    finally:
+        for leftover in list(temps.values()) + list(backups.values()):
+            if os.path.lexists(leftover):
+                os.unlink(leftover)
 
 
 def remove_files(paths, check_mode):

@@ -41,6 +41,8 @@ class AccessKeyManager:
         self.check_mode = module.check_mode
         self.changes = []
         self.result = {"deleted_access_key_ids": [], "files": []}
+        # The current key id before and after the task, for diff mode.
+        self.before_id = self.after_id = None
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class AccessKeyManager:
         if key is None:
             raise IamInputError(f"user {self.user} has no access key {self.params['id']}")
         wanted = "Active" if self.params["active"] else "Inactive"
+        self.before_id = self.after_id = key["AccessKeyId"]
         if key["Status"] != wanted:
             self.set_status(key["AccessKeyId"], wanted)
             key = dict(key, Status=wanted)
@@ -130,12 +133,14 @@ class AccessKeyManager:
         active = [k for k in keys if k["Status"] == "Active"]
         if active:
             self.result["access_key"] = describe_key(active[-1])
+            self.before_id = self.after_id = active[-1]["AccessKeyId"]
             return
         self.free_a_slot(keys, keep=None)
         created = self.create_key()
         if created:
             # The secret leaves the module only here, at creation; the action plugin hides this result.
             self.result["access_key"] = dict(describe_key(created), secret_access_key=created["SecretAccessKey"])
+            self.after_id = created["AccessKeyId"]
 
     def rotation_reason(self, current, recorded_id):
         if recorded_id is None:
@@ -165,6 +170,7 @@ class AccessKeyManager:
         previous_id = files.read_key_id(first["format"], first["dest"], first["profile"])
         current = next((k for k in keys if k["AccessKeyId"] == recorded_id), None)
         reason = self.rotation_reason(current, recorded_id)
+        self.before_id = self.after_id = recorded_id or previous_id
         if recorded_id is None and previous_id is not None:
             reason = f"not every destination holds key {previous_id}"
             current = next((k for k in keys if k["AccessKeyId"] == previous_id), None)
@@ -187,8 +193,10 @@ class AccessKeyManager:
         if created is not None:
             self.write_or_roll_back(created)
             self.result["access_key"] = describe_key(created)
+            self.after_id = created["AccessKeyId"]
         else:
             self.result["access_key"] = {"access_key_id": None, "status": "Active", "create_date": None, "age_days": 0}
+            self.after_id = "(new key)"
         if current is not None:
             self.result["previous_access_key_id"] = current["AccessKeyId"]
             if self.params["keep_previous"] == "delete":
@@ -260,6 +268,7 @@ class AccessKeyManager:
         wanted = self.params["id"]
         for key in keys:
             if wanted is None or key["AccessKeyId"] == wanted:
+                self.before_id = self.before_id or key["AccessKeyId"]
                 self.delete_key(key["AccessKeyId"], "state is absent")
         for target in self.targets:
             recorded = files.read_key_id(target["format"], target["dest"], target["profile"])

@@ -269,9 +269,7 @@ def main():
 
     result = dict(manager.result, changed=bool(manager.changes), changes=manager.changes)
     if module._diff:
-        after_id = (result.get("access_key") or {}).get("access_key_id")
-        before_id = result.get("previous_access_key_id", after_id if not result["deleted_access_key_ids"] else None)
-        result["diff"] = dict(before={"access_key_id": before_id}, after={"access_key_id": after_id})
+        result["diff"] = dict(before={"access_key_id": manager.before_id}, after={"access_key_id": manager.after_id})
     module.exit_json(**result)
 
 
