@@ -132,6 +132,7 @@ class IamUserManager:
             partition, account = partition_and_account(self.caller()["Arn"])
         self.partition, self.account = partition, account
         user_arn = user["Arn"] if user else f"arn:{partition}:iam::{account}:user{self.params['path'] or '/'}{self.name}"
+        self.user_arn = user_arn
         self.lockout_guard(user_arn)
         self.preflight(before)
 
@@ -326,6 +327,7 @@ class IamUserManager:
         after = dict(before or {})
         after.update({
             "user_name": self.name,
+            "arn": self.user_arn,
             "path": self.params["path"] or current["path"],
             "managed_policies": current.get("wanted_managed_policies", current["managed_policies"]),
             "inline_policy_names": current.get("wanted_inline_policy_names", current["inline_policy_names"]),

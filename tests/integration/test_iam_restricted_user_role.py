@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+"""The iam_restricted_user role through playbooks/iam_restricted_user.yml, as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+
+from conftest import ansible_env, run
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
+
+
+def recap_changed(output):
+    return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output).group(1))
+
+
+def test_role_converges_then_changes_nothing(tmp_path, moto_server, checkip, boto3_session):
+    checkip.set_answers([(200, "203.0.113.44\n", 0)])
+    home = tmp_path / "home"
+    env = ansible_env(aws=moto_server.env, extra={
+        "CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
+        "CLOUDBURST_CHECKIP_URL": checkip.url,
+        "CLOUDBURST_CREDENTIALS_HOME": str(home),
+    })
+    playbook = ["ansible-playbook", "playbooks/iam_restricted_user.yml", "-e", "iam_restricted_user_name=role-user"]
+
+    checked = run(playbook + ["--check"], env=env)
+    assert checked.rc == 0, checked.output[-3000:]
+    assert not home.exists()
+
+    first = run(playbook, env=env)
+    assert first.rc == 0, first.output[-3000:]
+    assert recap_changed(first.stdout) == 3
+    assert "Usable only from: 203.0.113.44/32" in first.stdout
+    second = run(playbook, env=env)
+    assert second.rc == 0 and recap_changed(second.stdout) == 0, second.output[-3000:]
+
+    iam = boto3_session.client("iam", endpoint_url=moto_server.url)
+    attached = iam.list_attached_user_policies(UserName="role-user")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["cloudburst-launch"]
+    launch = iam.get_policy_version(PolicyArn=attached[0]["PolicyArn"], VersionId="v1")["PolicyVersion"]["Document"]
+    actions = [a for s in launch["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert "*" not in actions and "iam:*" not in actions and "iam:CreateRole" not in actions
+    restriction = iam.get_user_policy(UserName="role-user", PolicyName="cloudburst-source-ip-allow-list")[
+        "PolicyDocument"]
+    admin = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    assert source_ip_decision([admin, restriction], "203.0.113.44") == "Allow"
+    assert source_ip_decision([admin, restriction], "203.0.113.45") == "Deny"
+
+    private = home / ".condor" / "privateKeyFile"
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert (home / ".condor" / "publicKeyFile").read_text().strip() in (home / ".aws" / "credentials").read_text()
+    assert private.read_text().strip() not in first.output + second.output + checked.output
+
+
+def test_role_rejects_a_key_written_nowhere(moto_server, checkip):
+    env = ansible_env(aws=moto_server.env, extra={"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
+                                                  "CLOUDBURST_CHECKIP_URL": checkip.url})
+    result = run(["ansible-playbook", "playbooks/iam_restricted_user.yml", "-e",
+                  json.dumps({"iam_restricted_user_write_condor_files": False,
+                              "iam_restricted_user_write_aws_profile": False})], env=env)
+    assert result.rc != 0 and "a key that is written nowhere cannot be used" in result.stdout
