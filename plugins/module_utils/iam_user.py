@@ -133,7 +133,9 @@ class IamUserManager:
         self.partition, self.account = partition, account
         user_arn = user["Arn"] if user else f"arn:{partition}:iam::{account}:user{self.params['path'] or '/'}{self.name}"
         self.user_arn = user_arn
-        self.lockout_guard(user_arn)
+        unchanged = before is not None and self.restriction is not None and \
+            before["source_ip_allowlist"] == allowed_cidrs(self.restriction)
+        self.lockout_guard(user_arn, restriction_changes=not unchanged)
         self.preflight(before)
 
         if user is None:
@@ -346,8 +348,10 @@ class IamUserManager:
 
     # --- the lockout guard ------------------------------------------------------------------------
 
-    def lockout_guard(self, user_arn):
-        """Refuse a restriction that would lock out this play's identity or the controller's address."""
+    def lockout_guard(self, user_arn, restriction_changes=True):
+        """Refuse a restriction that would lock out this play's identity or the controller's address.
+
+        The caller's identity (one STS call) matters only when the restriction is about to change."""
         if self.restriction is None or self.params["allow_lockout"]:
             return
         cidrs = allowed_cidrs(self.restriction)
@@ -364,7 +368,7 @@ class IamUserManager:
                     f"{self.name} could no longer be used from this controller. Add the address to "
                     "source_ip_allowlist, or set allow_lockout: true if that is what you want"
                 )
-        if self.caller()["Arn"] == user_arn and not controller_ip:
+        if restriction_changes and not controller_ip and self.caller()["Arn"] == user_arn:
             raise IamInputError(
                 f"this play runs as {user_arn}, the user being restricted to {cidrs}, and no controller_ip "
                 "shows that the controller stays inside; pass controller_ip (from cloudburst.aws.public_ip_info) "
