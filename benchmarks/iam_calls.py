@@ -94,7 +94,7 @@ def main():
         env.update(rig.aws_environment(moto.url, rig.bootstrap_credentials(moto.url)))
         rows = {}
         for side, build in (("cloudburst.aws", ours), ("amazon.aws", amazon)):
-            users = [f"{side.split('.')[0]}-{i:02d}" for i in range(args.users)]
+            users = [f"{side.split('.', maxsplit=1)[0]}-{i:02d}" for i in range(args.users)]
             for phase in ("converge", "no-change re-run"):
                 rows[(side, phase)] = converge(moto, build(users, workdir), env, workdir, f"{side}-{phase[:2]}")
     print(f"{args.users} users, each with {len(MANAGED)} managed policies, 1 inline policy, "

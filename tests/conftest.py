@@ -88,11 +88,19 @@ def aws_play(tasks, endpoint_url, **play):
     }, **play)]
 
 
+class TaskResults(list):
+    """The tasks' results in order; .completed is the ansible-playbook run."""
+
+    completed = None
+
+
 def run_aws_tasks(tmp_path, moto, tasks, extra_args=(), env=None):
-    """Run tasks against moto; return (Completed, the tasks' results in order)."""
+    """Run tasks against moto and return their results (a TaskResults)."""
     result, parsed = run_playbook(tmp_path, aws_play(tasks, moto.url), env or ansible_env(aws=moto.env), extra_args)
     assert parsed is not None, result.output[-4000:]
-    return result, task_results(parsed)
+    results = TaskResults(task_results(parsed))
+    results.completed = result
+    return results
 
 
 WRITE_PREFIXES = ("Create", "Put", "Attach", "Detach", "Delete", "Update", "Tag", "Untag", "Add", "Remove",

@@ -51,7 +51,7 @@ def test_written_profile_and_condor_files_work_and_rerun_changes_nothing(tmp_pat
     credentials.write_text("[other]\naws_access_key_id = kept\naws_secret_access_key = kept-too\n")
     task = key_task(user_name=user, dest=str(home / ".condor"), format="condor_annex",
                     extra_destinations=[{"dest": str(credentials), "credentials_profile": "annex"}])
-    _, (created, rerun) = run_aws_tasks(tmp_path, moto_server, [task, task])
+    (created, rerun) = run_aws_tasks(tmp_path, moto_server, [task, task])
     assert created["changed"] is True and rerun["changed"] is False, (created, rerun)
     key_id = created["access_key"]["access_key_id"]
     assert "secret_access_key" not in created["access_key"]
@@ -80,13 +80,13 @@ def test_written_profile_and_condor_files_work_and_rerun_changes_nothing(tmp_pat
 def test_env_format_and_check_mode(tmp_path, moto_server, iam, user):
     dest = tmp_path / "creds.env"
     moto_server.reset_recording()
-    _, (checked,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest), format="env")],
-                                  extra_args=["--check", "--diff"])
+    (checked,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest), format="env")],
+                               extra_args=["--check", "--diff"])
     assert checked["changed"] is True and not dest.exists()
     assert write_calls(moto_server.recorded_actions()) == []
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
-    _, (made,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest), format="env")],
-                               extra_args=["--diff"])
+    (made,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest), format="env")],
+                            extra_args=["--diff"])
     lines = dest.read_text().splitlines()
     assert lines[0] == f"export AWS_ACCESS_KEY_ID={made['access_key']['access_key_id']}"
     assert lines[1].startswith("export AWS_SECRET_ACCESS_KEY=") and len(lines) == 2
@@ -97,8 +97,8 @@ def test_write_failure_deletes_the_new_key_again_and_leaves_no_file(tmp_path, mo
     condor = tmp_path / "condor"
     (condor / "privateKeyFile").mkdir(parents=True)  # the secret's file cannot be replaced
     (condor / "privateKeyFile" / "in-the-way").write_text("")
-    _, (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(condor),
-                                                                  format="condor_annex")])
+    (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(condor),
+                                                               format="condor_annex")])
     assert failed["failed"] is True
     assert f"cannot write {condor}/privateKeyFile" in failed["msg"] and "was deleted again" in failed["msg"]
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
@@ -122,15 +122,15 @@ def test_bad_input_fails_clearly_and_creates_no_key(tmp_path, moto_server, iam, 
     options = dict({"user_name": user, "dest": str(tmp_path / "creds")}, **options)
     options["dest"] = options["dest"].format(tmp=tmp_path)
     moto_server.reset_recording()
-    _, (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(**options)])
+    (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(**options)])
     assert failed["failed"] is True and message in failed["msg"], failed["msg"]
     assert write_calls(moto_server.recorded_actions()) == []
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
 
 
 def test_two_active_keys_not_in_dest_are_never_deleted(tmp_path, moto_server, iam, user):
-    kept = sorted(iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2))
-    _, (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(tmp_path / "c"))])
+    kept = sorted(iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for attempt in range(2))
+    (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(tmp_path / "c"))])
     assert failed["failed"] is True
     assert "already has 2 access keys" in failed["msg"] and "the most AWS allows" in failed["msg"]
     assert active_keys(iam, user) == kept
@@ -139,11 +139,11 @@ def test_two_active_keys_not_in_dest_are_never_deleted(tmp_path, moto_server, ia
 def test_lost_dest_replaces_the_key_and_deletes_an_inactive_one_to_make_room(tmp_path, moto_server, iam, user):
     dest = tmp_path / "creds"
     task = key_task(user_name=user, dest=str(dest), credentials_profile="annex")
-    _, (first,) = run_aws_tasks(tmp_path, moto_server, [task])
+    (first,) = run_aws_tasks(tmp_path, moto_server, [task])
     old_inactive = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     iam.update_access_key(UserName=user, AccessKeyId=old_inactive, Status="Inactive")
     dest.unlink()
-    _, (second,) = run_aws_tasks(tmp_path, moto_server, [task])
+    (second,) = run_aws_tasks(tmp_path, moto_server, [task])
     assert second["changed"] is True
     assert old_inactive in second["deleted_access_key_ids"]
     keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
@@ -152,9 +152,9 @@ def test_lost_dest_replaces_the_key_and_deletes_an_inactive_one_to_make_room(tmp
 
 def test_state_absent_and_deactivating_one_key(tmp_path, moto_server, iam, user):
     condor = tmp_path / "condor"
-    _, (made,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(condor), format="condor_annex")])
+    (made,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(condor), format="condor_annex")])
     key_id = made["access_key"]["access_key_id"]
-    _, (off, absent) = run_aws_tasks(tmp_path, moto_server, [
+    (off, absent) = run_aws_tasks(tmp_path, moto_server, [
         key_task(user_name=user, id=key_id, active=False),
         key_task(user_name=user, dest=str(condor), format="condor_annex", state="absent")])
     assert off["changed"] and off["access_key"]["status"] == "Inactive"
@@ -227,17 +227,17 @@ def test_rotation_by_age_across_the_two_key_limit(tmp_path, clocked_moto):
     dest = tmp_path / "creds"
     task = key_task(user_name="rotating", dest=str(dest), rotate_after_days=90)
     with clocked_moto.days_ago(100):
-        _, (old,) = run_aws_tasks(tmp_path, clocked_moto, [task])
+        (old,) = run_aws_tasks(tmp_path, clocked_moto, [task])
         spare = iam.create_access_key(UserName="rotating")["AccessKey"]["AccessKeyId"]
         iam.update_access_key(UserName="rotating", AccessKeyId=spare, Status="Inactive")
     old_id = old["access_key"]["access_key_id"]
     assert old["access_key"]["age_days"] >= 99
 
-    _, (checked,) = run_aws_tasks(tmp_path, clocked_moto, [task], extra_args=["--check"])
+    (checked,) = run_aws_tasks(tmp_path, clocked_moto, [task], extra_args=["--check"])
     assert checked["changed"] is True and f"key {old_id} is 100 days old" in " ".join(checked["changes"])
     assert f"aws_access_key_id = {old_id}" in dest.read_text()
 
-    _, (rotated, rerun) = run_aws_tasks(tmp_path, clocked_moto, [task, task])
+    (rotated, rerun) = run_aws_tasks(tmp_path, clocked_moto, [task, task])
     new_id = rotated["access_key"]["access_key_id"]
     assert rotated["previous_access_key_id"] == old_id and spare in rotated["deleted_access_key_ids"]
     assert rerun["changed"] is False
@@ -248,9 +248,9 @@ def test_rotation_by_age_across_the_two_key_limit(tmp_path, clocked_moto):
     # Next rotation with keep_previous=delete: the inactive old key makes room, the replaced one goes.
     with clocked_moto.days_ago(100):
         iam.delete_access_key(UserName="rotating", AccessKeyId=new_id)
-        _, (aged,) = run_aws_tasks(tmp_path, clocked_moto, [dict(task, **{"cloudburst.aws.iam_access_key": dict(
+        (aged,) = run_aws_tasks(tmp_path, clocked_moto, [dict(task, **{"cloudburst.aws.iam_access_key": dict(
             user_name="rotating", dest=str(dest), rotate_after_days=90)})])
-    _, (deleting,) = run_aws_tasks(tmp_path, clocked_moto, [key_task(
+    (deleting,) = run_aws_tasks(tmp_path, clocked_moto, [key_task(
         user_name="rotating", dest=str(dest), rotate_after_days=90, keep_previous="delete", max_age_days=120)])
     remaining = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="rotating")["AccessKeyMetadata"]]
     assert remaining == [deleting["access_key"]["access_key_id"]]

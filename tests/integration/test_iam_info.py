@@ -9,7 +9,7 @@ from conftest import run_aws_tasks
 def test_info_modules_describe_restriction_policies_groups_and_keys(tmp_path, moto_server, boto3_session):
     iam = boto3_session.client("iam", endpoint_url=moto_server.url)
     iam.create_group(GroupName="info-group")
-    _, results = run_aws_tasks(tmp_path, moto_server, [
+    results = run_aws_tasks(tmp_path, moto_server, [
         {"cloudburst.aws.iam_user": {"name": "info-restricted", "path": "/info/", "groups": ["info-group"],
                                      "managed_policies": ["ReadOnlyAccess"], "tags": {"k": "v"},
                                      "source_ip_allowlist": ["192.0.2.0/24", "2001:db8::/32"]}},

@@ -24,7 +24,7 @@ def test_lifecycle_create_rerun_update_delete(tmp_path, moto_server, iam):
     options = dict(name="life", path="/team/", tags={"team": "genomics"},
                    managed_policies=["ReadOnlyAccess"], inline_policies={"read-s3": READ_S3},
                    source_ip_allowlist=["203.0.113.0/24", "2001:db8:7::/48"], controller_ip="203.0.113.9")
-    _, (created,) = run_aws_tasks(tmp_path, moto_server, [user_task(**options)])
+    (created,) = run_aws_tasks(tmp_path, moto_server, [user_task(**options)])
     assert created["changed"] is True, created
     user = created["user"]
     assert user["arn"] == "arn:aws:iam::123456789012:user/team/life"
@@ -35,24 +35,26 @@ def test_lifecycle_create_rerun_update_delete(tmp_path, moto_server, iam):
     assert document["Statement"][0]["Condition"]["Bool"] == {"aws:ViaAWSService": "false"}
 
     # The same document written differently (JSON string, lists of one) is no change.
-    same = dict(options, inline_policies={"read-s3": json.dumps(
-        {"Statement": [{"Resource": ["*"], "Action": ["s3:GetObject"], "Effect": "Allow"}], "Version": "2012-10-17"})})
+    same = dict(options)
+    same["inline_policies"] = {"read-s3": json.dumps(
+        {"Statement": [{"Resource": ["*"], "Action": ["s3:GetObject"], "Effect": "Allow"}], "Version": "2012-10-17"})}
     moto_server.reset_recording()
-    _, (rerun,) = run_aws_tasks(tmp_path, moto_server, [user_task(**same)])
+    (rerun,) = run_aws_tasks(tmp_path, moto_server, [user_task(**same)])
     assert rerun["changed"] is False and rerun["changes"] == []
     assert write_calls(moto_server.recorded_actions()) == []
 
-    updated = dict(options, tags={"team": "physics"}, source_ip_allowlist=["203.0.113.0/24"],
+    updated = dict(options)
+    updated.update(tags={"team": "physics"}, source_ip_allowlist=["203.0.113.0/24"],
                    managed_policies=["ReadOnlyAccess", "AmazonS3ReadOnlyAccess"])
-    _, (update,) = run_aws_tasks(tmp_path, moto_server, [user_task(**updated)])
+    (update,) = run_aws_tasks(tmp_path, moto_server, [user_task(**updated)])
     assert update["changed"] is True
     assert update["user"]["tags"] == {"team": "physics"}
     assert update["user"]["source_ip_allowlist"] == ["203.0.113.0/24"]
     assert sorted(p["PolicyName"] for p in iam.list_attached_user_policies(UserName="life")["AttachedPolicies"]) == [
         "AmazonS3ReadOnlyAccess", "ReadOnlyAccess"]
 
-    _, (deleted, again) = run_aws_tasks(tmp_path, moto_server, [user_task(name="life", state="absent"),
-                                                                 user_task(name="life", state="absent")])
+    (deleted, again) = run_aws_tasks(tmp_path, moto_server, [user_task(name="life", state="absent"),
+                                                             user_task(name="life", state="absent")])
     assert deleted["changed"] is True and "delete user life" in deleted["changes"]
     assert again["changed"] is False
     assert "life" not in [u["UserName"] for u in iam.list_users()["Users"]]
@@ -60,7 +62,7 @@ def test_lifecycle_create_rerun_update_delete(tmp_path, moto_server, iam):
 
 def test_check_mode_reports_changes_and_writes_nothing(tmp_path, moto_server, iam):
     moto_server.reset_recording()
-    _, (checked,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+    (checked,) = run_aws_tasks(tmp_path, moto_server, [user_task(
         name="checked", managed_policies=["ReadOnlyAccess"], source_ip_allowlist=["198.51.100.0/24"],
         tags={"a": "b"})], extra_args=["--check", "--diff"])
     assert checked["changed"] is True
@@ -72,7 +74,7 @@ def test_check_mode_reports_changes_and_writes_nothing(tmp_path, moto_server, ia
 
     run_aws_tasks(tmp_path, moto_server, [user_task(name="checked", tags={"a": "b"})])
     moto_server.reset_recording()
-    _, (update, delete) = run_aws_tasks(tmp_path, moto_server, [
+    (update, delete) = run_aws_tasks(tmp_path, moto_server, [
         user_task(name="checked", tags={"a": "c"}, source_ip_allowlist=["198.51.100.0/24"]),
         user_task(name="checked", state="absent")], extra_args=["--check", "--diff"])
     assert update["changed"] and update["diff"]["before"]["tags"] == {"a": "b"}
@@ -93,7 +95,7 @@ def test_absent_removes_every_dependent_first(tmp_path, moto_server, iam):
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="busy-mfa")["VirtualMFADevice"]["SerialNumber"]
     iam.enable_mfa_device(UserName="busy", SerialNumber=serial, AuthenticationCode1="123456",
                           AuthenticationCode2="654321")
-    _, (deleted,) = run_aws_tasks(tmp_path, moto_server, [user_task(name="busy", state="absent")])
+    (deleted,) = run_aws_tasks(tmp_path, moto_server, [user_task(name="busy", state="absent")])
     assert not deleted.get("failed"), deleted
     for expected in ("delete access key", "deactivate MFA device", "delete the console password",
                      "delete inline policy inline", "detach managed policy", "remove user from group busy-group",
@@ -121,7 +123,7 @@ def test_absent_removes_every_dependent_first(tmp_path, moto_server, iam):
 )
 def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam, options, message):
     moto_server.reset_recording()
-    _, (failed,) = run_aws_tasks(tmp_path, moto_server, [user_task(**dict({"name": "bad-input"}, **options))])
+    (failed,) = run_aws_tasks(tmp_path, moto_server, [user_task(**dict({"name": "bad-input"}, **options))])
     assert failed["failed"] is True
     assert message in failed["msg"], failed["msg"]
     assert "Traceback" not in failed.get("module_stderr", "")
@@ -130,13 +132,13 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam,
 
 
 def test_lockout_guard(tmp_path, moto_server, iam):
-    _, (outside,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+    (outside,) = run_aws_tasks(tmp_path, moto_server, [user_task(
         name="guarded", source_ip_allowlist=["203.0.113.0/24"], controller_ip="198.51.100.20")])
     assert outside["failed"] is True
     assert "198.51.100.20 is outside the allow-list" in outside["msg"]
     assert "guarded" not in [u["UserName"] for u in iam.list_users()["Users"]]
 
-    _, (allowed,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+    (allowed,) = run_aws_tasks(tmp_path, moto_server, [user_task(
         name="guarded", source_ip_allowlist=["203.0.113.0/24"], controller_ip="198.51.100.20", allow_lockout=True)])
     assert allowed["changed"] is True
 
@@ -146,7 +148,7 @@ def test_lockout_guard(tmp_path, moto_server, iam):
     key = iam.create_access_key(UserName="self-restricting")["AccessKey"]
     env = ansible_env(aws=dict(moto_server.env, AWS_ACCESS_KEY_ID=key["AccessKeyId"],
                                AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"]))
-    _, (self_lock, inside) = run_aws_tasks(tmp_path, moto_server, [
+    (self_lock, inside) = run_aws_tasks(tmp_path, moto_server, [
         dict(user_task(name="self-restricting", source_ip_allowlist=["203.0.113.0/24"]), ignore_errors=True),
         user_task(name="self-restricting", source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.5"),
     ], env=env)
@@ -162,7 +164,7 @@ def policy_task(**options):
 def test_managed_policy_semantic_compare_version_limit_and_absent(tmp_path, moto_server, iam):
     document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:DescribeInstances"],
                                                         "Resource": ["*"]}]}
-    _, (created,) = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=document)])
+    (created,) = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=document)])
     assert created["changed"] is True
     arn = created["policy"]["arn"]
     assert arn == "arn:aws:iam::123456789012:policy/launch-test"
@@ -173,13 +175,13 @@ def test_managed_policy_semantic_compare_version_limit_and_absent(tmp_path, moto
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:DescribeInstances","Resource":"*"}]}',
     ]
     moto_server.reset_recording()
-    _, results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in variants])
+    results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in variants])
     assert [r["changed"] for r in results] == [False, False, False]
     assert write_calls(moto_server.recorded_actions()) == []
 
     changed = [dict(document, Statement=[dict(document["Statement"][0], Action=f"ec2:Describe{n}")]) for n in
                ("Vpcs", "Subnets", "Images", "Regions", "Volumes", "Tags")]
-    _, results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in changed])
+    results = run_aws_tasks(tmp_path, moto_server, [policy_task(name="launch-test", policy=v) for v in changed])
     assert all(r["changed"] for r in results)
     versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     assert len(versions) == 5
@@ -193,7 +195,7 @@ def test_managed_policy_semantic_compare_version_limit_and_absent(tmp_path, moto
     iam.attach_user_policy(UserName="policy-holder", PolicyArn=arn)
     iam.create_group(GroupName="policy-group")
     iam.attach_group_policy(GroupName="policy-group", PolicyArn=arn)
-    _, (check, absent) = run_aws_tasks(tmp_path, moto_server, [
+    (check, absent) = run_aws_tasks(tmp_path, moto_server, [
         dict(policy_task(name="launch-test", state="absent"), check_mode=True),
         policy_task(name="launch-test", state="absent")])
     assert check["changed"] and check["changes"] == absent["changes"]
@@ -204,7 +206,7 @@ def test_managed_policy_semantic_compare_version_limit_and_absent(tmp_path, moto
 
 
 def test_managed_policy_bad_input(tmp_path, moto_server):
-    _, results = run_aws_tasks(tmp_path, moto_server, [
+    results = run_aws_tasks(tmp_path, moto_server, [
         dict(policy_task(name="p1", policy="{not json"), ignore_errors=True),
         dict(policy_task(name="p1"), ignore_errors=True),
         dict(policy_task(name="bad name!", policy=READ_S3), ignore_errors=True),

@@ -28,7 +28,7 @@ def test_aws_credentials_replaces_only_the_profiles_keys(tmp_path):
     dest = tmp_path / "credentials"
     dest.write_text(EXISTING)
     assert files.read_key_id("aws_credentials", str(dest), "annex") == "OLDID"
-    (content,) = files.render("aws_credentials", str(dest), "annex", "NEWID", "new-secret").values()
+    content = files.render("aws_credentials", str(dest), "annex", "NEWID", "new-secret")[str(dest)]
     assert content.startswith("# team credentials\n[default]\naws_access_key_id = DEFAULTID\n")
     assert "[annex]\naws_access_key_id = NEWID\naws_secret_access_key = new-secret\nregion = eu-west-1\n" in content
     assert "output = json" in content and "OLDID" not in content and "old-secret" not in content
@@ -38,7 +38,7 @@ def test_aws_credentials_replaces_only_the_profiles_keys(tmp_path):
 def test_aws_credentials_appends_a_new_profile(tmp_path):
     dest = tmp_path / "credentials"
     dest.write_text("[default]\naws_access_key_id = A")  # no final newline
-    (content,) = files.render("aws_credentials", str(dest), "annex", "NEWID", "s").values()
+    content = files.render("aws_credentials", str(dest), "annex", "NEWID", "s")[str(dest)]
     assert content == "[default]\naws_access_key_id = A\n\n[annex]\naws_access_key_id = NEWID\naws_secret_access_key = s\n"
     assert files.read_key_id("aws_credentials", str(dest), "missing") is None
 
