@@ -9,6 +9,29 @@ import pathlib
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
 
+
+def spark_archive_env():
+    """The spark scenario installs from an archive built from the PyPI pyspark sdist (cached)."""
+    built = run([str(pathlib.Path(REPO_ROOT, "tools", "build-spark-archive"))], check=True, timeout=1200)
+    archive = built.stdout.strip().splitlines()[-1]
+    digest = pathlib.Path(archive + ".sha512").read_text().split()[0]
+    return {"CLOUDBURST_SPARK_ARCHIVE": archive, "CLOUDBURST_SPARK_SHA512": digest}
+
+
+def fake_spark_mirror_env():
+    """The spark_download scenario downloads from a stand-in Apache mirror on 127.0.0.1."""
+    import tempfile
+
+    import fake_spark_mirror
+
+    root = tempfile.mkdtemp(prefix="cloudburst-mirror-")
+    fake_spark_mirror.build_mirror(root)
+    return {"CLOUDBURST_SPARK_MIRROR": fake_spark_mirror.serve(root) + "/spark"}
+
+
+# Scenario-specific environment, computed only when that scenario runs.
+SCENARIO_ENV = {"spark": spark_archive_env, "spark_download": fake_spark_mirror_env}
+
 SCENARIOS = sorted(p.parent.name for p in pathlib.Path(REPO_ROOT, "extensions", "molecule").glob("*/molecule.yml"))
 
 
@@ -17,5 +40,7 @@ SCENARIOS = sorted(p.parent.name for p in pathlib.Path(REPO_ROOT, "extensions", 
 def test_molecule_scenario(scenario):
     env = ansible_env()
     env.pop("ANSIBLE_CONFIG")  # molecule writes its own
+    if scenario in SCENARIO_ENV:
+        env.update(SCENARIO_ENV[scenario]())
     result = run(["molecule", "test", "-s", scenario], env=env, timeout=2400)
     assert result.rc == 0, f"molecule test -s {scenario} failed:\n" + result.output[-10000:]
