@@ -11,11 +11,17 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: demo test setup host venv image link sanity lint molecule clean
+.PHONY: demo demo-clean test setup host venv image link sanity lint molecule clean
 
 ## demo: run playbooks/site.yml against a local AWS endpoint (moto) and local podman hosts
 demo: setup
+	archive=$$(tools/build-spark-archive) && \
+	CLOUDBURST_SPARK_ARCHIVE=$$archive CLOUDBURST_SPARK_SHA512=$$(cut -d' ' -f1 $$archive.sha512) \
 	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml
+
+## demo-clean: remove the demo's containers
+demo-clean: setup
+	CLOUDBURST_LOCAL_HOSTS_STATE=absent ansible-playbook playbooks/local_hosts.yml
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
 test: setup

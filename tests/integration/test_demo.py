@@ -1,22 +1,28 @@
 # -*- coding: utf-8 -*-
-"""The demo's playbook run the way `make demo` runs it: tools/local-aws around playbooks/site.yml."""
+"""The README's demo command: `make demo` (moto + local podman hosts), then `make demo-clean`."""
 
 from __future__ import annotations
 
-import sys
-
+import pytest
 from conftest import ansible_env, run
 
 
-def test_demo_prints_its_summary_from_the_local_endpoint():
-    result = run([sys.executable, "tools/local-aws", "--", "ansible-playbook", "playbooks/site.yml"],
-                 env=ansible_env(), timeout=300)
+@pytest.fixture
+def demo_cleanup():
+    yield
+    run(["make", "demo-clean"], env=ansible_env(), timeout=300)
+
+
+def test_make_demo_prints_its_summary(demo_cleanup):
+    result = run(["make", "demo"], env=ansible_env(), timeout=1500)
     assert result.rc == 0, result.output[-4000:]
-    assert "AWS endpoint: http://127.0.0.1:" in result.stdout
-    assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in result.stdout
-    assert "Controller address: 198.51.100.7 (IPv4), allow-list entry 198.51.100.7/32" in result.stdout
-    assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in result.stdout
-    assert "Usable only from: 198.51.100.7/32" in result.stdout
-    assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in result.stdout
-    assert "/.build/demo-home/.condor/publicKeyFile" in result.stdout
-    assert "failed=0" in result.stdout
+    out = result.stdout
+    assert "AWS endpoint: http://127.0.0.1:" in out
+    assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
+    assert "Controller address: 198.51.100.7 (IPv4), allow-list entry 198.51.100.7/32" in out
+    assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in out
+    assert "Usable only from: 198.51.100.7/32" in out
+    assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
+    assert "/.build/demo-home/.condor/publicKeyFile" in out
+    assert "Spark job on demo-spark-master: Pi is roughly 3.1" in out
+    assert "failed=0" in out and "failed=1" not in out
