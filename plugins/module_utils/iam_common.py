@@ -9,6 +9,12 @@ from __future__ import annotations
 import json
 import re
 
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -24,6 +30,22 @@ class IamInputError(ValueError):
 
 def iam_client(module):
     return module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+
+
+def run_manager(module, manager, what):
+    """Validate, then ensure the state the task asks for; every failure ends in fail_json, never a traceback.
+
+    Returns what the manager's ensure_present() or ensure_absent() returns.
+    """
+    try:
+        manager.validate()
+        if module.params["state"] == "present":
+            return manager.ensure_present()
+        return manager.ensure_absent()
+    except IamInputError as exc:
+        module.fail_json(msg=str(exc), changes=manager.changes)
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg=f"IAM call failed for {what}", changes=manager.changes)
 
 
 def validate_user_name(name):

@@ -217,18 +217,12 @@ changes:
   elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import FORMATS
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import AccessKeyManager
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 
 
 def main():
@@ -255,17 +249,7 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = AccessKeyManager(module, iam_client(module))
-    try:
-        manager.validate()
-        if module.params["state"] == "present":
-            manager.ensure_present()
-        else:
-            manager.ensure_absent()
-    except IamInputError as exc:
-        module.fail_json(msg=str(exc), changes=manager.changes)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"IAM call failed for the access keys of {module.params['user_name']}",
-                             changes=manager.changes)
+    run_manager(module, manager, f"the access keys of {module.params['user_name']}")
 
     result = dict(manager.result, changed=bool(manager.changes), changes=manager.changes)
     if module._diff:

@@ -113,17 +113,11 @@ changes:
   elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_managed_policy import ManagedPolicyManager
 
 
@@ -141,16 +135,7 @@ def main():
     manager = ManagedPolicyManager(
         module, iam_client(module), module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
     )
-    try:
-        manager.validate()
-        if module.params["state"] == "present":
-            before, after = manager.ensure_present()
-        else:
-            before, after = manager.ensure_absent()
-    except IamInputError as exc:
-        module.fail_json(msg=str(exc), changes=manager.changes)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"IAM call failed for policy {module.params['name']}", changes=manager.changes)
+    before, after = run_manager(module, manager, f"policy {module.params['name']}")
 
     result = dict(changed=bool(manager.changes), changes=manager.changes)
     if after is not None:

@@ -191,17 +191,11 @@ changes:
   sample: ["create user annex-user", "add inline policy cloudburst-source-ip-allow-list"]
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_user import IamUserManager
 
 
@@ -228,17 +222,7 @@ def main():
     manager = IamUserManager(
         module, iam_client(module), module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
     )
-    try:
-        manager.validate()
-        if module.params["state"] == "present":
-            before, after = manager.ensure_present()
-        else:
-            before, after = manager.ensure_absent()
-    except IamInputError as exc:
-        module.fail_json(msg=str(exc), changes=manager.changes)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"IAM call failed for user {module.params['name']}", changes=manager.changes)
-
+    before, after = run_manager(module, manager, f"user {module.params['name']}")
     for warning in manager.warnings:
         module.warn(warning)
     result = dict(changed=bool(manager.changes), changes=manager.changes)
