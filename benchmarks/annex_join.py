@@ -65,7 +65,7 @@ def main():
             sh("podman", "exec", name, "systemctl", "is-system-running", "--wait", check=False)
         converge(inventory, env)
         joins = []
-        for _ in range(args.joins):
+        for attempt in range(args.joins):
             sh("podman", "exec", NODE, "systemctl", "stop", "condor")
             while sh("podman", "exec", CM, "condor_status", "-af", "Machine").stdout.strip():
                 time.sleep(0.5)  # wait until the old ad is gone
