@@ -17,11 +17,11 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 demo: setup
 	archive=$$(tools/build-spark-archive) && \
 	CLOUDBURST_SPARK_ARCHIVE=$$archive CLOUDBURST_SPARK_SHA512=$$(cut -d' ' -f1 $$archive.sha512) \
-	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml
+	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
 ## demo-clean: remove the demo's containers
 demo-clean: setup
-	CLOUDBURST_LOCAL_HOSTS_STATE=absent ansible-playbook playbooks/local_hosts.yml
+	CLOUDBURST_LOCAL_HOSTS_STATE=absent ansible-playbook playbooks/local_hosts.yml -e @playbooks/vars/demo.yml
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
 test: setup

@@ -25,7 +25,8 @@ def test_role_converges_then_changes_nothing(tmp_path, moto_server, checkip, bot
         "CLOUDBURST_CHECKIP_URL": checkip.url,
         "CLOUDBURST_CREDENTIALS_HOME": str(home),
     })
-    playbook = ["ansible-playbook", "playbooks/iam_restricted_user.yml", "-e", "iam_restricted_user_name=role-user"]
+    playbook = ["ansible-playbook", "playbooks/iam_restricted_user.yml", "-e", "@playbooks/vars/demo.yml",
+                "-e", "iam_restricted_user_name=role-user"]
 
     checked = run(playbook + ["--check"], env=env)
     assert checked.rc == 0, checked.output[-3000:]
