@@ -219,7 +219,3 @@ class CheckipServer:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def dump_json(data):
-    return json.dumps(data, indent=2, sort_keys=True)

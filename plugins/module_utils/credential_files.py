@@ -110,6 +110,15 @@ def render(fmt, dest, profile, key_id, secret):
     return {dest: "".join(lines)}
 
 
+def without_profile(dest, profile):
+    """The text of the credentials file dest with profile's section removed, or None if it has none."""
+    lines, start, end = _profile_block(_read(dest) or "", profile)
+    if start is None:
+        return None
+    del lines[start:end]
+    return "".join(lines)
+
+
 def resolve_owner(owner, group):
     """(uid, gid) for owner and group names (-1 where not given); fail clearly on unknown names."""
     uid = gid = -1
@@ -141,17 +150,6 @@ def prepare_directory(directory, create_dirs, uid, gid, check_mode):
         if uid != -1 or gid != -1:
             os.chown(directory, uid, gid)
     return True
-
-
-def needs_write(path, content, mode, uid, gid):
-    """Whether the file's content, mode or ownership differ from what is wanted."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return True
-    if stat.S_IMODE(info.st_mode) != mode or (uid != -1 and info.st_uid != uid) or (gid != -1 and info.st_gid != gid):
-        return True
-    return _read(path) != content
 
 
 def _temp_file(path, content, mode, uid, gid):

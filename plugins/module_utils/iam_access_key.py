@@ -285,12 +285,10 @@ class AccessKeyManager:
                     self.changes.append(f"remove {path}")
 
     def remove_profile(self, dest, profile):
-        text = files._read(dest) or ""
-        lines, start, end = files._profile_block(text, profile)
-        if start is None:
+        remaining = files.without_profile(dest, profile)
+        if remaining is None:
             return
-        del lines[start:end]
         self.changes.append(f"remove profile {profile} from {dest}")
         if not self.check_mode:
             info = os.lstat(dest)
-            files.write_files({dest: "".join(lines)}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+            files.write_files({dest: remaining}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)

@@ -87,3 +87,12 @@ def test_unknown_owner_and_group():
     with pytest.raises(files.CredentialFileError, match="not a group"):
         files.resolve_owner(None, "no-such-group-xyz")
     assert files.resolve_owner("root", "root") == (0, 0)
+
+
+def test_without_profile_keeps_the_rest_byte_for_byte(tmp_path):
+    dest = tmp_path / "credentials"
+    dest.write_text(EXISTING)
+    remaining = files.without_profile(str(dest), "annex")
+    assert "[annex]" not in remaining and "OLDID" not in remaining
+    assert remaining == EXISTING.replace(EXISTING[EXISTING.index("[annex]"):EXISTING.index("[later]")], "")
+    assert files.without_profile(str(dest), "missing") is None
