@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Reads the master's C(/json/) page (on its web UI port) and returns its status, workers, cores, memory
     and applications.
-  - With O(wait_for_workers), polls until the master is C(ALIVE) with at least that many alive workers,
-    or fails after O(timeout) seconds with what it saw last.
+  - With O(wait_for_alive) or O(wait_for_workers), polls until the master is C(ALIVE) (with at least that
+    many alive workers), or fails after O(timeout) seconds with what it saw last.
   - An unreachable master is retried until O(timeout); an answer that is not a master's JSON fails at once.
 author:
   - cloudburst.aws maintainers (@cloudburst)
@@ -27,6 +27,12 @@ options:
     description: Wait until the master is ALIVE and sees at least this many alive workers. 0 does not wait.
     type: int
     default: 0
+  wait_for_alive:
+    description:
+      - Wait until the master is ALIVE, even when O(wait_for_workers) is 0 (for example right after it
+        started, or while it is still RECOVERING or STANDBY).
+    type: bool
+    default: false
   timeout:
     description: Seconds to keep trying before failing.
     type: int
@@ -161,6 +167,7 @@ def main():
         argument_spec=dict(
             url=dict(type="str", default="http://localhost:8080/json/"),
             wait_for_workers=dict(type="int", default=0),
+            wait_for_alive=dict(type="bool", default=False),
             timeout=dict(type="int", default=120),
             poll_interval=dict(type="float", default=2),
             validate_certs=dict(type="bool", default=True),
@@ -177,7 +184,8 @@ def main():
         try:
             status = read_status(module, url)
             last_error = None
-            if not wanted or (status["status"] == "ALIVE" and status["alive_workers"] >= wanted):
+            waiting = wanted or module.params["wait_for_alive"]
+            if not waiting or (status["status"] == "ALIVE" and status["alive_workers"] >= wanted):
                 module.exit_json(changed=False, url=url, **status)
         except SparkStatusError as exc:
             if not exc.retryable:
@@ -190,7 +198,7 @@ def main():
         module.fail_json(msg=f"{last_error} (gave up after {module.params['timeout']} s)", url=url)
     module.fail_json(
         msg=f"the master at {url} is {status['status']} with {status['alive_workers']} alive workers; waited "
-            f"{module.params['timeout']} s for {wanted}",
+            f"{module.params['timeout']} s for ALIVE with {wanted}",
         url=url, **status)
 
 

@@ -38,7 +38,27 @@ def test_times_out_with_what_it_saw(tmp_path, checkip):
     checkip.set_answers([(200, status(1), 0)])
     answer = ask(tmp_path, url=checkip.url, wait_for_workers=3, timeout=1)
     assert answer["failed"] is True
-    assert "is ALIVE with 1 alive workers; waited 1 s for 3" in answer["msg"]
+    assert "is ALIVE with 1 alive workers; waited 1 s for ALIVE with 3" in answer["msg"]
+
+
+def test_waits_for_alive_without_workers(tmp_path, checkip):
+    checkip.set_answers([(200, status(0, "RECOVERING"), 0), (200, status(0, "STANDBY"), 0), (200, status(0), 0)])
+    answer = ask(tmp_path, url=checkip.url, wait_for_alive=True, timeout=20)
+    assert answer["status"] == "ALIVE" and answer["alive_workers"] == 0
+    assert checkip.requests == 3
+
+
+def test_standby_without_waiting_is_returned_as_is(tmp_path, checkip):
+    checkip.set_answers([(200, status(0, "STANDBY"), 0)])
+    answer = ask(tmp_path, url=checkip.url, timeout=20)
+    assert answer["status"] == "STANDBY" and checkip.requests == 1
+
+
+def test_gives_up_waiting_for_alive(tmp_path, checkip):
+    checkip.set_answers([(200, status(0, "STANDBY"), 0)])
+    answer = ask(tmp_path, url=checkip.url, wait_for_alive=True, timeout=1)
+    assert answer["failed"] is True
+    assert "is STANDBY with 0 alive workers; waited 1 s for ALIVE with 0" in answer["msg"]
 
 
 def test_garbage_fails_at_once(tmp_path, checkip):
