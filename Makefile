@@ -15,13 +15,12 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 ## demo: run playbooks/site.yml against a local AWS endpoint (moto) and local podman hosts
 demo: setup
-	archive=$$(tools/build-spark-archive) && \
-	CLOUDBURST_SPARK_ARCHIVE=$$archive CLOUDBURST_SPARK_SHA512=$$(cut -d' ' -f1 $$archive.sha512) \
+	CLOUDBURST_SPARK_ARCHIVE=$$(tools/build-spark-archive) \
 	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
 ## demo-clean: remove the demo's containers
 demo-clean: setup
-	CLOUDBURST_LOCAL_HOSTS_STATE=absent ansible-playbook playbooks/local_hosts.yml -e @playbooks/vars/demo.yml
+	ansible-playbook playbooks/local_hosts.yml -e @playbooks/vars/demo.yml -e local_hosts_state=absent
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
 test: setup
