@@ -27,6 +27,7 @@ test: setup
 	$(VENV)/bin/python -m pytest
 
 setup: host venv link image
+	tools/prove-podman
 
 host: $(STAMPS)/host
 $(STAMPS)/host: tools/setup-host tools/containers.conf

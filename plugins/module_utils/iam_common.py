@@ -18,6 +18,8 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import CredentialFileError
+
 # IAM's own rules for user names and paths.
 USER_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
 POLICY_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,128}$")
@@ -32,17 +34,62 @@ def iam_client(module):
     return module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
 
 
+class IamManager:
+    """The one contract of this collection's IAM managers.
+
+    A manager checks all input in validate() (raising IamInputError, before any call that writes), then
+    ensure_present() or ensure_absent() returns one (before, after) pair for the result and diff. Every
+    write goes through change(): the change is recorded, and AWS is called only outside check mode, so check
+    mode is honoured in this one place.
+    """
+
+    def __init__(self, module, client, sts_client=None):
+        self.module = module
+        self.client = client
+        self.sts = sts_client
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.changes = []  # human-readable list of what was (or would be) done
+        self.warnings = []
+
+    def change(self, description, call=None, **kwargs):
+        """Record one change and, outside check mode, make the AWS call that does it (with retries).
+
+        Returns the call's response, or None in check mode or without a call.
+        """
+        self.changes.append(description)
+        if self.check_mode or call is None:
+            return None
+        return call(aws_retry=True, **kwargs)
+
+    def validate(self):
+        """Check every input; raise IamInputError. No AWS call that writes may happen here."""
+
+    def ensure_present(self):
+        raise NotImplementedError
+
+    def ensure_absent(self):
+        raise NotImplementedError
+
+    def result(self, before, after):
+        """The module result every IAM module returns: changed, changes and, in diff mode, the diff."""
+        result = dict(changed=bool(self.changes), changes=self.changes)
+        if self.module._diff:
+            result["diff"] = dict(before=before or {}, after=after or {})
+        return result
+
+
 def run_manager(module, manager, what):
     """Validate, then ensure the state the task asks for; every failure ends in fail_json, never a traceback.
 
-    Returns what the manager's ensure_present() or ensure_absent() returns.
+    Returns the (before, after) pair of ensure_present() or ensure_absent().
     """
     try:
         manager.validate()
-        if module.params["state"] == "present":
+        if module.params.get("state", "present") == "present":
             return manager.ensure_present()
         return manager.ensure_absent()
-    except IamInputError as exc:
+    except (IamInputError, CredentialFileError) as exc:
         module.fail_json(msg=str(exc), changes=manager.changes)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"IAM call failed for {what}", changes=manager.changes)
