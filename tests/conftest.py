@@ -44,7 +44,6 @@ def run(argv, env=None, cwd=REPO_ROOT, timeout=600, check=False):
 def ansible_env(extra=None, aws=None):
     """Environment for ansible commands: our ansible.cfg, the venv first on PATH, no stray AWS settings."""
     env = rig.clean_aws_environment(dict(os.environ))
-    env.pop("AWS_ENDPOINT_URL", None)
     env.update(
         ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
         PATH=os.pathsep.join([VENV_BIN] + [p for p in env.get("PATH", "").split(os.pathsep) if p != VENV_BIN]),

@@ -148,9 +148,10 @@ def bootstrap_credentials(endpoint_url, region=DEFAULT_REGION, user_name=RIG_ADM
 def aws_environment(endpoint_url, credentials, region=DEFAULT_REGION):
     """Environment variables that point boto3, amazon.aws and our playbooks at the local endpoint."""
     return {
+        # Only our playbooks read this, and hand it to modules through module_defaults. AWS_ENDPOINT_URL is
+        # deliberately not set: botocore would honour it, and it hid a module_defaults group that never
+        # reached the collection's own modules. Users have no such variable; neither do the tests.
         "CLOUDBURST_AWS_ENDPOINT_URL": endpoint_url,
-        # botocore itself honours AWS_ENDPOINT_URL, so even a module called without endpoint_url stays local.
-        "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
         "AWS_REGION": region,
@@ -161,7 +162,9 @@ def aws_environment(endpoint_url, credentials, region=DEFAULT_REGION):
 def clean_aws_environment(env):
     """Drop settings that could send a call to a real AWS account."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_URL", "EC2_URL", "S3_URL"):
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_URL", "EC2_URL", "S3_URL",
+                 "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_EC2",
+                 "AWS_ENDPOINT_URL_S3"):
         env.pop(name, None)
     return env
 

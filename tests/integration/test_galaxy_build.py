@@ -1,23 +1,33 @@
 # -*- coding: utf-8 -*-
-"""The built collection tarball installs into an empty path and works by FQCN outside the repo."""
+"""The built collection tarball, installed into an empty collections path beside the ansible package's
+collections, works from outside the repository as a user would use it: FQCN names, documented options,
+no ansible.cfg of ours, nothing in the environment pointing at the endpoint or holding credentials."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tarfile
+
+import pytest
 
 import rig
 from conftest import REPO_ROOT, VENV_BIN, run
 
 
-def test_built_collection_installs_and_runs_by_fqcn(tmp_path, checkip):
-    build_dir, install_dir, project = tmp_path / "build", tmp_path / "collections", tmp_path / "project"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(environment, project dir) with the built collection installed into an empty path."""
+    root = tmp_path_factory.mktemp("galaxy")
+    build_dir, install_dir, project = root / "build", root / "collections", root / "project"
     project.mkdir()
     env = rig.clean_aws_environment(dict(os.environ))
-    env.pop("ANSIBLE_CONFIG", None)
-    env.update(PATH=VENV_BIN + os.pathsep + env["PATH"], ANSIBLE_NOCOLOR="1")
+    for name in list(env):
+        if name.startswith(("AWS_", "ANSIBLE_", "CLOUDBURST_")):
+            del env[name]
+    env.update(PATH=VENV_BIN + os.pathsep + env["PATH"], ANSIBLE_NOCOLOR="1", HOME=str(root / "home"))
 
     run(["ansible-galaxy", "collection", "build", "--output-path", str(build_dir), REPO_ROOT], env=env, check=True)
     tarball = build_dir / "cloudburst-aws-0.1.0.tar.gz"
@@ -26,6 +36,7 @@ def test_built_collection_installs_and_runs_by_fqcn(tmp_path, checkip):
         names = archive.getnames()
     assert "plugins/modules/public_ip_info.py" in names
     assert "meta/runtime.yml" in names
+    assert "roles/iam_restricted_user/meta/argument_specs.yml" in names
     assert not [n for n in names if n.startswith((".venv", ".build", "tests/output", ".git/"))]
     assert tarball.stat().st_size < 5 * 1024 * 1024
 
@@ -33,25 +44,62 @@ def test_built_collection_installs_and_runs_by_fqcn(tmp_path, checkip):
     run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(install_dir), str(tarball)],
         env=env, cwd=str(project), check=True)
     assert (install_dir / "ansible_collections" / "cloudburst" / "aws" / "MANIFEST.json").exists()
-
     env["ANSIBLE_COLLECTIONS_PATH"] = str(install_dir)
-    doc = run(["ansible-doc", "--json", "cloudburst.aws.public_ip_info"], env=env, cwd=str(project), check=True)
-    assert json.loads(doc.stdout)["cloudburst.aws.public_ip_info"]["doc"]["module"] == "public_ip_info"
-
-    checkip.set_answers([(200, "93.184.215.14\n", 0)])
-    (project / "use.yml").write_text(
-        "- hosts: localhost\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - cloudburst.aws.public_ip_info:\n"
-        f"        url: {checkip.url}\n"
-        "      register: found\n"
-        "    - ansible.builtin.assert:\n"
-        "        that: found.cidr == '93.184.215.14/32'\n"
-    )
-    # The interpreter is named because discovery may find a pyenv shim without boto3 or even a Python.
-    played = run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
-                  f"ansible_python_interpreter={sys.executable}", "use.yml"], env=env, cwd=str(project), check=True)
-    assert "failed=0" in played.stdout
     assert str(install_dir) in run(["ansible-galaxy", "collection", "list", "cloudburst.aws"], env=env,
                                    cwd=str(project), check=True).stdout
+    return env, project
+
+
+def test_installed_collection_documents_its_plugins(installed):
+    env, project = installed
+    doc = run(["ansible-doc", "--json", "cloudburst.aws.public_ip_info"], env=env, cwd=str(project), check=True)
+    assert json.loads(doc.stdout)["cloudburst.aws.public_ip_info"]["doc"]["module"] == "public_ip_info"
+    role = run(["ansible-doc", "-t", "role", "--json", "cloudburst.aws.iam_restricted_user"], env=env,
+               cwd=str(project), check=True)
+    assert "iam_restricted_user_name" in role.stdout
+
+
+def test_installed_collection_runs_the_restricted_user_flow(installed, moto_server, checkip, boto3_session):
+    env, project = installed
+    env = dict(env, RIG_KEY_ID=moto_server.credentials["aws_access_key_id"],
+               RIG_SECRET=moto_server.credentials["aws_secret_access_key"])
+    checkip.set_answers([(200, "93.184.215.14\n", 0)])
+    condor_dir = project / "condor"
+    (project / "restricted_user.yml").write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/cloudburst.aws.aws:
+      endpoint_url: {moto_server.url}
+      region: eu-west-1
+      access_key: "{{{{ lookup('ansible.builtin.env', 'RIG_KEY_ID') }}}}"
+      secret_key: "{{{{ lookup('ansible.builtin.env', 'RIG_SECRET') }}}}"
+  roles:
+    - role: cloudburst.aws.iam_restricted_user
+      vars:
+        iam_restricted_user_name: outside-user
+        iam_restricted_user_checkip_url: {checkip.url}
+        iam_restricted_user_condor_dir: {condor_dir}
+  tasks:
+    - name: The restriction names the controller's address
+      ansible.builtin.assert:
+        that: iam_restricted_user_user.user.source_ip_allowlist == ['93.184.215.14/32']
+""")
+    # The interpreter is named because discovery may find a pyenv shim without boto3 or even a Python.
+    played = run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                  f"ansible_python_interpreter={sys.executable}", "restricted_user.yml"],
+                 env=env, cwd=str(project), check=True)
+    assert "failed=0" in played.stdout
+
+    public = (condor_dir / "publicKeyFile").read_text().strip()
+    private = condor_dir / "privateKeyFile"
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(condor_dir).st_mode) == 0o700
+    iam = boto3_session.client("iam", endpoint_url=moto_server.url)
+    keys = iam.list_access_keys(UserName="outside-user")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [public]
+    assert private.read_text().strip() not in played.output
+    # The written key is a working credential (moto does not evaluate the source-IP condition).
+    sts = boto3_session.__class__(aws_access_key_id=public, aws_secret_access_key=private.read_text().strip(),
+                                  region_name="eu-west-1").client("sts", endpoint_url=moto_server.url)
+    assert sts.get_caller_identity()["Arn"].endswith(":user/cloudburst/outside-user")
