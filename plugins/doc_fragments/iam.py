@@ -16,7 +16,7 @@ notes:
   - IAM is a global service. When no region is given by O(region), C(AWS_REGION), C(AWS_DEFAULT_REGION) or
     the profile, the module uses C(us-east-1). A custom O(endpoint_url) therefore needs no region.
   - IAM is eventually consistent. Calls are retried with jittered backoff on throttling and on
-    C(EntityTemporarilyUnmodifiable), C(NoSuchEntity) right after a create, and C(ServiceFailure).
+    C(EntityTemporarilyUnmodifiable), C(ConcurrentModification) and C(ServiceFailure).
     Calls that create something that cannot be found again by name, such as C(CreateAccessKey), are never
     retried blindly.
 """

@@ -18,6 +18,7 @@ renamed over the old one, so a reader never sees a half-written or briefly reada
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -145,11 +146,39 @@ def prepare_directory(directory, create_dirs, uid, gid, check_mode):
     if not create_dirs:
         raise CredentialFileError(f"directory {directory} does not exist and create_dirs is false")
     if not check_mode:
-        os.makedirs(directory, mode=0o700)
-        os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
-        if uid != -1 or gid != -1:
-            os.chown(directory, uid, gid)
+        try:
+            os.makedirs(directory, mode=0o700)
+            os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask
+            if uid != -1 or gid != -1:
+                os.chown(directory, uid, gid)
+        except OSError as exc:
+            raise CredentialFileError(f"cannot create directory {directory}: {exc.strerror or exc}")
     return True
+
+
+def check_writable(directory, check_mode):
+    """Raise CredentialFileError unless new files can be made in directory.
+
+    Outside check mode a file is really created and removed (the only test that also holds for root and
+    for read-only file systems). In check mode, and for a directory still to be made, the nearest existing
+    directory is asked with access(2), which reports a read-only file system even to root.
+    """
+    existing = directory
+    while not os.path.isdir(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    if check_mode or existing != directory:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise CredentialFileError(f"cannot write in {directory}: {existing} is not writable")
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cloudburst-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CredentialFileError(f"cannot write in {directory}: {exc.strerror or exc}")
 
 
 def _temp_file(path, content, mode, uid, gid):
@@ -208,3 +237,52 @@ def remove_files(paths, check_mode):
         for path in removed:
             os.unlink(path)
     return removed
+
+
+# --- the record of keys in flight ------------------------------------------------------------------------
+
+RECORD_NAME = ".cloudburst-access-keys.json"
+
+
+def record_path(directory):
+    """The record beside the first destination: one small JSON file per directory, one entry per IAM user."""
+    return os.path.join(directory, RECORD_NAME)
+
+
+def read_record(path, user):
+    """{"undelivered": [...], "retiring": [...]} for user from the record at path (empty lists if none).
+
+    undelivered: keys this module created whose secret was not (yet) written to the destinations.
+    retiring: keys this module rotated out whose deactivation or deletion has not finished.
+    """
+    text = _read(path)
+    entry = {}
+    if text:
+        try:
+            entry = json.loads(text).get("users", {}).get(user, {})
+        except (ValueError, AttributeError):
+            raise CredentialFileError(f"{path} is not a record this module wrote; move it away and run again")
+    return {"undelivered": list(entry.get("undelivered", [])), "retiring": list(entry.get("retiring", []))}
+
+
+def write_record(path, user, entry, uid, gid):
+    """Store user's entry in the record at path (mode 0600), removing the entry, or the file, when empty."""
+    text = _read(path)
+    try:
+        record = json.loads(text) if text else {}
+    except ValueError:
+        record = {}
+    users = record.setdefault("users", {})
+    if any(entry.values()):
+        users[user] = {name: sorted(ids) for name, ids in entry.items() if ids}
+    else:
+        users.pop(user, None)
+    if not users:
+        if os.path.lexists(path):
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                raise CredentialFileError(f"cannot remove {path}: {exc.strerror or exc}")
+        return
+    record["version"] = 1
+    write_files({path: json.dumps(record, indent=1, sort_keys=True) + "\n"}, 0o600, uid, gid)

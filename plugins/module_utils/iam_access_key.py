@@ -4,21 +4,45 @@
 
 """The logic of cloudburst.aws.iam_access_key: keys created, written, rotated and removed the way AWS
 advises (create the second key, move clients, deactivate the old, delete the old), within IAM's limit of
-two keys per user, without ever returning or printing a secret that was written to a file."""
+two keys per user, without ever returning or printing a secret that was written to a file.
+
+The promise: no Active key whose secret nobody holds. So:
+  * CreateAccessKey is never retried blindly. After an unknown outcome (a 5xx or a lost connection) the
+    user's keys are listed, and a key that appeared meanwhile is deleted (its secret was never received).
+  * Every destination is checked for writability before a key is created.
+  * A record beside the first destination (credential_files.RECORD_NAME) names the keys in flight: created
+    but not yet written ("undelivered"), and rotated out but not yet deactivated or deleted ("retiring").
+    The next run finishes what an interrupted run left. Keys that the module did not make or rotate out are
+    never deleted or deactivated by it.
+"""
 
 from __future__ import annotations
 
 import datetime
 import os
 import stat
+import time
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IAM_RETRY_CODES
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
 
 MAX_KEYS_PER_USER = 2
+# CreateAccessKey is tried at most this often in one run; every try after an unknown outcome first
+# deletes what the lost try made.
+CREATE_ATTEMPTS = 4
+CREATE_RETRY_DELAY = 1.0
 
 
 def describe_key(meta, now=None):
@@ -32,17 +56,36 @@ def describe_key(meta, now=None):
     }
 
 
-class AccessKeyManager:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.params = module.params
+def aws_error_text(exc):
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)
+
+
+def create_outcome(exc):
+    """What a failed CreateAccessKey means: "refused" (AWS did not act), "throttled" or "unknown"."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = exc.response.get("Error", {}).get("Code", "")
+        if status >= 500:
+            return "unknown"
+        if AWSRetry.found(code, IAM_RETRY_CODES):
+            return "throttled"
+        return "refused"
+    return "unknown"  # a BotoCoreError: the connection broke or timed out, the request may have arrived
+
+
+class AccessKeyManager(IamManager):
+    def __init__(self, module, client, create_client=None):
+        super().__init__(module, client)
+        # CreateAccessKey goes through a client without retries (see iam_client_without_retries).
+        self.create_client = create_client or client
         self.user = self.params["user_name"]
-        self.check_mode = module.check_mode
-        self.changes = []
-        self.result = {"deleted_access_key_ids": [], "files": []}
-        # The current key id before and after the task, for diff mode.
-        self.before_id = self.after_id = None
+        self.out = {"deleted_access_key_ids": [], "files": []}
+        self.record_file = None
+        self.record = {"undelivered": [], "retiring": []}
+        self.saved_record = None
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -53,20 +96,16 @@ class AccessKeyManager:
             self.mode = int(p["mode"], 8)
         except ValueError:
             raise IamInputError(f"mode {p['mode']!r} is not an octal file mode such as 0600")
-        if self.mode & 0o007:
-            raise IamInputError(f"mode {p['mode']} would let every user on the host read the secret; use 0600 or 0640")
+        if self.mode & 0o077:
+            raise IamInputError(f"mode {p['mode']} would let other users on the host read the secret; use 0600 or 0400")
         for option in ("rotate_after_days", "max_age_days"):
             if p[option] is not None and p[option] < 1:
                 raise IamInputError(f"{option} must be a positive number of days")
-        if p["rotate_after_days"] and not p["dest"]:
-            raise IamInputError("rotate_after_days needs dest: a rotated key must be delivered somewhere")
         self.targets = []
         if p["dest"]:
             self.targets.append(self.target(p["dest"], p["format"], p["credentials_profile"]))
         for extra in p["extra_destinations"] or []:
             self.targets.append(self.target(extra["dest"], extra["format"], extra["credentials_profile"]))
-        if p["extra_destinations"] and not p["dest"]:
-            raise IamInputError("extra_destinations needs dest")
         paths = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
         if len(paths) != len(set(paths)):
             raise IamInputError("two destinations name the same file")
@@ -75,6 +114,10 @@ class AccessKeyManager:
             self.uid, self.gid = files.resolve_owner(p["owner"], p["group"])
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
+        if self.targets:
+            self.record_file = files.record_path(self.targets[0]["directory"])
+            self.record = files.read_record(self.record_file, self.user)
+            self.saved_record = {name: list(ids) for name, ids in self.record.items()}
 
     @staticmethod
     def target(dest, fmt, profile):
@@ -82,12 +125,32 @@ class AccessKeyManager:
         directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
         return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
 
+    # --- the record of keys in flight -------------------------------------------------------------
+
+    def note(self, kind, key_id):
+        if key_id not in self.record[kind]:
+            self.record[kind].append(key_id)
+
+    def forget(self, key_id):
+        for ids in self.record.values():
+            if key_id in ids:
+                ids.remove(key_id)
+
+    def save_record(self):
+        """Write the record if it changed (never in check mode)."""
+        if self.record_file is None or self.check_mode or self.record == self.saved_record:
+            return
+        files.write_record(self.record_file, self.user, self.record, self.uid, self.gid)
+        self.saved_record = {name: list(ids) for name, ids in self.record.items()}
+
     # --- AWS --------------------------------------------------------------------------------------
 
-    def list_keys(self):
+    def list_keys(self, missing_ok=False):
         try:
             keys = self.client.list_access_keys(UserName=self.user, aws_retry=True)["AccessKeyMetadata"]
         except is_boto3_error_code("NoSuchEntity"):
+            if missing_ok:
+                return []
             if self.check_mode:
                 # In a check run an earlier task may only have predicted this user's creation.
                 self.module.warn(f"IAM user {self.user} does not exist (yet); a real run fails if it still does not")
@@ -96,21 +159,61 @@ class AccessKeyManager:
         return sorted(keys, key=lambda k: k["CreateDate"])
 
     def delete_key(self, key_id, why):
-        self.changes.append(f"delete access key {key_id} ({why})")
-        self.result["deleted_access_key_ids"].append(key_id)
-        if not self.check_mode:
-            self.client.delete_access_key(UserName=self.user, AccessKeyId=key_id, aws_retry=True)
+        self.change(f"delete access key {key_id} ({why})", self.client.delete_access_key,
+                    UserName=self.user, AccessKeyId=key_id)
+        self.out["deleted_access_key_ids"].append(key_id)
+        self.forget(key_id)
 
-    def set_status(self, key_id, status):
-        self.changes.append(f"mark access key {key_id} {status}")
-        if not self.check_mode:
-            self.client.update_access_key(UserName=self.user, AccessKeyId=key_id, Status=status, aws_retry=True)
+    def set_status(self, key_id, status, why=None):
+        self.change(f"mark access key {key_id} {status}" + (f" ({why})" if why else ""),
+                    self.client.update_access_key, UserName=self.user, AccessKeyId=key_id, Status=status)
 
-    def create_key(self):
-        self.changes.append("create a new access key")
+    def create_key(self, keys):
+        """CreateAccessKey, never retried blindly. Returns the new key (None in check mode).
+
+        After an unknown outcome the user's keys are listed; a key that was not there before was made by the
+        lost call and nobody holds its secret, so it is deleted (and the record keeps it if that fails).
+        """
+        self.change("create a new access key")
         if self.check_mode:
             return None
-        return self.client.create_access_key(UserName=self.user, aws_retry=True)["AccessKey"]
+        known = {k["AccessKeyId"] for k in keys}
+        error = None
+        for attempt in range(CREATE_ATTEMPTS):
+            if attempt:
+                time.sleep(CREATE_RETRY_DELAY * attempt)
+            try:
+                return self.create_client.create_access_key(UserName=self.user)["AccessKey"]
+            except (BotoCoreError, ClientError) as exc:
+                outcome = create_outcome(exc)
+                if outcome == "refused":
+                    raise
+                error = exc
+            if outcome == "unknown":
+                self.delete_lost_keys(known, error)
+        raise IamInputError(
+            f"CreateAccessKey for user {self.user} failed {CREATE_ATTEMPTS} times, last with "
+            f"{aws_error_text(error)}; no new key is left behind, and the destinations are unchanged"
+        )
+
+    def delete_lost_keys(self, known, error):
+        for key in self.list_keys():
+            key_id = key["AccessKeyId"]
+            if key_id in known:
+                continue
+            why = (f"CreateAccessKey's response was lost ({aws_error_text(error)}) after AWS made this key, so "
+                   "nobody holds its secret")
+            self.module.warn(f"access key {key_id} of user {self.user}: {why}; deleting it")
+            self.note("undelivered", key_id)
+            try:
+                self.delete_key(key_id, why)
+            except (BotoCoreError, ClientError) as exc:
+                self.save_record()
+                raise IamInputError(
+                    f"{why}; deleting key {key_id} failed too ({aws_error_text(exc)}). Key {key_id} is left behind "
+                    f"and Active; the next run of this task deletes it, or delete it yourself"
+                )
+            self.save_record()
 
     # --- present ----------------------------------------------------------------------------------
 
@@ -127,24 +230,27 @@ class AccessKeyManager:
         if key is None:
             raise IamInputError(f"user {self.user} has no access key {self.params['id']}")
         wanted = "Active" if self.params["active"] else "Inactive"
-        self.before_id = self.after_id = key["AccessKeyId"]
+        before = {"access_key_id": key["AccessKeyId"], "status": key["Status"]}
         if key["Status"] != wanted:
             self.set_status(key["AccessKeyId"], wanted)
             key = dict(key, Status=wanted)
-        self.result["access_key"] = describe_key(key)
+        self.out["access_key"] = describe_key(key)
+        return before, {"access_key_id": key["AccessKeyId"], "status": wanted}
 
     def ensure_one_active_key(self, keys):
         active = [k for k in keys if k["Status"] == "Active"]
         if active:
-            self.result["access_key"] = describe_key(active[-1])
-            self.before_id = self.after_id = active[-1]["AccessKeyId"]
-            return
+            self.out["access_key"] = describe_key(active[-1])
+            before = {"access_key_id": active[-1]["AccessKeyId"]}
+            return before, before
         self.free_a_slot(keys, keep=None)
-        created = self.create_key()
+        created = self.create_key(keys)
+        after = {"access_key_id": "(new key)"}
         if created:
             # The secret leaves the module only here, at creation; the action plugin hides this result.
-            self.result["access_key"] = dict(describe_key(created), secret_access_key=created["SecretAccessKey"])
-            self.after_id = created["AccessKeyId"]
+            self.out["access_key"] = dict(describe_key(created), secret_access_key=created["SecretAccessKey"])
+            after = {"access_key_id": created["AccessKeyId"]}
+        return {"access_key_id": None}, after
 
     def rotation_reason(self, current, recorded_id):
         if recorded_id is None:
@@ -174,68 +280,153 @@ class AccessKeyManager:
         previous_id = files.read_key_id(first["format"], first["dest"], first["profile"])
         current = next((k for k in keys if k["AccessKeyId"] == recorded_id), None)
         reason = self.rotation_reason(current, recorded_id)
-        self.before_id = self.after_id = recorded_id or previous_id
+        before = {"access_key_id": recorded_id or previous_id}
         if recorded_id is None and previous_id is not None:
             reason = f"not every destination holds key {previous_id}"
             current = next((k for k in keys if k["AccessKeyId"] == previous_id), None)
-        self.result["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        current_id = current["AccessKeyId"] if current else None
+        self.out["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
         if reason is None:
             self.fix_file_modes()
-            self.result["access_key"] = describe_key(current)
-            self.enforce_max_age(keys, keep={current["AccessKeyId"]})
-            return
+            self.out["access_key"] = describe_key(current)
+            keys = self.finish_interrupted(keys, current_id)
+            self.enforce_max_age(keys, keep={current_id})
+            self.save_record()
+            return before, before
 
+        # Every destination must be writable before a key exists whose secret they are to hold.
         try:
             for target in self.targets:
                 files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
                                         self.check_mode)
+                files.check_writable(target["directory"], self.check_mode)
         except files.CredentialFileError as exc:
-            raise IamInputError(str(exc))
-        self.free_a_slot(keys, keep=current)
-        created = self.create_key()
-        self.changes.append(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
+            raise IamInputError(f"{exc}; no access key was created")
+        keys = self.finish_interrupted(keys, current_id)
+        keys = self.free_a_slot(keys, keep=current)
+        created = self.create_key(keys)
+        self.change(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
         if created is not None:
-            self.write_or_roll_back(created)
-            self.result["access_key"] = describe_key(created)
-            self.after_id = created["AccessKeyId"]
+            self.deliver(created, current_id)
+            self.out["access_key"] = describe_key(created)
+            after = {"access_key_id": created["AccessKeyId"]}
         else:
-            self.result["access_key"] = {"access_key_id": None, "status": "Active", "create_date": None, "age_days": 0}
-            self.after_id = "(new key)"
+            self.out["access_key"] = {"access_key_id": None, "status": "Active", "create_date": None, "age_days": 0}
+            after = {"access_key_id": "(new key)"}
         if current is not None:
-            self.result["previous_access_key_id"] = current["AccessKeyId"]
-            if self.params["keep_previous"] == "delete":
-                self.delete_key(current["AccessKeyId"], "replaced by the new key")
-            elif current["Status"] == "Active":
-                self.set_status(current["AccessKeyId"], "Inactive")
-        keep = {current["AccessKeyId"]} if current is not None else set()
-        self.enforce_max_age([k for k in keys if k["AccessKeyId"] not in self.result["deleted_access_key_ids"]],
-                             keep=keep)
+            self.out["previous_access_key_id"] = current_id
+            self.retire(current, created)
+        self.enforce_max_age([k for k in keys if k["AccessKeyId"] not in self.out["deleted_access_key_ids"]],
+                             keep={current_id})
+        self.save_record()
+        return before, after
 
-    def write_or_roll_back(self, created):
+    def deliver(self, created, current_id):
+        """Write the new key to every destination, recording it first; on failure delete it again."""
+        key_id = created["AccessKeyId"]
+        self.note("undelivered", key_id)
+        if current_id:
+            self.note("retiring", current_id)
+        try:
+            self.save_record()
+        except files.CredentialFileError as exc:
+            self.roll_back(key_id, exc)
         content = {}
         for target in self.targets:
-            content.update(files.render(target["format"], target["dest"], target["profile"], created["AccessKeyId"],
+            content.update(files.render(target["format"], target["dest"], target["profile"], key_id,
                                         created["SecretAccessKey"]))
         try:
             files.write_files(content, self.mode, self.uid, self.gid)
         except (files.CredentialFileError, OSError) as exc:
-            # No orphaned key and no lost secret: the new key goes again before the task fails.
-            self.client.delete_access_key(UserName=self.user, AccessKeyId=created["AccessKeyId"], aws_retry=True)
+            self.forget(current_id)
+            self.roll_back(key_id, exc)
+        self.forget(key_id)
+        self.save_record()
+
+    def roll_back(self, key_id, write_error):
+        """No orphaned key and no lost secret: the new key goes again before the task fails."""
+        try:
+            self.client.delete_access_key(UserName=self.user, AccessKeyId=key_id, aws_retry=True)
+        except (BotoCoreError, ClientError) as exc:
+            try:
+                self.save_record()
+            except files.CredentialFileError:
+                pass  # the write error above is the story; the message names the key to delete
             raise IamInputError(
-                f"{exc}; the new access key {created['AccessKeyId']} was deleted again, so user {self.user}'s "
-                "keys in AWS are as they were"
+                f"{write_error}; and deleting the new access key {key_id} again failed too ({aws_error_text(exc)}). "
+                f"Key {key_id} of user {self.user} is left behind, Active, and nobody holds its secret: the next run "
+                "of this task deletes it, or delete it yourself"
             )
+        self.forget(key_id)
+        try:
+            self.save_record()
+        except files.CredentialFileError:
+            pass
+        raise IamInputError(
+            f"{write_error}; the new access key {key_id} was deleted again, so user {self.user}'s keys in AWS are "
+            "as they were"
+        )
+
+    def retire(self, old, created):
+        """Deactivate or delete the key that the new one replaced; a failure says how the next run finishes."""
+        old_id = old["AccessKeyId"]
+        try:
+            if self.params["keep_previous"] == "delete":
+                self.delete_key(old_id, "replaced by the new key")
+            elif old["Status"] == "Active":
+                self.set_status(old_id, "Inactive", "replaced by the new key")
+        except (BotoCoreError, ClientError) as exc:
+            self.save_record()
+            new = f"the new key {created['AccessKeyId']} is" if created else "the new key is"
+            raise IamInputError(
+                f"{new} written to {', '.join(t['dest'] for t in self.targets)}, but retiring the old key {old_id} "
+                f"failed ({aws_error_text(exc)}). Key {old_id} stays {old['Status']} for now; the next run of this "
+                f"task finishes the rotation (keep_previous: {self.params['keep_previous']})"
+            )
+        self.forget(old_id)
+
+    def finish_interrupted(self, keys, current_id):
+        """Finish what an earlier run left in the record; return the keys that remain.
+
+        An undelivered key's secret is lost: it is deleted. A retiring key is deactivated, or deleted with
+        keep_previous: delete. The key the destinations hold is never touched here, and keys that are not in
+        the record are only reported.
+        """
+        remaining = []
+        for key in keys:
+            key_id = key["AccessKeyId"]
+            if key_id == current_id:
+                self.forget(key_id)
+            elif key_id in self.record["undelivered"]:
+                self.delete_key(key_id, "an earlier run created it but never wrote it, so nobody holds its secret")
+                continue
+            elif key_id in self.record["retiring"]:
+                if self.params["keep_previous"] == "delete":
+                    self.delete_key(key_id, "finishing the rotation an earlier run began")
+                    continue
+                if key["Status"] == "Active":
+                    self.set_status(key_id, "Inactive", "finishing the rotation an earlier run began")
+                    key = dict(key, Status="Inactive")
+                self.forget(key_id)
+            elif key["Status"] == "Active" and current_id is not None:
+                self.module.warn(f"user {self.user} has another active access key, {key_id}, that this module did "
+                                 "not make; it is left as it is")
+            remaining.append(key)
+        listed = {k["AccessKeyId"] for k in keys}
+        for ids in self.record.values():
+            ids[:] = [key_id for key_id in ids if key_id in listed]  # keys deleted elsewhere
+        return remaining
 
     def free_a_slot(self, keys, keep):
         """IAM allows two keys per user: make room for a new one, deleting only an inactive key."""
         if len(keys) < MAX_KEYS_PER_USER:
-            return
+            return keys
         keep_id = keep["AccessKeyId"] if keep else None
         others = [k for k in keys if k["AccessKeyId"] != keep_id]
         inactive = [k for k in others if k["Status"] == "Inactive"]
         if inactive:
             self.delete_key(inactive[0]["AccessKeyId"], "inactive, to make room for the new key")
-            return
+            return [k for k in keys if k["AccessKeyId"] != inactive[0]["AccessKeyId"]]
         listed = ", ".join(f"{k['AccessKeyId']} ({k['Status'].lower()})" for k in keys)
         raise IamInputError(
             f"user {self.user} already has {len(keys)} access keys ({listed}), the most AWS allows, and no "
@@ -247,32 +438,33 @@ class AccessKeyManager:
         if not limit:
             return
         for key in keys:
-            if key["AccessKeyId"] in keep or key["AccessKeyId"] in self.result["deleted_access_key_ids"]:
+            if key["AccessKeyId"] in keep or key["AccessKeyId"] in self.out["deleted_access_key_ids"]:
                 continue
             age = describe_key(key)["age_days"]
             if age >= limit:
                 self.delete_key(key["AccessKeyId"], f"{age} days old, max_age_days is {limit}")
 
     def fix_file_modes(self):
-        for path in self.result["files"]:
+        for path in self.out["files"]:
             info = os.lstat(path)
             if stat.S_IMODE(info.st_mode) != self.mode:
-                self.changes.append(f"set mode {self.params['mode']} on {path}")
+                self.change(f"set mode {self.params['mode']} on {path}")
                 if not self.check_mode:
                     os.chmod(path, self.mode)
             if (self.uid != -1 and info.st_uid != self.uid) or (self.gid != -1 and info.st_gid != self.gid):
-                self.changes.append(f"set owner of {path}")
+                self.change(f"set owner of {path}")
                 if not self.check_mode:
                     os.chown(path, self.uid, self.gid)
 
     # --- absent -----------------------------------------------------------------------------------
 
     def ensure_absent(self):
-        keys = self.list_keys()
+        keys = self.list_keys(missing_ok=True)
         wanted = self.params["id"]
+        before_id = None
         for key in keys:
             if wanted is None or key["AccessKeyId"] == wanted:
-                self.before_id = self.before_id or key["AccessKeyId"]
+                before_id = before_id or key["AccessKeyId"]
                 self.delete_key(key["AccessKeyId"], "state is absent")
         for target in self.targets:
             recorded = files.read_key_id(target["format"], target["dest"], target["profile"])
@@ -282,13 +474,18 @@ class AccessKeyManager:
                 self.remove_profile(target["dest"], target["profile"])
             else:
                 for path in files.remove_files(files.target_paths(target["format"], target["dest"]), self.check_mode):
-                    self.changes.append(f"remove {path}")
+                    self.change(f"remove {path}")
+        listed = {k["AccessKeyId"] for k in keys} - set(self.out["deleted_access_key_ids"])
+        for ids in self.record.values():
+            ids[:] = [key_id for key_id in ids if key_id in listed]
+        self.save_record()
+        return {"access_key_id": before_id}, {"access_key_id": None}
 
     def remove_profile(self, dest, profile):
         remaining = files.without_profile(dest, profile)
         if remaining is None:
             return
-        self.changes.append(f"remove profile {profile} from {dest}")
+        self.change(f"remove profile {profile} from {dest}")
         if not self.check_mode:
             info = os.lstat(dest)
             files.write_files({dest: remaining}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)

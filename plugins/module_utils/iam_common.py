@@ -10,6 +10,7 @@ import json
 import re
 
 try:
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
 except ImportError:
@@ -21,17 +22,52 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import CredentialFileError
 
 # IAM's own rules for user names and paths.
-USER_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$")
-POLICY_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,128}$")
-PATH_PATTERN = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}\Z")
+POLICY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}\Z")
+PATH_PATTERN = re.compile(r"^/([\x21-\x7e]{0,510}/)?\Z")
 
 
 class IamInputError(ValueError):
     """Bad module input, found before any AWS call that changes something."""
 
 
+# IAM is global: its endpoint lives in us-east-1 (in the aws partition). Used when nothing gives a region, so
+# that a custom endpoint_url alone is enough.
+IAM_DEFAULT_REGION = "us-east-1"
+
+# IAM is eventually consistent: besides throttling and 5xx (which AWSRetry always retries), a user or key
+# that was just changed answers EntityTemporarilyUnmodifiable for a while, and two changes to one entity may
+# collide (ConcurrentModification). amazon.aws's iam_user retries the first the same way.
+IAM_RETRY_CODES = ["EntityTemporarilyUnmodifiable", "ConcurrentModification", "ServiceFailure"]
+
+
+def iam_retry():
+    return AWSRetry.jittered_backoff(catch_extra_error_codes=IAM_RETRY_CODES)
+
+
+def _connect(module, service, retry_decorator, **extra):
+    if not module.region:
+        extra["region"] = IAM_DEFAULT_REGION
+    return module.client(service, retry_decorator=retry_decorator, **extra)
+
+
 def iam_client(module):
-    return module.client("iam", retry_decorator=AWSRetry.jittered_backoff())
+    """An IAM client whose calls retry (with aws_retry=True) on throttling, 5xx and IAM's eventual consistency."""
+    return _connect(module, "iam", iam_retry())
+
+
+def sts_client(module):
+    """An STS client for the caller's identity, in IAM's default region when none is given."""
+    return _connect(module, "sts", iam_retry())
+
+
+def iam_client_without_retries(module):
+    """An IAM client for calls that are not idempotent (CreateAccessKey): no AWSRetry, and botocore tries once.
+
+    Retrying such a call after an unknown outcome (a 503 or a lost connection after AWS acted) would make a
+    second object; the caller must look at what exists instead.
+    """
+    return _connect(module, "iam", None, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 class IamManager:

@@ -19,8 +19,9 @@ description:
     writes it, and then deactivates or deletes the old key (O(keep_previous)). When the user already has
     two keys, an inactive key that is not current is deleted first. The module never deletes an active
     key to make room.
-  - If writing O(dest) fails after AWS created the new key, the module deletes that key again and fails.
-    No key is left orphaned and no secret is lost.
+  - Every destination is checked for writability before a key is created, so a read-only directory costs no
+    key. If writing fails after AWS created the new key, the module deletes that key again and fails. If that
+    delete fails too, the message names both errors and the key left behind, and the next run deletes it.
   - Files are written atomically (a temporary file with the final mode, then a rename), with mode O(mode)
     (0600 by default). A directory that the module creates gets mode 0700.
   - Without O(dest), the module makes sure the user has an active key. A key that it creates is returned
@@ -50,7 +51,7 @@ options:
     type: bool
     default: true
   rotate_after_days:
-    description: Replace the current key once it is this many days old. Needs O(dest).
+    description: Replace the current key once it is this many days old. Requires O(dest).
     type: int
   max_age_days:
     description:
@@ -70,7 +71,7 @@ options:
   extra_destinations:
     description:
       - More places to write the same key to, for example condor_annex files and an AWS profile. A key that
-        is missing from any destination is replaced by a new one written to all of them.
+        is missing from any destination is replaced by a new one written to all of them. Requires O(dest).
     type: list
     elements: dict
     suboptions:
@@ -117,19 +118,23 @@ options:
     type: bool
     default: true
 notes:
-  - Supports check mode. Check mode reports a rotation without creating or writing anything.
-  - Diff mode shows the key ids before and after, never a secret.
+  - Check mode reports a rotation without creating or writing anything. Diff mode shows key ids, never a secret.
+  - C(CreateAccessKey) is not idempotent, so it is never retried blindly. When its outcome is unknown (a 5xx
+    answer or a broken connection), the module lists the user's keys. A key that appeared meanwhile was made
+    by the lost call, and nobody holds its secret, so the module deletes it, says so in a warning and in
+    RV(changes), and tries again.
+  - Beside the first destination, in C(.cloudburst-access-keys.json) (mode 0600) in its directory, the module
+    records the keys in flight. These are keys it created but has not written yet, and keys it rotated out but
+    has not deactivated or deleted yet. When a run is interrupted (a denied C(UpdateAccessKey) or
+    C(DeleteAccessKey), a failed write whose rollback failed too), the next run finishes the job. It deletes
+    the unwritten keys and retires the rotated-out ones. The file is removed when nothing is in flight.
+  - Keys that this module did not create or rotate out are never deactivated or deleted (except by
+    O(max_age_days) and O(state=absent)). An other active key is reported in a warning.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and makes no change.
-  diff_mode:
-    support: full
-    description: Shows the current key id before and after, never a secret.
+  - cloudburst.aws.iam
 """
 
 EXAMPLES = r"""
@@ -222,6 +227,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import FORMATS
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import AccessKeyManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client_without_retries
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 
 
@@ -247,14 +253,14 @@ def main():
         mode=dict(type="str", default="0600"),
         create_dirs=dict(type="bool", default=True),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    manager = AccessKeyManager(module, iam_client(module))
-    run_manager(module, manager, f"the access keys of {module.params['user_name']}")
-
-    result = dict(manager.result, changed=bool(manager.changes), changes=manager.changes)
-    if module._diff:
-        result["diff"] = dict(before={"access_key_id": manager.before_id}, after={"access_key_id": manager.after_id})
-    module.exit_json(**result)
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        required_by={"rotate_after_days": "dest", "extra_destinations": "dest"},
+        supports_check_mode=True,
+    )
+    manager = AccessKeyManager(module, iam_client(module), iam_client_without_retries(module))
+    before, after = run_manager(module, manager, f"the access keys of {module.params['user_name']}")
+    module.exit_json(**manager.result(before, after), **manager.out)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,14 @@ options:
     type: str
     required: true
     aliases: [user]
+notes:
+  - A user that does not exist is an error, except in check mode. There an earlier task of the same play
+    may only have predicted the user's creation, so the module returns no keys and a warning.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: The module changes nothing.
+  - cloudburst.aws.iam.info
 """
 
 EXAMPLES = r"""
@@ -97,7 +94,11 @@ def main():
     try:
         keys = describe_access_keys(iam_client(module), module.params["user_name"])
     except is_boto3_error_code("NoSuchEntity"):
-        module.fail_json(msg=f"IAM user {module.params['user_name']!r} does not exist")
+        if not module.check_mode:
+            module.fail_json(msg=f"IAM user {module.params['user_name']!r} does not exist")
+        module.warn(f"IAM user {module.params['user_name']} does not exist (yet); in a real run this task fails "
+                    "if it still does not")
+        keys = []
     except (BotoCoreError, ClientError) as exc:  # pylint: disable=duplicate-except
         module.fail_json_aws(exc, msg=f"Could not list the access keys of {module.params['user_name']}")
     module.exit_json(changed=False, access_keys=keys)

@@ -16,7 +16,8 @@ description:
     one-item list, white space), so an unchanged policy reports no change.
   - IAM keeps at most five versions of a policy; when all five exist, the oldest version that is not the
     default is deleted before a new one is added.
-  - O(state=absent) first detaches the policy from every user, group and role and deletes its other versions.
+  - O(state=absent) first detaches the policy from every user, group and role (all pages of the list) and
+    deletes its other versions.
 author:
   - cloudburst.aws maintainers (@cloudburst)
 options:
@@ -47,19 +48,11 @@ options:
     description: Remove tags that are not in O(tags).
     type: bool
     default: true
-notes:
-  - Supports check mode and diff mode.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and makes no change.
-  diff_mode:
-    support: full
-    description: Shows the policy before and after.
+  - cloudburst.aws.iam
 """
 
 EXAMPLES = r"""
@@ -114,10 +107,10 @@ changes:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_managed_policy import ManagedPolicyManager
 
 
@@ -131,18 +124,14 @@ def main():
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=True),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    manager = ManagedPolicyManager(
-        module, iam_client(module), module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        required_if=[("state", "present", ["policy"])],
+        supports_check_mode=True,
     )
+    manager = ManagedPolicyManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"policy {module.params['name']}")
-
-    result = dict(changed=bool(manager.changes), changes=manager.changes)
-    if after is not None:
-        result["policy"] = after
-    if module._diff:
-        result["diff"] = dict(before=before or {}, after=after or {})
-    module.exit_json(**result)
+    module.exit_json(**manager.result(before, after), **manager.out)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_write_failure_deletes_the_new_key_again_and_leaves_no_file(tmp_path, mo
     [
         ({"format": "yaml"}, "value of format must be one of"),
         ({"create_dirs": False, "dest": "{tmp}/missing/creds"}, "does not exist and create_dirs is false"),
-        ({"mode": "0644"}, "would let every user on the host read the secret"),
+        ({"mode": "0644"}, "would let other users on the host read the secret"),
         ({"mode": "rw"}, "is not an octal file mode"),
         ({"owner": "no-such-user-here"}, "owner 'no-such-user-here' is not a user"),
         ({"rotate_after_days": 0}, "must be a positive number of days"),

@@ -215,6 +215,6 @@ def test_managed_policy_bad_input(tmp_path, moto_server):
     ])
     messages = [r["msg"] for r in results]
     assert "not valid JSON" in messages[0] or "dictionary requested" in messages[0] or "JSON" in messages[0]
-    assert "policy is required with state: present" in messages[1]
+    assert "state is present but all of the following are missing: policy" in messages[1]
     assert "is not a valid policy name" in messages[2]
     assert "over IAM's limit of 6144 characters" in messages[3]
