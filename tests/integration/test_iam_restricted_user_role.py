@@ -18,7 +18,7 @@ def recap_changed(output):
 
 
 def test_role_converges_then_changes_nothing(tmp_path, moto_server, checkip, boto3_session):
-    checkip.set_answers([(200, "203.0.113.44\n", 0)])
+    checkip.set_answers([(200, "11.22.33.44\n", 0)])  # public_ip_info refuses non-global answers
     home = tmp_path / "home"
     env = ansible_env(aws=moto_server.env, extra={
         "CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
@@ -35,7 +35,7 @@ def test_role_converges_then_changes_nothing(tmp_path, moto_server, checkip, bot
     first = run(playbook, env=env)
     assert first.rc == 0, first.output[-3000:]
     assert recap_changed(first.stdout) == 3
-    assert "Usable only from: 203.0.113.44/32" in first.stdout
+    assert "Usable only from: 11.22.33.44/32" in first.stdout
     second = run(playbook, env=env)
     assert second.rc == 0 and recap_changed(second.stdout) == 0, second.output[-3000:]
 
@@ -48,8 +48,8 @@ def test_role_converges_then_changes_nothing(tmp_path, moto_server, checkip, bot
     restriction = iam.get_user_policy(UserName="role-user", PolicyName="cloudburst-source-ip-allow-list")[
         "PolicyDocument"]
     admin = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    assert source_ip_decision([admin, restriction], "203.0.113.44") == "Allow"
-    assert source_ip_decision([admin, restriction], "203.0.113.45") == "Deny"
+    assert source_ip_decision([admin, restriction], "11.22.33.44") == "Allow"
+    assert source_ip_decision([admin, restriction], "11.22.33.45") == "Deny"
 
     private = home / ".condor" / "privateKeyFile"
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o600

@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The least-privilege launch policy of the iam_restricted_user role, built as data.
+
+What the policy lets its user do, and how each part is bounded:
+
+- EC2: describe anything (read-only calls have no resource to scope). Launch instances and create security
+  groups only when the request tags them with one of the launch tag keys (aws:RequestTag), tag only while
+  creating (ec2:CreateAction), and start, stop, terminate, read the console of, change the rules of, or
+  delete only what carries one of those keys (ec2:ResourceTag). Key pairs only by name prefix. Spot Fleet
+  requests may be made, and changed or cancelled only when tagged.
+- S3, CloudFormation, Lambda and CloudWatch Events: only on resources named with a resource prefix.
+- IAM: read roles and instance profiles with a resource prefix; pass such roles only to EC2, Lambda and
+  Spot Fleet (iam:PassedToService). Nothing creates a role or a policy, so a leaked key cannot grant itself
+  more.
+
+Prefixes and tag keys are checked here (and again by the role before it writes anything): the document is
+made of dicts and lists, so no input can add a statement or widen one by quoting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+POLICY_VERSION = "2012-10-17"
+# Name prefixes of the stacks, buckets, functions, rules, roles and key pairs the user may manage.
+DEFAULT_RESOURCE_PREFIXES = ("cloudburst-", "HTCondorAnnex-")
+# Tag keys that mark EC2 resources the user may launch and change: the cluster tag the collection's EC2
+# layer puts on everything it creates, and the tag condor_annex puts on every instance it launches.
+DEFAULT_EC2_TAG_KEYS = ("cloudburst:cluster", "htcondor:AnnexName")
+# The services a prefixed role may be passed to.
+PASS_ROLE_SERVICES = ("ec2.amazonaws.com", "lambda.amazonaws.com", "spotfleet.amazonaws.com")
+# IAM's limit for a customer managed policy, in characters without white space.
+MANAGED_POLICY_LIMIT = 6144
+
+# The characters IAM allows in role and user names; a prefix must be a non-empty run of them.
+PREFIX_PATTERN = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+# EC2 tag keys: up to 128 characters of letters, digits, spaces and + - = . _ : / @, not starting with aws:.
+TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9 +=._:/@-]{1,128}")
+
+# Actions on existing EC2 resources, allowed only on resources that carry a launch tag key.
+EC2_TAGGED_ACTIONS = (
+    "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:GetConsoleOutput",
+    "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
+    "ec2:CancelSpotFleetRequests", "ec2:ModifySpotFleetRequest",
+)
+# The calls whose resources may be tagged while they are created (ec2:CreateAction).
+EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "RequestSpotFleet", "CreateKeyPair", "ImportKeyPair")
+
+
+class LaunchPolicyError(ValueError):
+    """Input that cannot make a bounded launch policy."""
+
+
+def _checked_list(values, what, plural, example, is_valid, rule):
+    """values as a list of unique strings in order, or LaunchPolicyError naming the first bad one."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise LaunchPolicyError(f"the {plural} must be a list of strings")
+    if not values:
+        raise LaunchPolicyError(f"the {plural} are empty; name at least one, such as {example}")
+    result = []
+    for value in values:
+        if not isinstance(value, str) or not is_valid(value):
+            raise LaunchPolicyError(f"{what} {value!r} is not allowed: {rule}")
+        if value not in result:
+            result.append(value)
+    return result
+
+
+def validate_resource_prefixes(prefixes):
+    """Return the prefixes as a list of strings, or raise LaunchPolicyError naming the bad one.
+
+    A prefix must be 1 to 64 of the characters IAM allows in names (letters, digits and +=,.@_-): an empty
+    prefix, `*` or a quote would widen the policy to every role, bucket or stack in the account.
+    """
+    return _checked_list(
+        prefixes, "resource prefix", "resource prefixes", "cloudburst-", PREFIX_PATTERN.fullmatch,
+        "use 1 to 64 letters, digits and the characters +=,.@_- (an empty prefix or a wildcard would cover every "
+        "resource in the account)")
+
+
+def validate_ec2_tag_keys(keys):
+    """Return the tag keys as a list of strings, or raise LaunchPolicyError naming the bad one."""
+    return _checked_list(
+        keys, "EC2 tag key", "EC2 tag keys", "cloudburst:cluster",
+        lambda key: TAG_KEY_PATTERN.fullmatch(key) and not key.lower().startswith("aws:"),
+        "use 1 to 128 letters, digits, spaces and the characters +-=._:/@, not starting with aws:")
+
+
+def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_keys=DEFAULT_EC2_TAG_KEYS,
+                        partition="aws", size_limit=MANAGED_POLICY_LIMIT):
+    """Return the launch policy document as a dict."""
+    prefixes = validate_resource_prefixes(resource_prefixes)
+    tag_keys = validate_ec2_tag_keys(ec2_tag_keys)
+    if not isinstance(partition, str) or partition not in ("aws", "aws-cn", "aws-us-gov"):
+        raise LaunchPolicyError(f"partition {partition!r} is not one of aws, aws-cn, aws-us-gov")
+
+    def arn(service, resource, region="*", account="*"):
+        return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+    def ec2(resource, account="*"):
+        return arn("ec2", resource, account=account)
+
+    key_pairs = [ec2(f"key-pair/{prefix}*") for prefix in prefixes]
+    statements = [
+        {
+            "Sid": "Ec2ReadOnly",
+            "Effect": "Allow",
+            "Action": ["ec2:Describe*"],
+            "Resource": "*",
+        },
+        {
+            # RunInstances is authorized resource by resource: the image, subnet, network interfaces, groups,
+            # volumes and key pair here, the instance itself only in Ec2CreateTagged statements below.
+            "Sid": "Ec2LaunchWithImagesSubnetsAndGroups",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances"],
+            "Resource": [ec2("image/*", account=""), ec2("snapshot/*", account=""), ec2("subnet/*"),
+                         ec2("network-interface/*"), ec2("security-group/*"), ec2("volume/*")] + key_pairs,
+        },
+        {
+            "Sid": "Ec2CreateSecurityGroupsInVpcs",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateSecurityGroup"],
+            "Resource": [ec2("vpc/*")],
+        },
+    ]
+    for index, key in enumerate(tag_keys, start=1):
+        statements.append({
+            "Sid": f"Ec2CreateTagged{index}",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateSecurityGroup"],
+            "Resource": [ec2("instance/*"), ec2("security-group/*")],
+            "Condition": {"StringLike": {f"aws:RequestTag/{key}": "*"}},
+        })
+    statements.append({
+        "Sid": "Ec2TagOnlyWhileCreating",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateTags"],
+        "Resource": [ec2("instance/*"), ec2("volume/*"), ec2("network-interface/*"), ec2("security-group/*"),
+                     ec2("spot-fleet-request/*")] + key_pairs,
+        "Condition": {"StringEquals": {"ec2:CreateAction": list(EC2_CREATE_ACTIONS)}},
+    })
+    for index, key in enumerate(tag_keys, start=1):
+        statements.append({
+            "Sid": f"Ec2ChangeTagged{index}",
+            "Effect": "Allow",
+            "Action": list(EC2_TAGGED_ACTIONS),
+            "Resource": [ec2("instance/*"), ec2("security-group/*"), ec2("spot-fleet-request/*")],
+            "Condition": {"StringLike": {f"ec2:ResourceTag/{key}": "*"}},
+        })
+    statements += [
+        {
+            # condor_annex's fleets carry its tag on their instances, not on the request itself.
+            "Sid": "Ec2RequestSpotFleets",
+            "Effect": "Allow",
+            "Action": ["ec2:RequestSpotFleet"],
+            "Resource": [ec2("spot-fleet-request/*"), ec2("image/*", account=""), ec2("subnet/*"),
+                         ec2("security-group/*")] + key_pairs,
+        },
+        {
+            "Sid": "Ec2PrefixedKeyPairs",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair"],
+            "Resource": key_pairs,
+        },
+        {
+            "Sid": "S3PrefixedBuckets",
+            "Effect": "Allow",
+            "Action": [
+                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:GetBucketLocation",
+                "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutBucketTagging",
+                "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+            ],
+            # Bucket names are lower case.
+            "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*{suffix}"
+                         for prefix in prefixes for suffix in ("", "/*")],
+        },
+        {
+            "Sid": "CloudFormationPrefixedStacks",
+            "Effect": "Allow",
+            "Action": [
+                "cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+                "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+            ],
+            "Resource": [arn("cloudformation", f"stack/{prefix}*/*") for prefix in prefixes],
+        },
+        {
+            "Sid": "LambdaAndEventsForLeases",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:InvokeFunction",
+                "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:AddPermission",
+                "lambda:RemovePermission", "events:PutRule", "events:DeleteRule", "events:DescribeRule",
+                "events:PutTargets", "events:RemoveTargets",
+            ],
+            "Resource": [arn(service, f"{kind}{prefix}*") for prefix in prefixes
+                         for service, kind in (("lambda", "function:"), ("events", "rule/"))],
+        },
+        {
+            "Sid": "IamReadPrefixedRolesAndProfiles",
+            "Effect": "Allow",
+            "Action": ["iam:GetRole", "iam:GetInstanceProfile"],
+            "Resource": [arn("iam", f"{kind}/{prefix}*", region="") for prefix in prefixes
+                         for kind in ("role", "instance-profile")],
+        },
+        {
+            "Sid": "IamPassPrefixedRolesToComputeOnly",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [arn("iam", f"role/{prefix}*", region="") for prefix in prefixes],
+            "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}},
+        },
+    ]
+    document = {"Version": POLICY_VERSION, "Statement": statements}
+    size = len(json.dumps(document, separators=(",", ":")))
+    if size > size_limit:
+        raise LaunchPolicyError(
+            f"the launch policy for {len(prefixes)} resource prefixes and {len(tag_keys)} EC2 tag keys is "
+            f"{size} characters, over IAM's limit of {size_limit} for a managed policy; use fewer prefixes"
+        )
+    return document
