@@ -13,10 +13,10 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
 display = Display()
 
 
-def source_ip_policy(cidrs):
+def source_ip_policy(cidrs, allow_wide_prefixes=False):
     """Turn an allow-list of CIDRs into the IAM policy that denies requests from anywhere else."""
     try:
-        document, warnings = build_source_ip_policy(cidrs)
+        document, warnings = build_source_ip_policy(cidrs, allow_wide_prefixes=bool(allow_wide_prefixes))
     except SourceIpPolicyError as exc:
         raise AnsibleFilterError(f"source_ip_policy: {exc}")
     for warning in warnings:

@@ -10,7 +10,9 @@ services calling on the user's behalf (CloudFormation creating resources, for in
 
 moto does not evaluate IAM conditions, so `source_ip_decision` applies AWS's rules here (explicit deny wins;
 IpAddress / NotIpAddress on IPv4 and IPv6 CIDRs; Bool; the ...IfExists forms; a negated operator on a
-missing key matches). The lockout guard and the tests use it.
+missing key matches). The tests use it. `lockout_reasons` is the lockout guard's question asked of every
+policy that applies to a user: would a request from one address be denied because of where it comes from?
+A statement it cannot evaluate counts against the address (fail closed).
 """
 
 from __future__ import annotations
@@ -23,24 +25,28 @@ POLICY_VERSION = "2012-10-17"
 RESTRICTION_SID = "CloudburstDenyOutsideSourceIpAllowList"
 # IAM's limit for the inline policies of one user, in characters without white space.
 USER_INLINE_POLICY_LIMIT = 2048
+# The widest network an allow-list may name unless the caller opts in (allow_wide_prefixes).
+MIN_PREFIX = {4: 8, 6: 32}
 
 
 class SourceIpPolicyError(ValueError):
     """Input that cannot make a safe policy, or a policy the evaluator cannot decide on."""
 
 
-def normalize_cidrs(cidrs):
+def normalize_cidrs(cidrs, allow_wide_prefixes=False):
     """Validate an allow-list and return (networks as strings, warnings).
 
     Host bits are cleared with a warning ("203.0.113.7/24" becomes "203.0.113.0/24"); a bare address is a
     single-host network. Networks that allow every address (0.0.0.0/0, ::/0) are refused: they would make
-    the restriction meaningless. Duplicates are dropped, order kept.
+    the restriction meaningless, and so is a list whose networks together cover a whole address family
+    (0.0.0.0/1 plus 128.0.0.0/1). A network wider than MIN_PREFIX (/8 for IPv4, /32 for IPv6) is refused
+    unless allow_wide_prefixes. Duplicates are dropped, order kept.
     """
     if isinstance(cidrs, str) or not isinstance(cidrs, (list, tuple)):
         raise SourceIpPolicyError("the source IP allow-list must be a list of CIDR strings")
     if not cidrs:
         raise SourceIpPolicyError("the source IP allow-list is empty; it must name at least one network")
-    networks, warnings = [], []
+    networks, parsed, warnings = [], [], []
     for entry in cidrs:
         if not isinstance(entry, str):
             raise SourceIpPolicyError(f"{entry!r} in the source IP allow-list is not a CIDR string")
@@ -53,16 +59,31 @@ def normalize_cidrs(cidrs):
             raise SourceIpPolicyError(
                 f"{entry!r} allows every address; the source IP allow-list must name your own networks"
             )
+        minimum = MIN_PREFIX[network.version]
+        if network.prefixlen < minimum and not allow_wide_prefixes:
+            raise SourceIpPolicyError(
+                f"{entry!r} is wider than /{minimum}, the widest IPv{network.version} network an allow-list may "
+                "name by default; name your own networks, or allow wide prefixes (allow_wide_prefixes) if you "
+                "really mean it"
+            )
         if "/" in text and ipaddress.ip_interface(text).ip != network.network_address:
             warnings.append(f"{entry} has host bits set; using {network}")
         if str(network) not in networks:
             networks.append(str(network))
+            parsed.append(network)
+    for version in (4, 6):
+        union = list(ipaddress.collapse_addresses(n for n in parsed if n.version == version))
+        if any(n.prefixlen == 0 for n in union):
+            raise SourceIpPolicyError(
+                f"the networks of the source IP allow-list together cover every IPv{version} address; the "
+                "allow-list must name your own networks"
+            )
     return networks, warnings
 
 
-def build_source_ip_policy(cidrs, size_limit=USER_INLINE_POLICY_LIMIT):
+def build_source_ip_policy(cidrs, size_limit=USER_INLINE_POLICY_LIMIT, allow_wide_prefixes=False):
     """Return (policy document as a dict, warnings) for the allow-list cidrs."""
-    networks, warnings = normalize_cidrs(cidrs)
+    networks, warnings = normalize_cidrs(cidrs, allow_wide_prefixes)
     document = {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -193,3 +214,111 @@ def _condition_holds(operator, key, expected, actual, if_exists):
         raise SourceIpPolicyError(f"cannot compare {key} with an IP address operator")
     inside = any(actual in ipaddress.ip_network(value, strict=False) for value in expected)
     return inside if operator == "IpAddress" else not inside
+
+
+# --- the lockout guard's question ---------------------------------------------------------------------
+
+# The condition keys whose value for a request from the controller is known here. Any other key makes the
+# statement "cannot evaluate": it might hold or not.
+_KNOWN_KEYS = ("aws:sourceip", "aws:viaawsservice")
+
+
+def lockout_reasons(policies, source_ip, boundary=None):
+    """Why a request from source_ip would be denied by these policies, or could not be shown to be allowed.
+
+    policies: (label, document) pairs, every identity policy that will apply to the user (its inline and
+    attached policies and its groups'). boundary: (label, document) for a permissions boundary, or None.
+    Returns a list of reasons; an empty list means the address keeps working. A request is locked out when:
+    - a Deny that holds for the address depends on aws:SourceIp or covers every action on every resource;
+    - the policies allow something, but no Allow holds for the address (an Allow limited to other addresses);
+    - a permissions boundary is set and none of its Allow statements holds for the address.
+    A statement whose conditions cannot be evaluated here counts as holding for a Deny and as not holding
+    for an Allow: the guard fails closed. A user with no Allow at all is not locked out by its address.
+    """
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        raise SourceIpPolicyError(f"{source_ip!r} is not an IP address")
+    context = {"aws:sourceip": address, "aws:viaawsservice": "false"}
+    reasons = []
+    labelled = list(policies) + ([boundary] if boundary else [])
+    for label, document in labelled:
+        for index, statement in enumerate(_statements(document)):
+            if statement.get("Effect") != "Deny":
+                continue
+            holds, unknown = _conditions_state(statement, context)
+            if holds is False or not (_depends_on_source_ip(statement) or _covers_everything(statement)):
+                continue
+            name = _statement_name(label, index, statement)
+            if holds is None:
+                reasons.append(f"{name} cannot be evaluated here ({unknown}) and may deny requests from {address}")
+            else:
+                reasons.append(f"{name} denies requests from {address}")
+    for what, group in (("the policies", list(policies)), ("the permissions boundary", [boundary] if boundary else [])):
+        allows = [(label, index, statement) for label, document in group
+                  for index, statement in enumerate(_statements(document)) if statement.get("Effect") == "Allow"]
+        if not allows:
+            if what == "the permissions boundary" and boundary:
+                reasons.append(f"the permissions boundary {boundary[0]} allows nothing")
+            continue
+        states = [_conditions_state(statement, context) for _label, _index, statement in allows]
+        if any(holds is True for holds, _unknown in states):
+            continue
+        unknown = sorted({u for holds, u in states if holds is None})
+        if unknown:
+            reasons.append(f"no Allow statement of {what} is known to hold for requests from {address}; "
+                           f"cannot evaluate {', '.join(unknown)}")
+        else:
+            reasons.append(f"no Allow statement of {what} holds for requests from {address}")
+    return reasons
+
+
+def restriction_policy_names(documents):
+    """The names, among {name: document}, of the inline policies that hold a restriction of ours (by Sid)."""
+    return sorted(name for name, document in documents.items() if allowed_cidrs(document) is not None)
+
+
+def without_restriction(document):
+    """The document without the restriction's statement, or None when nothing else is left in it."""
+    statements = [s for s in _statements(document) if s.get("Sid") != RESTRICTION_SID]
+    if not statements:
+        return None
+    rest = dict(document) if isinstance(document, dict) else json.loads(document)
+    rest["Statement"] = statements
+    return rest
+
+
+def _statement_name(label, index, statement):
+    sid = statement.get("Sid")
+    return f"statement {sid!r} of {label}" if sid else f"statement {index + 1} of {label}"
+
+
+def _depends_on_source_ip(statement):
+    return any(key.lower() == "aws:sourceip" for tests in statement.get("Condition", {}).values() for key in tests)
+
+
+def _covers_everything(statement):
+    """A Deny on every action (or on all but some, NotAction) and every resource."""
+    actions = "NotAction" in statement or "*" in _as_list(statement.get("Action"))
+    resources = "NotResource" in statement or "*" in _as_list(statement.get("Resource"))
+    return actions and resources
+
+
+def _conditions_state(statement, context):
+    """(True, None) when every condition holds; (False, None) when one does not; (None, what) when that
+    depends on something unknown here."""
+    unknown = None
+    for operator, tests in statement.get("Condition", {}).items():
+        base, if_exists = (operator[:-8], True) if operator.endswith("IfExists") else (operator, False)
+        for key, expected in tests.items():
+            if key.lower() not in _KNOWN_KEYS or base not in ("IpAddress", "NotIpAddress", "Bool"):
+                unknown = unknown or f"{operator} on {key}"
+                continue
+            try:
+                holds = _condition_holds(base, key, _as_list(expected), context.get(key.lower(), _MISSING), if_exists)
+            except (SourceIpPolicyError, ValueError):
+                unknown = unknown or f"{operator} on {key}"
+                continue
+            if not holds:
+                return False, None
+    return (None, unknown) if unknown else (True, None)

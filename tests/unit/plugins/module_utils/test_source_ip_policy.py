@@ -10,8 +10,11 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
     SourceIpPolicyError,
     allowed_cidrs,
     build_source_ip_policy,
+    lockout_reasons,
     policy_size,
+    restriction_policy_names,
     source_ip_decision,
+    without_restriction,
 )
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -120,3 +123,127 @@ def test_ip_address_and_if_exists_operators():
 def test_evaluator_refuses_what_it_cannot_decide(document, message):
     with pytest.raises(SourceIpPolicyError, match=message):
         source_ip_decision(document, "192.0.2.1")
+
+
+# --- wide networks (issue 10) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "cidrs, message",
+    [
+        (["0.0.0.0/1", "128.0.0.0/1"], "wider than /8"),
+        (["10.0.0.0/7"], "wider than /8"),
+        (["2001:db8::/31"], "wider than /32"),
+        (["::/1", "8000::/1"], "wider than /32"),
+    ],
+)
+def test_wide_networks_are_refused_by_default(cidrs, message):
+    with pytest.raises(SourceIpPolicyError, match=message):
+        build_source_ip_policy(cidrs)
+
+
+@pytest.mark.parametrize(
+    "cidrs, family",
+    [
+        (["0.0.0.0/1", "128.0.0.0/1"], "IPv4"),
+        (["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "203.0.113.0/24"], "IPv4"),
+        (["::/1", "8000::/1"], "IPv6"),
+    ],
+)
+def test_a_list_that_covers_a_whole_family_is_refused_even_with_wide_prefixes(cidrs, family):
+    with pytest.raises(SourceIpPolicyError, match=f"together cover every {family} address"):
+        build_source_ip_policy(cidrs, allow_wide_prefixes=True)
+
+
+def test_wide_prefixes_pass_when_the_caller_opts_in_and_limits_are_inclusive():
+    assert allowed_cidrs(build_source_ip_policy(["10.0.0.0/7", "0.0.0.0/1"], allow_wide_prefixes=True)[0]) == [
+        "10.0.0.0/7", "0.0.0.0/1"]
+    assert allowed_cidrs(build_source_ip_policy(["10.0.0.0/8", "2001:db8::/32"])[0]) == ["10.0.0.0/8", "2001:db8::/32"]
+
+
+# --- the lockout guard's evaluator ----------------------------------------------------------------------
+
+RESTRICTION = build_source_ip_policy(["203.0.113.0/24"])[0]
+
+
+def deny_outside(cidr, **extra):
+    return {"Statement": [dict({"Effect": "Deny", "Action": "*", "Resource": "*",
+                                "Condition": {"NotIpAddress": {"aws:SourceIp": cidr}}}, **extra)]}
+
+
+def test_guard_passes_when_every_policy_allows_the_address():
+    policies = [("restriction", RESTRICTION), ("admin", ADMIN)]
+    assert lockout_reasons(policies, "203.0.113.9") == []
+    # A user with no Allow at all is not locked out by where it calls from.
+    assert lockout_reasons([("restriction", RESTRICTION)], "203.0.113.9") == []
+
+
+def test_guard_sees_a_deny_in_another_policy():
+    policies = [("restriction", RESTRICTION), ("admin", ADMIN), ("inline policy office", deny_outside("192.0.2.0/24"))]
+    (reason,) = lockout_reasons(policies, "203.0.113.9")
+    assert reason == "statement 1 of inline policy office denies requests from 203.0.113.9"
+
+
+def test_guard_sees_a_narrow_source_ip_deny_and_ignores_one_that_does_not_hold():
+    narrow = {"Statement": [{"Sid": "NoS3", "Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                             "Condition": {"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}]}
+    assert lockout_reasons([("admin", ADMIN), ("p", narrow)], "203.0.113.9") == [
+        "statement 'NoS3' of p denies requests from 203.0.113.9"]
+    assert lockout_reasons([("admin", ADMIN), ("p", narrow)], "192.0.2.9") == []
+    # An unconditional Deny of some actions is not about the address.
+    some = {"Statement": [{"Effect": "Deny", "Action": "iam:*", "Resource": "*"}]}
+    assert lockout_reasons([("admin", ADMIN), ("p", some)], "203.0.113.9") == []
+
+
+def test_guard_refuses_a_deny_of_everything_whatever_its_reason():
+    everything = {"Statement": [{"Effect": "Deny", "NotAction": "iam:ChangePassword", "Resource": "*"}]}
+    assert lockout_reasons([("admin", ADMIN), ("p", everything)], "203.0.113.9") == [
+        "statement 1 of p denies requests from 203.0.113.9"]
+
+
+def test_guard_fails_closed_on_a_condition_it_cannot_evaluate():
+    mfa = {"Statement": [{"Effect": "Deny", "NotAction": "iam:*", "Resource": "*",
+                          "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}
+    (reason,) = lockout_reasons([("admin", ADMIN), ("mfa", mfa)], "203.0.113.9")
+    assert "cannot be evaluated here (BoolIfExists on aws:MultiFactorAuthPresent)" in reason
+    # An operator it does not know on the source address, too.
+    odd = {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+                          "Condition": {"StringNotLike": {"aws:SourceIp": "203.*"}}}]}
+    assert "cannot be evaluated here (StringNotLike on aws:SourceIp)" in lockout_reasons([("admin", ADMIN), ("o", odd)],
+                                                                                         "203.0.113.9")[0]
+
+
+def test_guard_checks_that_some_allow_holds_for_the_address():
+    only_office = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                                  "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}]}
+    assert lockout_reasons([("p", only_office)], "203.0.113.9") == [
+        "no Allow statement of the policies holds for requests from 203.0.113.9"]
+    tagged = {"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
+                             "Condition": {"StringEquals": {"aws:ResourceTag/team": "x"}}}]}
+    assert "cannot evaluate StringEquals on aws:ResourceTag/team" in lockout_reasons([("p", tagged)], "203.0.113.9")[0]
+    # One Allow that surely holds is enough, whatever the others' conditions.
+    assert lockout_reasons([("p", tagged), ("admin", ADMIN)], "203.0.113.9") == []
+
+
+def test_guard_evaluates_the_permissions_boundary():
+    office_only = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                                  "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}]}
+    assert lockout_reasons([("admin", ADMIN)], "203.0.113.9", boundary=("boundary b", office_only)) == [
+        "no Allow statement of the permissions boundary holds for requests from 203.0.113.9"]
+    assert lockout_reasons([("admin", ADMIN)], "203.0.113.9", boundary=("boundary b", ADMIN)) == []
+    assert lockout_reasons([("admin", ADMIN)], "203.0.113.9", boundary=("boundary b", deny_outside("192.0.2.0/24"))) \
+        == ["statement 1 of boundary b denies requests from 203.0.113.9",
+            "the permissions boundary boundary b allows nothing"]
+
+
+def test_guard_refuses_a_bad_address():
+    with pytest.raises(SourceIpPolicyError, match="is not an IP address"):
+        lockout_reasons([("admin", ADMIN)], "203.0.113.0/24")
+
+
+def test_restriction_is_found_by_its_statement_id_and_taken_out():
+    mixed = {"Version": "2012-10-17", "Statement": RESTRICTION["Statement"] + ADMIN["Statement"]}
+    documents = {"old-name": RESTRICTION, "mixed": mixed, "admin": ADMIN}
+    assert restriction_policy_names(documents) == ["mixed", "old-name"]
+    assert without_restriction(RESTRICTION) is None
+    assert without_restriction(mixed) == {"Version": "2012-10-17", "Statement": ADMIN["Statement"]}
+    assert without_restriction(json.dumps(mixed))["Statement"] == ADMIN["Statement"]
