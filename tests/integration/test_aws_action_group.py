@@ -79,9 +79,11 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
         "iam_managed_policy": {"name": "cb-group-policy", "policy": policy},
         "iam_access_key": {"user_name": "cb-group-user", "dest": str(tmp_path / "credentials")},
         "iam_access_key_info": {"user_name": "cb-group-user"},
+        "iam_mfa_device": {"user_name": "cb-group-user", "seed_file": str(tmp_path / "mfa-seed")},
     }
     assert sorted(calls) == aws_group_modules(), "add a call for every module in the group"
-    order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info"]
+    order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
+             "iam_mfa_device"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]
