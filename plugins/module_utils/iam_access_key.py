@@ -243,7 +243,7 @@ class AccessKeyManager(IamManager):
             self.out["access_key"] = describe_key(active[-1])
             before = {"access_key_id": active[-1]["AccessKeyId"]}
             return before, before
-        self.free_a_slot(keys, keep=None)
+        keys = self.free_a_slot(keys, keep=set())
         created = self.create_key(keys)
         after = {"access_key_id": "(new key)"}
         if created:
@@ -266,31 +266,30 @@ class AccessKeyManager(IamManager):
                 return f"key {recorded_id} is {age} days old ({option} is {limit})"
         return None
 
-    def recorded_key_id(self):
-        """The key id every destination records, or None when one holds none or they disagree."""
+    def held_key_ids(self):
+        """The key id each destination holds (None where it holds none), in the order of the destinations."""
         try:
-            recorded = {files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets}
+            return [files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets]
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
-        return recorded.pop() if len(recorded) == 1 else None
 
     def ensure_written_key(self, keys):
-        first = self.targets[0]
-        recorded_id = self.recorded_key_id()
-        previous_id = files.read_key_id(first["format"], first["dest"], first["profile"])
+        held = self.held_key_ids()
+        held_ids = [key_id for key_id in dict.fromkeys(held) if key_id]
+        recorded_id = held[0] if len(set(held)) == 1 else None
         current = next((k for k in keys if k["AccessKeyId"] == recorded_id), None)
         reason = self.rotation_reason(current, recorded_id)
-        before = {"access_key_id": recorded_id or previous_id}
-        if recorded_id is None and previous_id is not None:
-            reason = f"not every destination holds key {previous_id}"
-            current = next((k for k in keys if k["AccessKeyId"] == previous_id), None)
-        current_id = current["AccessKeyId"] if current else None
+        before = {"access_key_id": recorded_id or (held_ids[0] if held_ids else None)}
+        if recorded_id is None and held_ids:
+            reason = f"not every destination holds key {held_ids[0]}"
+        # Every key a destination holds is replaced by a rotation, and retired after it.
+        replaced = [k for key_id in held_ids for k in keys if k["AccessKeyId"] == key_id]
         self.out["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
         if reason is None:
             self.fix_file_modes()
             self.out["access_key"] = describe_key(current)
-            keys = self.finish_interrupted(keys, current_id)
-            self.enforce_max_age(keys, keep={current_id})
+            keys = self.finish_interrupted(keys, {recorded_id})
+            self.enforce_max_age(keys, keep={recorded_id})
             self.save_record()
             return before, before
 
@@ -302,31 +301,33 @@ class AccessKeyManager(IamManager):
                 files.check_writable(target["directory"], self.check_mode)
         except files.CredentialFileError as exc:
             raise IamInputError(f"{exc}; no access key was created")
-        keys = self.finish_interrupted(keys, current_id)
-        keys = self.free_a_slot(keys, keep=current)
+        replaced_ids = {k["AccessKeyId"] for k in replaced}
+        keys = self.finish_interrupted(keys, replaced_ids)
+        keys = self.free_a_slot(keys, keep=replaced_ids)
         created = self.create_key(keys)
         self.change(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
         if created is not None:
-            self.deliver(created, current_id)
+            self.deliver(created, replaced_ids)
             self.out["access_key"] = describe_key(created)
             after = {"access_key_id": created["AccessKeyId"]}
         else:
             self.out["access_key"] = {"access_key_id": None, "status": "Active", "create_date": None, "age_days": 0}
             after = {"access_key_id": "(new key)"}
-        if current is not None:
-            self.out["previous_access_key_id"] = current_id
-            self.retire(current, created)
+        if replaced:
+            self.out["previous_access_key_id"] = replaced[0]["AccessKeyId"]
+        for old in replaced:
+            self.retire(old, created)
         self.enforce_max_age([k for k in keys if k["AccessKeyId"] not in self.out["deleted_access_key_ids"]],
-                             keep={current_id})
+                             keep=replaced_ids)
         self.save_record()
         return before, after
 
-    def deliver(self, created, current_id):
+    def deliver(self, created, replaced_ids):
         """Write the new key to every destination, recording it first; on failure delete it again."""
         key_id = created["AccessKeyId"]
         self.note("undelivered", key_id)
-        if current_id:
-            self.note("retiring", current_id)
+        for old_id in replaced_ids:
+            self.note("retiring", old_id)
         try:
             self.save_record()
         except files.CredentialFileError as exc:
@@ -338,7 +339,8 @@ class AccessKeyManager(IamManager):
         try:
             files.write_files(content, self.mode, self.uid, self.gid)
         except (files.CredentialFileError, OSError) as exc:
-            self.forget(current_id)
+            for old_id in replaced_ids:
+                self.forget(old_id)
             self.roll_back(key_id, exc)
         self.forget(key_id)
         self.save_record()
@@ -385,17 +387,17 @@ class AccessKeyManager(IamManager):
             )
         self.forget(old_id)
 
-    def finish_interrupted(self, keys, current_id):
+    def finish_interrupted(self, keys, held_ids):
         """Finish what an earlier run left in the record; return the keys that remain.
 
         An undelivered key's secret is lost: it is deleted. A retiring key is deactivated, or deleted with
-        keep_previous: delete. The key the destinations hold is never touched here, and keys that are not in
-        the record are only reported.
+        keep_previous: delete. Keys that the destinations hold (held_ids) are never touched here, and keys that
+        are not in the record are only reported.
         """
         remaining = []
         for key in keys:
             key_id = key["AccessKeyId"]
-            if key_id == current_id:
+            if key_id in held_ids:
                 self.forget(key_id)
             elif key_id in self.record["undelivered"]:
                 self.delete_key(key_id, "an earlier run created it but never wrote it, so nobody holds its secret")
@@ -408,7 +410,7 @@ class AccessKeyManager(IamManager):
                     self.set_status(key_id, "Inactive", "finishing the rotation an earlier run began")
                     key = dict(key, Status="Inactive")
                 self.forget(key_id)
-            elif key["Status"] == "Active" and current_id is not None:
+            elif key["Status"] == "Active" and held_ids - {None}:
                 self.module.warn(f"user {self.user} has another active access key, {key_id}, that this module did "
                                  "not make; it is left as it is")
             remaining.append(key)
@@ -418,11 +420,10 @@ class AccessKeyManager(IamManager):
         return remaining
 
     def free_a_slot(self, keys, keep):
-        """IAM allows two keys per user: make room for a new one, deleting only an inactive key."""
+        """IAM allows two keys per user: make room for a new one, deleting only an inactive key not in keep."""
         if len(keys) < MAX_KEYS_PER_USER:
             return keys
-        keep_id = keep["AccessKeyId"] if keep else None
-        others = [k for k in keys if k["AccessKeyId"] != keep_id]
+        others = [k for k in keys if k["AccessKeyId"] not in keep]
         inactive = [k for k in others if k["Status"] == "Inactive"]
         if inactive:
             self.delete_key(inactive[0]["AccessKeyId"], "inactive, to make room for the new key")
