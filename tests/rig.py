@@ -27,8 +27,13 @@ RIG_ADMIN_USER = "cloudburst-rig-admin"
 # moto; every later call uses that generated key, so caller identity is a real moto user.
 _BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "rig-bootstrap", "aws_secret_access_key": "rig-bootstrap"}
 
-# A documentation address (RFC 5737): what the local checkip answerer says when asked.
-DEFAULT_CHECKIP_ANSWER = "198.51.100.7"
+# What the local checkip answerer says when asked: a globally routable address, as the real checkip gives,
+# because public_ip_info refuses documentation, private and other non-global answers as the controller's
+# address (documentation ranges stay fine in allow-list tests). 11.0.0.0/8 is allocated to the US DoD: it is
+# no service of ours or of anyone the tests know. It is never contacted: the rig only writes it as text into
+# HTTP answers and into IAM policies held by moto, which does not evaluate aws:SourceIp, and nothing here
+# opens a connection to any address but 127.0.0.1.
+DEFAULT_CHECKIP_ANSWER = "11.22.33.44"
 
 
 def free_port():

@@ -48,6 +48,8 @@ def parse_checkip_body(body, url):
         address = ipaddress.ip_address(text)
     except ValueError:
         raise PublicIpError(f"{url} answered {_shorten(text)!r}, which is not an IPv4 or IPv6 address")
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped  # an IPv4 client seen through an IPv6 socket
     prefix = 32 if address.version == 4 else 128
     return {
         "ip": str(address),
@@ -55,6 +57,35 @@ def parse_checkip_body(body, url):
         "cidr": f"{address}/{prefix}",
         "is_global": address.is_global,
     }
+
+
+def unusable_kind(address):
+    """Why an address can never be anyone's public address (e.g. "a loopback address"), or None."""
+    address = ipaddress.ip_address(address)
+    for kind, test in (("the unspecified address", address.is_unspecified), ("a loopback address", address.is_loopback),
+                       ("a link-local address", address.is_link_local), ("a multicast address", address.is_multicast),
+                       ("a reserved address", address.is_reserved)):
+        if test:
+            return kind
+    return None
+
+
+def check_controller_address(result, url, allow_private=False):
+    """Refuse an answer that cannot be the controller's public address.
+
+    The unspecified, loopback, link-local, multicast and reserved addresses are refused outright. Any other
+    address that is not globally routable (private, shared, documentation ranges) is refused unless
+    allow_private says the AWS endpoint is reached over a private network.
+    """
+    kind = unusable_kind(result["ip"])
+    if kind:
+        raise PublicIpError(f"{url} answered {result['ip']}, {kind}, which cannot be the controller's public address")
+    if not result["is_global"] and not allow_private:
+        raise PublicIpError(
+            f"{url} answered {result['ip']}, which is not a globally routable address, so it is not the address "
+            "AWS sees for the controller; set allow_private: true only if the controller reaches its AWS "
+            "endpoint over a private network"
+        )
 
 
 def _shorten(text, limit=60):
@@ -79,7 +110,7 @@ def _fetch_once(module, url, timeout):
     return parse_checkip_body(body, url)
 
 
-def find_public_ip(module, url, timeout, retries, retry_delay):
+def find_public_ip(module, url, timeout, retries, retry_delay, allow_private=False):
     """Ask url for our address, retrying connection errors, timeouts and HTTP 5xx/429 answers.
 
     Returns (result, attempts). Raises PublicIpError with the last reason when every attempt failed
@@ -89,7 +120,9 @@ def find_public_ip(module, url, timeout, retries, retry_delay):
     while True:
         attempt += 1
         try:
-            return _fetch_once(module, url, timeout), attempt
+            result = _fetch_once(module, url, timeout)
+            check_controller_address(result, url, allow_private)
+            return result, attempt
         except PublicIpError as exc:
             if not exc.retryable or attempt > retries:
                 if attempt > 1:

@@ -17,6 +17,10 @@ description:
     to learn the address to put into security-group rules and IAM source-IP allow-lists."
   - Connection errors, timeouts, HTTP 429 and HTTP 5xx answers are retried. An empty body, a body that is
     not exactly one IP address, or another HTTP error fails at once with a message that says what came back.
+  - An answer that cannot be anyone's public address fails at once, since an allow-list built from it would
+    lock the controller out. The unspecified address (C(0.0.0.0), C(::)), loopback, link-local, multicast
+    and reserved addresses are always refused. Any other address that is not globally routable (private
+    ranges, shared address space, documentation ranges) is refused unless O(allow_private=true).
 author:
   - cloudburst.aws maintainers (@cloudburst)
 options:
@@ -46,8 +50,16 @@ options:
       - Whether to check the TLS certificate of an C(https) URL.
     type: bool
     default: true
+  allow_private:
+    description:
+      - Accept an answer that is not globally routable, such as C(10.1.2.3) or C(fd00::5), as the controller's
+        address.
+      - Set it only when the controller reaches its AWS endpoint over a private network (a VPN, Direct Connect
+        or a private endpoint) and O(url) is a service on that network that reports the address the endpoint
+        sees. Loopback, link-local, multicast, reserved and unspecified answers stay refused.
+    type: bool
+    default: false
 notes:
-  - Supports check mode; the module only reads.
   - The address is the one of the network path the request took. Behind a proxy or a NAT gateway, that
     is the proxy's or gateway's address, which is also what AWS sees for API calls made the same way.
 seealso:
@@ -84,6 +96,11 @@ EXAMPLES = r"""
     url: https://ip.example.org/
     timeout: 3
     retries: 5
+
+- name: The controller reaches AWS over a VPN; a service on that network tells the address AWS sees
+  cloudburst.aws.public_ip_info:
+    url: https://whoami.vpn.example.org/
+    allow_private: true
 """
 
 RETURN = r"""
@@ -91,7 +108,7 @@ ip:
   description: The address the URL saw, in its compressed textual form.
   returned: success
   type: str
-  sample: 203.0.113.10
+  sample: 11.22.33.44
 version:
   description: The IP version of O(url)'s answer, 4 or 6.
   returned: success
@@ -101,11 +118,11 @@ cidr:
   description: The address as a single-host network (/32 for IPv4, /128 for IPv6).
   returned: success
   type: str
-  sample: 203.0.113.10/32
+  sample: 11.22.33.44/32
 is_global:
   description:
-    - Whether the address is globally routable. A private or reserved address means the answer did not
-      come from a service on the internet and will not match what AWS sees.
+    - Whether the address is globally routable. It is false only with O(allow_private=true), for a private
+      address.
   returned: success
   type: bool
   sample: true
@@ -136,6 +153,7 @@ def main():
             retries=dict(type="int", default=3),
             retry_delay=dict(type="float", default=1),
             validate_certs=dict(type="bool", default=True),
+            allow_private=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -149,16 +167,11 @@ def main():
 
     try:
         result, attempts = find_public_ip(
-            module, url, module.params["timeout"], module.params["retries"], module.params["retry_delay"]
+            module, url, module.params["timeout"], module.params["retries"], module.params["retry_delay"],
+            module.params["allow_private"],
         )
     except PublicIpError as exc:
         module.fail_json(msg=f"Could not learn the public IP address: {exc}", url=url)
-
-    if not result["is_global"]:
-        module.warn(
-            f"{url} answered {result['ip']}, which is not a globally routable address; "
-            "rules built from it will not match the address AWS sees"
-        )
     module.exit_json(changed=False, url=url, attempts=attempts, **result)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ansible_env, run
 
+import rig
+
 
 @pytest.fixture
 def demo_cleanup():
@@ -19,9 +21,10 @@ def test_make_demo_prints_its_summary(demo_cleanup):
     out = result.stdout
     assert "AWS endpoint: http://127.0.0.1:" in out
     assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
-    assert "Controller address: 198.51.100.7 (IPv4), allow-list entry 198.51.100.7/32" in out
+    address = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
+    assert f"Controller address: {address} (IPv4), allow-list entry {address}/32" in out
     assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in out
-    assert "Usable only from: 198.51.100.7/32" in out
+    assert f"Usable only from: {address}/32" in out
     assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
     assert "/.build/demo-home/.condor/publicKeyFile" in out
     assert "Spark job on demo-spark-master: Pi is roughly 3.1" in out

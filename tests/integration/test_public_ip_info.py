@@ -42,10 +42,55 @@ def test_check_mode_gives_the_same_answer(tmp_path, checkip):
     assert answer["cidr"] == "93.184.215.14/32"
 
 
-def test_a_private_answer_is_flagged(tmp_path, checkip):
-    checkip.set_answers([(200, "10.0.0.8\n", 0)])
+def test_the_rigs_default_answer_is_a_usable_public_address(tmp_path, checkip):
     answer = ask(tmp_path, checkip.url)
-    assert answer["is_global"] is False and answer["cidr"] == "10.0.0.8/32"
+    assert not answer.get("failed"), answer
+    assert answer["ip"] == rig.DEFAULT_CHECKIP_ANSWER and answer["is_global"] is True
+
+
+def ask_in_turn(tmp_path, url, options):
+    """One playbook, one public_ip_info task per options dict, each taking the checkip server's next answer."""
+    tasks = [{"cloudburst.aws.public_ip_info": dict(url=url, retries=0, **o), "ignore_errors": True} for o in options]
+    result, parsed = run_playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}],
+                                  ansible_env())
+    assert parsed is not None, result.output
+    return task_results(parsed)
+
+
+PRIVATE = ["10.0.0.8", "198.51.100.7", "fd00::8", "100.64.0.1"]
+
+
+def test_a_private_answer_is_refused_unless_the_endpoint_is_private(tmp_path, checkip):
+    checkip.set_answers([(200, body + "\n", 0) for body in PRIVATE for _ in (1, 2)])
+    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": allow} for _ in PRIVATE for allow in (False, True)])
+    for body, refused, allowed in zip(PRIVATE, answers[0::2], answers[1::2]):
+        assert refused["failed"] is True, (body, refused)
+        assert f"answered {body}, which is not a globally routable address" in refused["msg"]
+        assert "allow_private: true" in refused["msg"]
+        assert not allowed.get("failed"), allowed
+        assert allowed["is_global"] is False and allowed["ip"] == body
+    assert checkip.requests == 2 * len(PRIVATE)  # a refused answer is not asked again
+
+
+NOBODYS = [
+    ("0.0.0.0", "the unspecified address"),
+    ("127.0.0.1", "a loopback address"),
+    ("169.254.169.254", "a link-local address"),
+    ("239.1.2.3", "a multicast address"),
+    ("::", "the unspecified address"),
+    ("::1", "a loopback address"),
+    ("240.0.0.9", "a reserved address"),
+]
+
+
+def test_an_answer_that_is_nobodys_public_address_is_refused_outright(tmp_path, checkip):
+    checkip.set_answers([(200, body + "\n", 0) for body, _kind in NOBODYS])
+    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": True} for _ in NOBODYS])
+    for (body, kind), answer in zip(NOBODYS, answers):
+        assert answer["failed"] is True
+        assert answer["msg"] == (f"Could not learn the public IP address: {checkip.url} answered {body}, {kind}, "
+                                 "which cannot be the controller's public address")
+    assert checkip.requests == len(NOBODYS)
 
 
 @pytest.mark.parametrize(

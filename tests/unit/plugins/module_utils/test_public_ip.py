@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import check_controller_address
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import parse_checkip_body
 
 URL = "http://127.0.0.1:1/"
@@ -46,3 +47,51 @@ def test_long_garbage_is_shortened_in_the_message():
     with pytest.raises(PublicIpError) as raised:
         parse_checkip_body("x" * 500, URL)
     assert len(str(raised.value)) < 200
+
+
+def test_an_ipv4_mapped_answer_is_the_ipv4_address():
+    assert parse_checkip_body("::ffff:11.22.33.44", URL)["cidr"] == "11.22.33.44/32"
+
+
+@pytest.mark.parametrize(
+    "body, kind",
+    [
+        ("0.0.0.0", "the unspecified address"),
+        ("::", "the unspecified address"),
+        ("127.0.0.1", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("169.254.169.254", "a link-local address"),
+        ("fe80::1", "a link-local address"),
+        ("224.0.0.1", "a multicast address"),
+        ("ff02::1", "a multicast address"),
+        ("240.0.0.1", "a reserved address"),
+        ("255.255.255.255", "a reserved address"),
+    ],
+)
+def test_addresses_that_are_nobodys_public_address_are_refused_outright(body, kind):
+    result = parse_checkip_body(body, URL)
+    for allow_private in (False, True):
+        with pytest.raises(PublicIpError, match=f"answered {result['ip']}, {kind}, which cannot be") as raised:
+            check_controller_address(result, URL, allow_private=allow_private)
+        assert not raised.value.retryable
+
+
+@pytest.mark.parametrize("body", ["10.1.2.3", "192.168.0.9", "100.64.0.1", "fd00::5", "198.51.100.7", "2001:db8::1"])
+def test_private_and_documentation_answers_need_allow_private(body):
+    result = parse_checkip_body(body, URL)
+    with pytest.raises(PublicIpError, match="not a globally routable address.*allow_private: true"):
+        check_controller_address(result, URL)
+    check_controller_address(result, URL, allow_private=True)
+
+
+@pytest.mark.parametrize("body", ["11.22.33.44", "2606:4700:4700::1111"])
+def test_global_answers_pass(body):
+    check_controller_address(parse_checkip_body(body, URL), URL)
+
+
+def test_the_rig_answers_a_global_address():
+    import rig
+
+    result = parse_checkip_body(rig.DEFAULT_CHECKIP_ANSWER, URL)
+    assert result["is_global"]
+    check_controller_address(result, URL)
