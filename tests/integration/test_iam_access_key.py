@@ -163,6 +163,28 @@ def test_state_absent_and_deactivating_one_key(tmp_path, moto_server, iam, user)
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
 
 
+def test_state_absent_is_ok_once_the_user_is_gone(tmp_path, moto_server, iam, user):
+    dest = tmp_path / "creds"
+    (made,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest))])
+    (absent,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(dest), state="absent")])
+    assert absent["deleted_access_key_ids"] == [made["access_key"]["access_key_id"]]
+    iam.delete_user(UserName=user)
+    (rerun, checked) = run_aws_tasks(tmp_path, moto_server, [
+        key_task(user_name=user, dest=str(dest), state="absent"),
+        dict(key_task(user_name=user, dest=str(dest), state="absent"), check_mode=True)])
+    for result in (rerun, checked):
+        assert result.get("failed") is not True and result["changed"] is False, result
+        assert result["deleted_access_key_ids"] == []
+
+
+def test_rotate_after_days_and_extra_destinations_require_dest(tmp_path, moto_server, user):
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(key_task(user_name=user, rotate_after_days=30), ignore_errors=True),
+        dict(key_task(user_name=user, extra_destinations=[{"dest": str(tmp_path / "x")}]), ignore_errors=True)])
+    assert "missing parameter(s) required by 'rotate_after_days': dest" in results[0]["msg"]
+    assert "missing parameter(s) required by 'extra_destinations': dest" in results[1]["msg"]
+
+
 def test_secret_never_appears_in_verbose_output(tmp_path, moto_server, user):
     dest = tmp_path / "condor"
     tasks = [

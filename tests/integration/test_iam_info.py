@@ -33,3 +33,14 @@ def test_info_modules_describe_restriction_policies_groups_and_keys(tmp_path, mo
     assert key["status"] == "Active" and key["age_days"] == 0 and set(key) >= {"create_date", "last_used_date"}
     assert "secret_access_key" not in key
     assert results[6]["failed"] is True and "does not exist" in results[6]["msg"]
+
+
+def test_access_key_info_in_check_mode_for_a_user_the_play_would_create(tmp_path, moto_server):
+    results = run_aws_tasks(tmp_path, moto_server, [
+        {"cloudburst.aws.iam_user": {"name": "info-not-yet"}},
+        {"cloudburst.aws.iam_access_key": {"user_name": "info-not-yet", "dest": str(tmp_path / "c")}},
+        {"cloudburst.aws.iam_access_key_info": {"user_name": "info-not-yet"}, "register": "keys"},
+    ], extra_args=["--check"])
+    assert [r.get("failed", False) for r in results] == [False, False, False], results
+    assert results[2]["access_keys"] == [] and results[2]["changed"] is False
+    assert any("does not exist (yet)" in w for w in results[2]["warnings"])

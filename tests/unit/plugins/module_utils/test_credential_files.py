@@ -96,3 +96,41 @@ def test_without_profile_keeps_the_rest_byte_for_byte(tmp_path):
     assert "[annex]" not in remaining and "OLDID" not in remaining
     assert remaining == EXISTING.replace(EXISTING[EXISTING.index("[annex]"):EXISTING.index("[later]")], "")
     assert files.without_profile(str(dest), "missing") is None
+
+
+def test_record_round_trip_keeps_other_users_and_goes_when_empty(tmp_path):
+    path = files.record_path(str(tmp_path))
+    assert files.read_record(path, "alice") == {"undelivered": [], "retiring": []}
+    files.write_record(path, "alice", {"undelivered": ["AKIANEW"], "retiring": ["AKIAOLD"]}, -1, -1)
+    files.write_record(path, "bob", {"undelivered": [], "retiring": ["AKIABOB"]}, -1, -1)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert files.read_record(path, "alice") == {"undelivered": ["AKIANEW"], "retiring": ["AKIAOLD"]}
+    files.write_record(path, "alice", {"undelivered": [], "retiring": []}, -1, -1)
+    assert files.read_record(path, "bob") == {"undelivered": [], "retiring": ["AKIABOB"]}
+    files.write_record(path, "bob", {"undelivered": [], "retiring": []}, -1, -1)
+    assert not os.path.exists(path)
+
+
+def test_a_record_that_is_not_ours_fails_clearly(tmp_path):
+    path = tmp_path / files.RECORD_NAME
+    path.write_text("[not, a, record")
+    with pytest.raises(files.CredentialFileError, match="is not a record this module wrote"):
+        files.read_record(str(path), "alice")
+
+
+def test_directory_on_a_read_only_file_system_is_a_clear_error(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    with pytest.raises(files.CredentialFileError, match="cannot create directory .*: Read-only file system"):
+        files.prepare_directory(str(tmp_path / "new"), True, -1, -1, check_mode=False)
+
+
+def test_check_writable(tmp_path, monkeypatch):
+    files.check_writable(str(tmp_path), check_mode=False)
+    files.check_writable(str(tmp_path / "not" / "yet"), check_mode=True)
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(files.CredentialFileError, match="is not writable"):
+        files.check_writable(str(tmp_path / "not" / "yet"), check_mode=False)
