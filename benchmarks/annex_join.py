@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: how fast an annex node joins the pool, and how close idle shutdown comes to its setting.
 
-Builds a central manager and one annex node as systemd podman containers with playbooks/htcondor_pool.yml,
+Builds a central manager and one annex node as systemd podman containers (made by the cloudburst.aws.local_hosts
+role, the one container creator) with playbooks/htcondor_pool.yml,
 then measures (a) seconds from starting condor on the annex node to its slot appearing in condor_status on
 the central manager, over several restarts, and (b) seconds from condor starting to condor stopping by
 itself with an idle time of --idle seconds. Targets: join within 30 s; idle shutdown within 10 % of the
@@ -22,6 +23,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import localcloud  # noqa: E402  (the collection's one container creator, the local_hosts role)
+
 CM, NODE = "bench-condor-cm", "bench-condor-annex"
 
 
@@ -56,13 +60,7 @@ def main():
                                         "htcondor_submit": {"hosts": {CM: {}}},
                                         "htcondor_annex": {"hosts": {NODE: {}}}}}}, stream)
     try:
-        if sh("podman", "network", "exists", "cloudburst", check=False).returncode != 0:
-            sh("podman", "network", "create", "cloudburst")
-        for name in (CM, NODE):
-            sh("podman", "run", "-d", "--name", name, "--hostname", name, "--network", "cloudburst",
-               "--systemd=always", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-               "localhost/cloudburst-trixie:latest", "/sbin/init")
-            sh("podman", "exec", name, "systemctl", "is-system-running", "--wait", check=False)
+        localcloud.local_hosts([{"name": CM}, {"name": NODE}], labels={"owner": "cloudburst-benchmark"})
         converge(inventory, env)
         joins = []
         for attempt in range(args.joins):
@@ -87,7 +85,7 @@ def main():
         print(f"idle shutdown: setting {args.idle} s, measured {idle:.1f} s ({error:+.1%}) "
               f"(target within 10 %): {'met' if abs(error) <= 0.10 else 'NOT met'}")
     finally:
-        sh("podman", "rm", "-f", CM, NODE, check=False)
+        localcloud.local_hosts([{"name": CM}, {"name": NODE}], state="absent")
 
 
 if __name__ == "__main__":

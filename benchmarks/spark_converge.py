@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: converge time of playbooks/spark_cluster.yml with 1, 2 and 4 workers, and of a no-change re-run.
 
-Hosts are fresh systemd podman containers from the local trixie image (tools/build-image), reached over
+Hosts are fresh systemd podman containers from the local trixie image (tools/build-image), made by the
+cloudburst.aws.local_hosts role (the one container creator), reached over
 SSH with pipelining as real instances are (a key and known_hosts made for the run); the archive is the one
 tools/build-spark-archive builds. Targets: 4 workers take at most 1.5x the time of 1 worker; a
 no-change re-run takes at most a third of a first converge.
@@ -20,6 +21,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import localcloud  # noqa: E402  (the collection's one container creator, the local_hosts role)
+
+BENCHMARK_LABELS = {"owner": "cloudburst-benchmark"}
 
 
 def sh(argv, **kwargs):
@@ -96,15 +101,7 @@ def main():
         names = ["bench-spark-master"] + [f"bench-spark-worker-{i}" for i in range(1, count + 1)]
         inventory = os.path.join(workdir, f"inventory-{count}.json")
         try:
-            if subprocess.run(["podman", "network", "exists", "cloudburst"], check=False).returncode != 0:
-                sh(["podman", "network", "create", "cloudburst"])
-            for name in names:
-                sh(["podman", "run", "-d", "--name", name, "--hostname", name, "--network", "cloudburst",
-                    "--systemd=always", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-                    "localhost/cloudburst-trixie:latest", "/sbin/init"])
-            for name in names:
-                subprocess.run(["podman", "exec", name, "systemctl", "is-system-running", "--wait"],
-                               capture_output=True, check=False)
+            localcloud.local_hosts([{"name": name} for name in names], labels=BENCHMARK_LABELS)
             write_ssh_inventory(inventory, names, workdir)
             logs = [os.path.join(args.log_dir, f"{count}-{run}.log") if args.log_dir else None
                     for run in ("first", "again")]
@@ -113,7 +110,7 @@ def main():
             rows.append((count, first, first_changed, again, again_changed, first_cpu))
             print(f"{count} worker(s): first converge {first:.1f} s, no-change re-run {again:.1f} s", flush=True)
         finally:
-            subprocess.run(["podman", "rm", "-f", *names], capture_output=True, check=False)
+            localcloud.local_hosts([{"name": name} for name in names], state="absent")
     cores = os.cpu_count()
     print(f"\n{'workers':>7} {'converge s':>11} {'changed':>8} {'re-run s':>9} {'changed':>8} {'re-run/first':>13}"
           f" {'CPU s':>7} {'CPU busy':>9}")

@@ -143,3 +143,20 @@ def boto3_session(moto_server):
 def checkip():
     with rig.CheckipServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def local_cloud(moto_server, tmp_path_factory):
+    """The local cloud (tests/localcloud.py) reconciling every second in a thread against the session's moto
+    server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
+    Its describe calls land in moto's recording, so tests that count calls should not use it."""
+    import localcloud
+
+    cloud = localcloud.LocalCloud(
+        moto_server.url, rig.DEFAULT_REGION, moto_server.credentials["aws_access_key_id"],
+        moto_server.credentials["aws_secret_access_key"],
+        inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"])
+    cloud.start(interval=1.0)
+    yield cloud
+    cloud.stop()
+    cloud.clean()

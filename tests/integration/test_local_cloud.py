@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+"""The local cloud: instances launched in moto become systemd containers at their private IPs, run their
+user data, leave with their instances, and a power-off inside one applies its shutdown behaviour in moto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import ansible_env, run
+from localcloud import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, network_name, wait_until
+
+VPC_CIDR = "10.213.0.0/16"
+SUBNET_CIDR = "10.213.7.0/24"  # the only addresses the test's containers get
+USER_DATA = "#!/bin/sh\nhostname > /var/tmp/user-data-ran\n"
+BOOT_TIMEOUT = 240  # launch to running container, for a batch on two busy cores
+GONE_TIMEOUT = 90
+
+
+def podman(*argv, check=True):
+    return subprocess.run(["podman", *argv], capture_output=True, text=True, check=check)
+
+
+def container_state(name):
+    proc = podman("inspect", "--format", "{{.State.Status}}", name, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def instance_state(ec2, instance_id):
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+@pytest.fixture(scope="module")
+def cloud(moto_server, local_cloud, tmp_path_factory):
+    """A subnet in moto and four instances in it: three managed (shutdown behaviour terminate, terminate,
+    stop), one without the managed tag."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=moto_server.url, region_name=moto_server.env["AWS_REGION"],
+                       aws_access_key_id=moto_server.credentials["aws_access_key_id"],
+                       aws_secret_access_key=moto_server.credentials["aws_secret_access_key"])
+    vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
+    image = ec2.register_image(Name="cloudburst-local-cloud-test", RootDeviceName="/dev/xvda",
+                               Architecture="x86_64")["ImageId"]
+    key_path = tmp_path_factory.mktemp("key") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_path)], check=True)
+    public_key = (key_path.parent / "id_ed25519.pub").read_text()
+    ec2.import_key_pair(KeyName="local-cloud-test", PublicKeyMaterial=public_key.encode())
+
+    def launch(behaviour, role, managed=True):
+        tags = [{"Key": "cloudburst:role", "Value": role}]
+        if managed:
+            tags.append({"Key": DEFAULT_TAG_KEY, "Value": DEFAULT_TAG_VALUE})
+        return ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet, UserData=USER_DATA,
+            KeyName="local-cloud-test", InstanceInitiatedShutdownBehavior=behaviour,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
+
+    instances = {"api": launch("terminate", "worker"), "poweroff_terminate": launch("terminate", "worker"),
+                 "poweroff_stop": launch("stop", "master"), "unmanaged": launch("terminate", "other", managed=False)}
+    yield {"ec2": ec2, "instances": instances, "ids": {k: v["InstanceId"] for k, v in instances.items()},
+           "public_key": public_key}
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in instances.values()])
+
+
+def inventory_hosts(local_cloud):
+    try:
+        with open(local_cloud.inventory_path) as stream:
+            return set(json.load(stream)["all"]["hosts"])
+    except (OSError, ValueError):
+        return set()
+
+
+def wait_for_host(cloud, local_cloud, name, timeout=BOOT_TIMEOUT):
+    """Wait until the instance's host is ready: the local cloud lists it in its inventory after the pass that
+    started it (container booted, key and user data handed over)."""
+    instance_id = cloud["ids"][name]
+    wait_until(lambda: instance_id in inventory_hosts(local_cloud), timeout, message=f"host {instance_id} ready")
+    return instance_id
+
+
+def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
+    managed = [name for name in cloud["ids"] if name != "unmanaged"]
+    for name in managed:
+        wait_for_host(cloud, local_cloud, name)
+    for name in managed:
+        instance = cloud["instances"][name]
+        instance_id = instance["InstanceId"]
+        networks = json.loads(podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", instance_id).stdout)
+        assert list(networks) == [network_name(SUBNET_CIDR)]
+        assert networks[network_name(SUBNET_CIDR)]["IPAddress"] == instance["PrivateIpAddress"]
+        assert podman("exec", instance_id, "systemctl", "is-system-running", "--wait").stdout.strip() == "running"
+        wait_until(lambda: podman("exec", instance_id, "test", "-s", "/var/tmp/user-data-ran", check=False)
+                   .returncode == 0, 30, message=f"user data ran in {instance_id}")
+        assert podman("exec", instance_id, "cat", "/root/.ssh/authorized_keys").stdout == cloud["public_key"]
+    subnets = json.loads(podman("network", "inspect", network_name(SUBNET_CIDR)).stdout)[0]["subnets"]
+    assert [s["subnet"] for s in subnets] == [SUBNET_CIDR]
+    assert container_state(cloud["ids"]["unmanaged"]) is None
+
+    # The inventory names hosts by instance id, groups them by role tag, and the same modules reach them.
+    result = run(["ansible", "-i", local_cloud.inventory_path, "worker:master", "-m", "ansible.builtin.ping",
+                  "-o"], env=ansible_env(), check=True)
+    assert result.stdout.count("SUCCESS") == len(managed), result.output
+    with open(local_cloud.inventory_path) as stream:
+        inventory = json.load(stream)
+    assert set(inventory["all"]["children"]["master"]["hosts"]) == {cloud["ids"]["poweroff_stop"]}
+
+
+def test_terminated_instance_loses_its_container(cloud, local_cloud):
+    instance_id = wait_for_host(cloud, local_cloud, "api")
+    cloud["ec2"].terminate_instances(InstanceIds=[instance_id])
+    wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")
+
+
+@pytest.mark.parametrize("name, expected", [("poweroff_terminate", "terminated"), ("poweroff_stop", "stopped")])
+def test_poweroff_applies_the_shutdown_behaviour(cloud, local_cloud, name, expected):
+    instance_id = wait_for_host(cloud, local_cloud, name)
+    podman("exec", instance_id, "systemctl", "poweroff", check=False)
+    wait_until(lambda: instance_state(cloud["ec2"], instance_id) == expected, GONE_TIMEOUT,
+               message=f"{instance_id} {expected} in moto")
+    wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")

@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+"""The local cloud: every EC2 instance on a local (moto) endpoint becomes a real systemd host.
+
+One reconcile pass makes the podman containers on this machine mirror the endpoint's instances:
+
+- every pending or running instance with the managed tag gets a container of the trixie image, named after
+  the instance id, on a podman network with its subnet's CIDR and at its private IP; its key pair's public
+  key is root's authorized key and its user data runs once after the first boot, as cloud-init would;
+- a container whose instance is stopped, terminated or gone is removed;
+- a container that powered itself off while its instance runs gets the instance's
+  InstanceInitiatedShutdownBehavior applied on the endpoint (terminate or stop), as EC2 would.
+
+Containers are created and removed only through the collection's one container creator, the
+cloudburst.aws.local_hosts role (playbooks/local_hosts.yml). The inventory written after each pass names
+hosts by instance id and reaches them with the podman connection; against real EC2 only those connection
+variables differ. Used by `tools/local-cloud` and by the `local_cloud` pytest fixture (tests/conftest.py).
+It refuses any endpoint but 127.0.0.1: its power-off rule terminates instances.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "local_hosts.yml")
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+
+# The tag that marks instances the local cloud mirrors (the ec2_instances role's managed-by tag).
+DEFAULT_TAG_KEY = "cloudburst:managed-by"
+DEFAULT_TAG_VALUE = "cloudburst.aws"
+# Label of every container the local cloud owns; a second label names the endpoint it mirrors.
+OWNER_LABEL = "cloudburst-local-cloud"
+LIVE_STATES = ("pending", "running")
+# Podman states of a container whose init has ended (podman says stopped for a moment, then exited), and
+# of one that never started; others (running, stopping, paused) are left alone.
+POWERED_OFF_STATES = ("stopped", "exited")
+NEVER_STARTED_STATES = ("created", "configured", "initialized")
+LOCAL_ENDPOINT_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Host variables of every mirrored instance; with real EC2 these become ssh, ansible_host and the key.
+CONNECTION_VARS = {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3"}
+
+
+class LocalCloudError(Exception):
+    pass
+
+
+# --- The one container creator -------------------------------------------------------------------------
+
+def local_hosts(hosts, state="present", labels=None, timeout=900):
+    """Create (state present) or remove (absent) containers with the cloudburst.aws.local_hosts role.
+
+    hosts are the role's local_hosts_list entries (name plus per-host options). Raises LocalCloudError
+    with the play's output when the role fails.
+    """
+    if not hosts:
+        return None
+    extra = {"local_hosts_list": hosts, "local_hosts_state": state, "local_hosts_add_to_inventory": False}
+    if labels:
+        extra["local_hosts_labels"] = labels
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    with tempfile.NamedTemporaryFile("w", prefix="local-hosts-", suffix=".json") as stream:
+        json.dump(extra, stream)  # user data and keys stay off the command line
+        stream.flush()
+        proc = subprocess.run(["ansible-playbook", LOCAL_HOSTS_PLAYBOOK, "-e", f"@{stream.name}"], env=env,
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise LocalCloudError(f"local_hosts ({state}) failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return proc
+
+
+# --- Reading both sides ------------------------------------------------------------------------------------
+
+def check_local_endpoint(endpoint_url):
+    host = urllib.parse.urlsplit(endpoint_url or "").hostname
+    if host not in LOCAL_ENDPOINT_HOSTS:
+        raise LocalCloudError(f"the local cloud mirrors only a local endpoint (127.0.0.1), not {endpoint_url!r}")
+
+
+def ec2_client(endpoint_url, region, access_key, secret_key):
+    import boto3
+
+    check_local_endpoint(endpoint_url)
+    return boto3.client("ec2", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key,
+                        aws_secret_access_key=secret_key)
+
+
+def managed_instances(ec2, tag_key, tag_value):
+    """Every instance with the managed tag, in any state, by instance id."""
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": f"tag:{tag_key}", "Values": [tag_value]}])
+    return {instance["InstanceId"]: instance
+            for page in pages for reservation in page["Reservations"] for instance in reservation["Instances"]}
+
+
+def containers(endpoint_url):
+    """The local cloud's containers for this endpoint: name -> podman state (running, exited, ...)."""
+    proc = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", f"label=owner={OWNER_LABEL}",
+                           "--filter", f"label=cloudburst_endpoint={endpoint_url}"],
+                          capture_output=True, text=True, check=True)
+    return {entry["Names"][0]: entry["State"] for entry in json.loads(proc.stdout or "[]")}
+
+
+def instance_attribute(ec2, instance_id, attribute, key):
+    answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=attribute)
+    return (answer.get(key) or {}).get("Value")
+
+
+def user_data(ec2, instance_id):
+    """The instance's user data as text, or None."""
+    encoded = instance_attribute(ec2, instance_id, "userData", "UserData")
+    return base64.b64decode(encoded).decode("utf-8", "replace") if encoded else None
+
+
+def public_key(ec2, key_name):
+    if not key_name:
+        return None
+    pairs = ec2.describe_key_pairs(KeyNames=[key_name], IncludePublicKey=True)["KeyPairs"]
+    return pairs[0].get("PublicKey") if pairs else None
+
+
+def network_name(cidr):
+    """One podman network per subnet CIDR, named after it (cloudburst-10.42.1.0-24)."""
+    return "cloudburst-" + cidr.replace("/", "-").replace(":", "_")
+
+
+def host_spec(ec2, instance, subnet_cidr, endpoint_url):
+    """The local_hosts entry that mirrors one instance."""
+    short_dns = (instance.get("PrivateDnsName") or "").split(".")[0]
+    spec = {
+        "name": instance["InstanceId"],
+        "hostname": short_dns or instance["InstanceId"],
+        "network": network_name(subnet_cidr),
+        "subnet": subnet_cidr,
+        "ip": instance["PrivateIpAddress"],
+        "labels": {"owner": OWNER_LABEL, "cloudburst_endpoint": endpoint_url},
+    }
+    if short_dns:
+        spec["aliases"] = [short_dns]
+    data = user_data(ec2, instance["InstanceId"])
+    if data:
+        spec["user_data"] = data
+    key = public_key(ec2, instance.get("KeyName"))
+    if key:
+        spec["authorized_keys"] = key.strip() + "\n"
+    return spec
+
+
+def subnet_cidrs(ec2, instances):
+    ids = sorted({i["SubnetId"] for i in instances if i.get("SubnetId")})
+    if not ids:
+        return {}
+    return {s["SubnetId"]: s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=ids)["Subnets"]}
+
+
+# --- Deciding --------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    create: list = field(default_factory=list)      # instance ids that need a container
+    remove: list = field(default_factory=list)      # container names to remove
+    powered_off: list = field(default_factory=list)  # instance ids whose container stopped by itself
+
+
+def plan(instances, present):
+    """Compare instances (id -> description) with containers (name -> podman state)."""
+    result = Plan()
+    live = {i for i, inst in instances.items() if inst["State"]["Name"] in LIVE_STATES}
+    for instance_id in sorted(live):
+        state = present.get(instance_id)
+        if state is None:
+            result.create.append(instance_id)
+        elif state in POWERED_OFF_STATES:
+            result.powered_off.append(instance_id)
+        elif state in NEVER_STARTED_STATES:
+            result.remove.append(instance_id)  # make it anew next pass
+    result.remove.extend(sorted(name for name in present if name not in live))
+    return result
+
+
+def apply_shutdown_behaviour(ec2, instance_id):
+    """What EC2 does when an instance powers itself off: its InstanceInitiatedShutdownBehavior."""
+    behaviour = instance_attribute(ec2, instance_id, "instanceInitiatedShutdownBehavior",
+                                   "InstanceInitiatedShutdownBehavior") or "stop"
+    if behaviour == "terminate":
+        ec2.terminate_instances(InstanceIds=[instance_id])
+    else:
+        ec2.stop_instances(InstanceIds=[instance_id])
+    return behaviour
+
+
+# --- The inventory ---------------------------------------------------------------------------------------
+
+def group_name(value):
+    return re.sub(r"[^A-Za-z0-9_]", "_", value)
+
+
+def inventory(instances, running, group_tags=()):
+    """An Ansible inventory of the mirrored instances: hosts named by instance id, podman connection,
+    groups named after the values of group_tags (like keyed_groups of amazon.aws.aws_ec2)."""
+    hosts, children = {}, {}
+    for instance_id in sorted(running):
+        instance = instances[instance_id]
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        hosts[instance_id] = dict(CONNECTION_VARS, private_ip_address=instance.get("PrivateIpAddress"),
+                                  instance_tags=tags)
+        for key in group_tags:
+            if key in tags:
+                children.setdefault(group_name(tags[key]), {"hosts": {}})["hosts"][instance_id] = {}
+    return {"all": {"hosts": hosts, "children": children}}
+
+
+def write_json_atomically(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as stream:
+        json.dump(data, stream, indent=1)
+    os.replace(temporary, path)
+
+
+# --- The reconciler --------------------------------------------------------------------------------------
+
+class LocalCloud:
+    """Mirrors the managed instances of one local EC2 endpoint as podman containers."""
+
+    def __init__(self, endpoint_url, region, access_key, secret_key, tag_key=DEFAULT_TAG_KEY,
+                 tag_value=DEFAULT_TAG_VALUE, inventory_path=None, group_tags=(), log=None):
+        check_local_endpoint(endpoint_url)
+        self.endpoint_url = endpoint_url
+        self.ec2 = ec2_client(endpoint_url, region, access_key, secret_key)
+        self.tag_key, self.tag_value = tag_key, tag_value
+        self.inventory_path = inventory_path
+        self.group_tags = tuple(group_tags)
+        self.log = log or (lambda message: print(f"local-cloud: {message}", file=sys.stderr, flush=True))
+        self.errors = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    @classmethod
+    def from_environment(cls, env=None, **kwargs):
+        """Settings as tools/local-aws exports them (CLOUDBURST_AWS_ENDPOINT_URL, AWS_*)."""
+        env = os.environ if env is None else env
+        endpoint = env.get("CLOUDBURST_AWS_ENDPOINT_URL")
+        if not endpoint:
+            raise LocalCloudError("CLOUDBURST_AWS_ENDPOINT_URL is not set: run under tools/local-aws")
+        return cls(endpoint, env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                   env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY"), **kwargs)
+
+    @property
+    def labels(self):
+        return {"owner": OWNER_LABEL, "cloudburst_endpoint": self.endpoint_url}
+
+    def reconcile(self):
+        """One pass; returns the Plan it carried out."""
+        with self._lock:
+            instances = managed_instances(self.ec2, self.tag_key, self.tag_value)
+            todo = plan(instances, containers(self.endpoint_url))
+            for instance_id in todo.powered_off:
+                behaviour = apply_shutdown_behaviour(self.ec2, instance_id)
+                self.log(f"{instance_id} powered off: applied its shutdown behaviour {behaviour}")
+                todo.remove.append(instance_id)
+            if todo.remove:
+                local_hosts([{"name": name} for name in todo.remove], state="absent")
+                self.log(f"removed {' '.join(todo.remove)}")
+            if todo.create:
+                cidrs = subnet_cidrs(self.ec2, [instances[i] for i in todo.create])
+                specs = [host_spec(self.ec2, instances[i], cidrs[instances[i]["SubnetId"]], self.endpoint_url)
+                         for i in todo.create if instances[i].get("SubnetId") in cidrs]
+                local_hosts(specs, state="present", labels=self.labels)
+                self.log("started " + " ".join(f"{s['name']} ({s['ip']})" for s in specs))
+            if self.inventory_path:
+                running = {name for name, state in containers(self.endpoint_url).items() if state == "running"}
+                write_json_atomically(self.inventory_path,
+                                      inventory(instances, running & set(instances), self.group_tags))
+            return todo
+
+    def clean(self):
+        """Remove every container this local cloud made (its instances stay as they are)."""
+        with self._lock:
+            names = sorted(containers(self.endpoint_url))
+            local_hosts([{"name": name} for name in names], state="absent")
+            return names
+
+    def run_forever(self, interval=2.0):
+        """Reconcile until stop(); a failed pass is logged and kept in errors, and the loop goes on."""
+        while not self._stop.is_set():
+            try:
+                self.reconcile()
+            except Exception as error:  # noqa: BLE001 (the loop must outlive one bad pass)
+                self.errors.append(error)
+                self.log(f"reconcile failed: {error}")
+            self._stop.wait(interval)
+
+    def start(self, interval=2.0):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, args=(interval,), daemon=True, name="local-cloud")
+        self._thread.start()
+        return self
+
+    def stop(self, timeout=900):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def wait_until(predicate, timeout, interval=0.5, message="condition"):
+    """Poll predicate until it returns something true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{message} not reached within {timeout} s")
+        time.sleep(interval)
