@@ -80,10 +80,13 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
         "iam_access_key": {"user_name": "cb-group-user", "dest": str(tmp_path / "credentials")},
         "iam_access_key_info": {"user_name": "cb-group-user"},
         "iam_mfa_device": {"user_name": "cb-group-user", "seed_file": str(tmp_path / "mfa-seed")},
+        "sts_session": {"session_profile": "cb-group-mfa", "credentials_file": str(tmp_path / "session"),
+                        "serial_number": "arn:aws:iam::123456789012:mfa/cb-group-user", "mfa_code": "246802"},
+        "iam_audit": {"max_key_age_days": 30},
     }
     assert sorted(calls) == aws_group_modules(), "add a call for every module in the group"
     order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
-             "iam_mfa_device"]
+             "iam_mfa_device", "sts_session", "iam_audit"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]

@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+"""The audit's key-shape scanner and policy checks. Key-shaped strings are made up at test time."""
+from __future__ import annotations
+
+import random
+import string
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import grants_everything
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import restriction_cidrs
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import scan_paths
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import scan_text
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
+
+
+def fake_key_id():
+    return "AKIA" + "".join(random.choice(string.ascii_uppercase + "234567") for _ in range(16))
+
+
+def fake_secret():
+    alphabet = string.ascii_letters + string.digits + "/+"
+    return "aB3/" + "".join(random.choice(alphabet) for _ in range(36))
+
+
+def test_key_ids_are_reported_by_their_last_four_characters_and_secrets_never():
+    key_id, secret = fake_key_id(), fake_secret()
+    text = f"# config\n[annex]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    found = scan_text(text)
+    assert found == [(3, "access_key_id", key_id[-4:]), (4, "secret_access_key", "")]
+    assert all(secret not in str(item) and key_id[:-4] not in str(item) for item in found)
+
+
+def test_a_secret_alone_on_its_line_is_found_as_condor_annex_keeps_it():
+    assert scan_text(fake_secret() + "\n") == [(1, "secret_access_key", "")]
+
+
+def test_what_is_not_a_key():
+    commit = "".join(random.choice("0123456789abcdef") for _ in range(40))
+    text = "\n".join([
+        f"commit {commit}",                       # a git hash: no capitals
+        f"secret = {commit}",
+        "AKIAIOSFODNN7EXAMPLE",                   # AWS's documentation key
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "XAKIA" + fake_key_id()[4:] + "9",        # inside a longer word
+        "data = " + fake_secret(),                # 40 characters without a secret's name, not alone
+    ])
+    assert scan_text(text) == []
+
+
+def test_scan_paths_walks_directories_and_skips_binary_and_excluded(tmp_path):
+    key_id = fake_key_id()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "vars.yml").write_text(f"one: 1\nkey: {key_id}\n")
+    (tmp_path / "blob.bin").write_bytes(b"\0" + key_id.encode())
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text(key_id)
+    found = list(scan_paths([str(tmp_path)], exclude=["*.git"]))
+    assert found == [(str(tmp_path / "sub" / "vars.yml"), 2, "access_key_id", key_id[-4:])]
+
+
+def test_admin_equivalence_and_restriction():
+    assert grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    assert grants_everything({"Statement": {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}})
+    assert not grants_everything({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    assert not grants_everything({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+    restriction, _warnings = build_source_ip_policy(["203.0.113.0/24"])
+    assert restriction_cidrs([{"Statement": []}, restriction]) == ["203.0.113.0/24"]
+    assert restriction_cidrs([{"Statement": []}]) is None
