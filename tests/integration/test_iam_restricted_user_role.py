@@ -64,3 +64,28 @@ def test_role_rejects_a_key_written_nowhere(moto_server, checkip):
                   json.dumps({"iam_restricted_user_write_condor_files": False,
                               "iam_restricted_user_write_aws_profile": False})], env=env)
     assert result.rc != 0 and "a key that is written nowhere cannot be used" in result.stdout
+
+
+def test_role_with_an_allowlist_asks_no_checkip(tmp_path, moto_server, checkip, boto3_session):
+    """docs/iam.md: with an allow-list the role learns no address; the checkip answerer is never asked."""
+    home = tmp_path / "home"
+    env = ansible_env(aws=moto_server.env, extra={"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
+                                                  "CLOUDBURST_CHECKIP_URL": checkip.url,
+                                                  "CLOUDBURST_CREDENTIALS_HOME": str(home)})
+    result = run(["ansible-playbook", "playbooks/iam_restricted_user.yml", "-e", "@playbooks/vars/demo.yml", "-e",
+                  json.dumps({"iam_restricted_user_name": "listed-user",
+                              "iam_restricted_user_policy_name": "listed-launch",
+                              "iam_restricted_user_allowlist": ["198.51.100.0/24"],
+                              "iam_restricted_user_controller_ip": "198.51.100.7",
+                              "iam_restricted_user_resource_prefixes": ["team.a-"],
+                              "iam_restricted_user_ec2_tag_keys": ["cloudburst:managed-by"]})], env=env)
+    assert result.rc == 0, result.output[-3000:]
+    assert checkip.requests == 0
+    assert "Usable only from: 198.51.100.0/24" in result.stdout
+    iam = boto3_session.client("iam", endpoint_url=moto_server.url)
+    attached = iam.list_attached_user_policies(UserName="listed-user")["AttachedPolicies"]
+    launch = iam.get_policy_version(PolicyArn=attached[0]["PolicyArn"], VersionId="v1")["PolicyVersion"]["Document"]
+    by_sid = {s["Sid"]: s for s in launch["Statement"]}
+    assert by_sid["IamPassPrefixedRolesToComputeOnly"]["Resource"] == ["arn:aws:iam::*:role/team.a-*"]
+    assert by_sid["Ec2ChangeTagged1"]["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:managed-by": "*"}}
+    assert "Ec2ChangeTagged2" not in by_sid
