@@ -156,6 +156,35 @@ def test_throttling_and_503_on_a_fraction_of_requests_converges(tmp_path, signed
     assert len(injected) >= 5
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_answers_lost_after_aws_acted_on_a_fraction_of_requests_converge(tmp_path, signed_moto, faults, iam, user,
+                                                                          seed):
+    """Throttling, 503 before and 503 after AWS acted, each on 15 % of requests: first converge, a rotation
+    with keep_previous: delete, and a re-run. A run that fails must say why; the next one finishes."""
+    home = tmp_path / "home"
+    task = both_destinations(user, home, keep_previous="delete")
+    faults.set_rules(Rule("throttle", times=None, fraction=0.15), Rule("unavailable", times=None, fraction=0.15),
+                     Rule("lose", times=None, fraction=0.15), seed=seed)
+    runs = failed = 0
+    for phase in ("converge", "rotate"):
+        if phase == "rotate":
+            (home / ".condor" / "publicKeyFile").unlink()
+        for attempt in range(4):
+            (result,) = run(tmp_path, faults, task)
+            runs += 1
+            if not result.get("failed"):
+                break
+            failed += 1
+            assert result["msg"], result
+        assert not result.get("failed"), result["msg"]
+        assert_only_held_keys_active(signed_moto, iam, user, home / ".condor", home / ".aws" / "credentials")
+    (rerun,) = run(tmp_path, faults, task)
+    assert rerun["changed"] is False, rerun
+    assert len(key_statuses(iam, user)) == 1
+    print(f"\nseed {seed}: {len(faults.injected())} faults ({len(faults.injected('lose'))} lost answers) in "
+          f"{len(faults.actions)} requests; {runs} runs, {failed} of them failed and were finished by the next")
+
+
 @pytest.mark.parametrize("keep_previous, denied", [("inactive", "UpdateAccessKey"), ("delete", "DeleteAccessKey")])
 def test_failed_retirement_after_create_is_finished_by_the_rerun(tmp_path, signed_moto, faults, iam, user,
                                                                  keep_previous, denied):
