@@ -159,11 +159,8 @@ class AccessKeyManager(IamManager):
         return sorted(keys, key=lambda k: k["CreateDate"])
 
     def delete_key(self, key_id, why):
-        try:
-            self.change(f"delete access key {key_id} ({why})", self.client.delete_access_key,
-                        UserName=self.user, AccessKeyId=key_id)
-        except is_boto3_error_code("NoSuchEntity"):
-            pass  # already gone: a retry whose first answer was lost after AWS acted
+        self.change(f"delete access key {key_id} ({why})", self.client.delete_access_key, gone_ok=True,
+                    UserName=self.user, AccessKeyId=key_id)
         self.out["deleted_access_key_ids"].append(key_id)
         self.forget(key_id)
 

@@ -88,15 +88,22 @@ class IamManager:
         self.changes = []  # human-readable list of what was (or would be) done
         self.warnings = []
 
-    def change(self, description, call=None, **kwargs):
+    def change(self, description, call=None, gone_ok=False, **kwargs):
         """Record one change and, outside check mode, make the AWS call that does it (with retries).
 
+        With gone_ok, a removal that finds its object gone (NoSuchEntity) is done: the retry of a call whose
+        first answer was lost after AWS acted must not fail the task.
         Returns the call's response, or None in check mode or without a call.
         """
         self.changes.append(description)
         if self.check_mode or call is None:
             return None
-        return call(aws_retry=True, **kwargs)
+        try:
+            return call(aws_retry=True, **kwargs)
+        except is_boto3_error_code("NoSuchEntity"):
+            if not gone_ok:
+                raise
+            return None
 
     def validate(self):
         """Check every input; raise IamInputError. No AWS call that writes may happen here."""

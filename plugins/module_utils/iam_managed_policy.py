@@ -137,19 +137,19 @@ class ManagedPolicyManager(IamManager):
         c = self.client
         entities = list_entities_for_policy(c, arn)
         for user in entities["PolicyUsers"]:
-            self.change(f"detach from user {user['UserName']}", c.detach_user_policy, UserName=user["UserName"],
-                        PolicyArn=arn)
+            self.change(f"detach from user {user['UserName']}", c.detach_user_policy, gone_ok=True,
+                        UserName=user["UserName"], PolicyArn=arn)
         for group in entities["PolicyGroups"]:
-            self.change(f"detach from group {group['GroupName']}", c.detach_group_policy,
+            self.change(f"detach from group {group['GroupName']}", c.detach_group_policy, gone_ok=True,
                         GroupName=group["GroupName"], PolicyArn=arn)
         for role in entities["PolicyRoles"]:
-            self.change(f"detach from role {role['RoleName']}", c.detach_role_policy, RoleName=role["RoleName"],
-                        PolicyArn=arn)
+            self.change(f"detach from role {role['RoleName']}", c.detach_role_policy, gone_ok=True,
+                        RoleName=role["RoleName"], PolicyArn=arn)
         for version in c.list_policy_versions(PolicyArn=arn, aws_retry=True)["Versions"]:
             if not version["IsDefaultVersion"]:
-                self.change(f"delete policy version {version['VersionId']}", c.delete_policy_version,
+                self.change(f"delete policy version {version['VersionId']}", c.delete_policy_version, gone_ok=True,
                             PolicyArn=arn, VersionId=version["VersionId"])
-        self.change(f"delete managed policy {arn}", c.delete_policy, PolicyArn=arn)
+        self.change(f"delete managed policy {arn}", c.delete_policy, gone_ok=True, PolicyArn=arn)
         return before, None
 
 

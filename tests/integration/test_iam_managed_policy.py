@@ -69,3 +69,31 @@ def test_absent_detaches_from_every_user_group_and_role(tmp_path, moto_server, i
     assert all(iam.list_attached_user_policies(UserName=name)["AttachedPolicies"] == [] for name in users)
     for name in users:
         iam.delete_user(UserName=name)
+
+
+def test_absent_survives_answers_lost_after_aws_acted(tmp_path, moto_server, iam):
+    """A detach or delete retried after its answer was lost finds its object gone: that is done, not a failure."""
+    from conftest import run_aws_tasks
+    from faultproxy import FaultProxy, Rule
+
+    (created,) = run_aws_tasks(tmp_path, moto_server, [
+        {"cloudburst.aws.iam_managed_policy": {"name": "lossy", "policy": READ_S3}, "register": "out"}])
+    iam.create_user(UserName="lossy-holder")
+    iam.attach_user_policy(UserName="lossy-holder", PolicyArn=created["policy"]["arn"])
+    with FaultProxy(moto_server.url) as proxy:
+        proxy.set_rules(Rule("lose", action="DetachUserPolicy"), Rule("lose", action="DeletePolicy"))
+        (absent,) = run_aws_tasks(tmp_path, proxy_endpoint(proxy, moto_server), [
+            {"cloudburst.aws.iam_managed_policy": {"name": "lossy", "state": "absent"}, "register": "out"}])
+        assert len(proxy.injected("lose")) == 2
+    assert absent.get("failed") is not True and absent["changed"] is True, absent.get("msg")
+    assert iam.list_attached_user_policies(UserName="lossy-holder")["AttachedPolicies"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=created["policy"]["arn"])
+
+
+def proxy_endpoint(proxy, moto_server):
+    class Endpoint:
+        url = proxy.url
+        env = moto_server.env
+
+    return Endpoint
