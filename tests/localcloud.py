@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "local_hosts.yml")
-VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+# ansible-playbook of the project's venv, whichever Python runs this file.
+VENV_BINS = [os.path.join(REPO_ROOT, ".venv", "bin"), os.path.dirname(os.path.abspath(sys.executable))]
 
 # The tag that marks instances the local cloud mirrors (the ec2_instances role's managed-by tag).
 DEFAULT_TAG_KEY = "cloudburst:managed-by"
@@ -68,7 +69,7 @@ def local_hosts(hosts, state="present", labels=None, timeout=900):
     if labels:
         extra["local_hosts_labels"] = labels
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+               PATH=os.pathsep.join(VENV_BINS + [os.environ.get("PATH", "")]))
     with tempfile.NamedTemporaryFile("w", prefix="local-hosts-", suffix=".json") as stream:
         json.dump(extra, stream)  # user data and keys stay off the command line
         stream.flush()
@@ -298,8 +299,9 @@ class LocalCloud:
             try:
                 self.reconcile()
             except Exception as error:  # noqa: BLE001 (the loop must outlive one bad pass)
+                if not self.errors or str(self.errors[-1]) != str(error):
+                    self.log(f"reconcile failed: {error}")  # once per distinct error, not every pass
                 self.errors.append(error)
-                self.log(f"reconcile failed: {error}")
             self._stop.wait(interval)
 
     def start(self, interval=2.0):
