@@ -12,6 +12,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import describe_key
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import restriction_policy_names
 
 
 @AWSRetry.jittered_backoff()
@@ -19,31 +20,45 @@ def _paginate(client, operation, result_key, **kwargs):
     return client.get_paginator(operation).paginate(**kwargs).build_full_result()[result_key]
 
 
+def get_user(client, name):
+    """The user as GetUser returns it, or None. GetUser leaves Tags out when there are none."""
+    try:
+        user = client.get_user(UserName=name, aws_retry=True)["User"]
+    except is_boto3_error_code("NoSuchEntity"):
+        return None
+    user.setdefault("Tags", [])
+    return user
+
+
 def list_users(client, name=None, path_prefix="/"):
     if name:
-        try:
-            return [client.get_user(UserName=name, aws_retry=True)["User"]]
-        except is_boto3_error_code("NoSuchEntity"):
-            return []
+        user = get_user(client, name)
+        return [user] if user else []
     return _paginate(client, "list_users", "Users", PathPrefix=path_prefix)
 
 
-def describe_user(client, user, restriction_name):
+def describe_user(client, user):
+    """The one read of a user, shared by iam_user and iam_user_info: every list paginated, dates in ISO 8601.
+
+    The restriction of ours is found by its statement id in whichever inline policy holds it, so the inline
+    policies' documents are read too; they are returned under "inline_policies", which public_user() drops.
+    """
     name = user["UserName"]
     tags = user.get("Tags")
     if tags is None:  # ListUsers leaves tags out
         tags = _paginate(client, "list_user_tags", "Tags", UserName=name)
     inline_names = _paginate(client, "list_user_policies", "PolicyNames", UserName=name)
-    allowlist = None
-    if restriction_name in inline_names:
-        document = client.get_user_policy(UserName=name, PolicyName=restriction_name, aws_retry=True)["PolicyDocument"]
-        allowlist = allowed_cidrs(document)
+    documents = {policy_name: client.get_user_policy(UserName=name, PolicyName=policy_name, aws_retry=True)[
+        "PolicyDocument"] for policy_name in inline_names}
+    holders = restriction_policy_names(documents)
+    allowlist = allowed_cidrs(documents[holders[0]]) if holders else None
+    create_date = user.get("CreateDate")
     return {
         "user_name": name,
         "user_id": user.get("UserId"),
         "arn": user["Arn"],
         "path": user.get("Path", "/"),
-        "create_date": user["CreateDate"].isoformat(),
+        "create_date": create_date.isoformat() if hasattr(create_date, "isoformat") else create_date,
         "tags": boto3_tag_list_to_ansible_dict(tags),
         "permissions_boundary": (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
         "managed_policies": sorted(p["PolicyArn"] for p in
@@ -52,7 +67,16 @@ def describe_user(client, user, restriction_name):
         "groups": sorted(g["GroupName"] for g in _paginate(client, "list_groups_for_user", "Groups", UserName=name)),
         "source_ip_restricted": allowlist is not None,
         "source_ip_allowlist": allowlist,
+        "source_ip_policy_names": holders,
+        "inline_policies": documents,
     }
+
+
+def public_user(state):
+    """A user's state as the modules return it: policy documents stay out of results and diffs."""
+    if state is None:
+        return None
+    return {key: value for key, value in state.items() if key != "inline_policies"}
 
 
 def describe_access_keys(client, user_name):

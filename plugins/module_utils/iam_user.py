@@ -2,12 +2,16 @@
 # Copyright: cloudburst.aws contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The logic of cloudburst.aws.iam_user: read a user's state once, compare, change only what differs.
+"""The logic of cloudburst.aws.iam_user: read a user's state once, plan, guard, change only what differs.
 
-Reads are limited to what the task asks to manage, so that a re-run with nothing to change makes few calls.
+The user is read by iam_info.describe_user, the same read as iam_user_info's. Every write goes through
+IamManager.change(), so check mode is honoured in one place.
 """
 
 from __future__ import annotations
+
+import ipaddress
+import json
 
 try:
     from botocore.exceptions import BotoCoreError
@@ -19,44 +23,45 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import POLICY_NAME_PATTERN
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import load_policy_document
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import managed_policy_candidates
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import resolve_managed_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import _paginate as paginate
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import get_user
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import public_user
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import RESTRICTION_SID
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import USER_INLINE_POLICY_LIMIT
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import lockout_reasons
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import policy_size
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import restriction_policy_names
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import without_restriction
 
 ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
-
-def public(state):
-    """A user's state as the module returns it: policy documents stay out of results and diffs."""
-    if state is None:
-        return None
-    return {key: value for key, value in state.items() if key != "inline_policies"}
+# IAM is eventually consistent: a user just created may not be found at once. Wait up to two minutes
+# (amazon.aws's iam_user waits the same way, with botocore's user_exists waiter).
+USER_EXISTS_WAITER = {"Delay": 2, "MaxAttempts": 60}
 
 
-class IamUserManager:
+class IamUserManager(IamManager):
     def __init__(self, module, client, sts_client):
-        self.module = module
-        self.client = client
-        self.sts = sts_client
-        self.params = module.params
+        super().__init__(module, client, sts_client)
         self.name = self.params["name"]
-        self.check_mode = module.check_mode
-        self.changes = []  # human-readable list of what was (or would be) done
-        self.warnings = []
         self._caller = None
+        self._managed_documents = {}
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -65,20 +70,42 @@ class IamUserManager:
         validate_user_name(self.name)
         if self.params["path"] is not None:
             validate_path(self.params["path"])
+        restriction_name = self.params["source_ip_policy_name"]
+        if not POLICY_NAME_PATTERN.match(restriction_name or ""):
+            raise IamInputError(f"source_ip_policy_name {restriction_name!r} is not a valid IAM policy name: use 1 "
+                                "to 128 letters, digits and the characters +=,.@_-")
         self.inline = {}
         for policy_name, document in (self.params["inline_policies"] or {}).items():
-            if policy_name == self.params["source_ip_policy_name"]:
+            if policy_name == restriction_name:
                 raise IamInputError(f"inline policy name {policy_name!r} is reserved for the source IP restriction")
-            self.inline[policy_name] = load_policy_document(policy_name, document)
+            document = load_policy_document(policy_name, document)
+            try:
+                has_restriction = allowed_cidrs(document) is not None
+            except SourceIpPolicyError as exc:
+                raise IamInputError(f"inline policy {policy_name!r}: {exc}")
+            if has_restriction:
+                raise IamInputError(f"inline policy {policy_name!r} uses the statement id {RESTRICTION_SID}, which "
+                                    "is reserved for the restriction that source_ip_allowlist manages")
+            self.inline[policy_name] = document
         self.restriction = None
         if self.params["source_ip_allowlist"] is not None:
             try:
-                self.restriction, warnings = build_source_ip_policy(self.params["source_ip_allowlist"])
+                self.restriction, warnings = build_source_ip_policy(
+                    self.params["source_ip_allowlist"], allow_wide_prefixes=self.params["allow_wide_prefixes"])
             except SourceIpPolicyError as exc:
                 raise IamInputError(str(exc))
             self.warnings.extend(warnings)
-        if self.params["controller_ip"] and self.restriction is None:
-            raise IamInputError("controller_ip is only used with source_ip_allowlist")
+        controller_ip = self.params["controller_ip"]
+        if controller_ip:
+            if self.restriction is None:
+                raise IamInputError("controller_ip is only used with source_ip_allowlist")
+            try:
+                ipaddress.ip_address(controller_ip.strip())
+            except ValueError:
+                raise IamInputError(
+                    f"controller_ip {controller_ip!r} must be one IPv4 or IPv6 address, not a network or a name; "
+                    "use the ip (not the cidr) of cloudburst.aws.public_ip_info")
+            self.controller_ip = controller_ip.strip()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -87,95 +114,120 @@ class IamUserManager:
             self._caller = self.sts.get_caller_identity(aws_retry=True)
         return self._caller
 
-    def get_user(self):
-        try:
-            return self.client.get_user(UserName=self.name, aws_retry=True)["User"]
-        except is_boto3_error_code("NoSuchEntity"):
-            return None
-
-    def read_state(self, user):
-        """The parts of the user's state this task manages (all of them for the result's `user`)."""
-        state = {
-            "user_name": user["UserName"],
-            "user_id": user.get("UserId"),
-            "arn": user["Arn"],
-            "path": user.get("Path", "/"),
-            "create_date": str(user.get("CreateDate", "")),
-            "tags": boto3_tag_list_to_ansible_dict(user.get("Tags", [])),
-            "permissions_boundary": (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
-        }
-        attached = self.client.list_attached_user_policies(UserName=self.name, aws_retry=True)["AttachedPolicies"]
-        state["managed_policies"] = sorted(p["PolicyArn"] for p in attached)
-        names = self.client.list_user_policies(UserName=self.name, aws_retry=True)["PolicyNames"]
-        state["inline_policy_names"] = sorted(names)
-        state["inline_policies"] = {}
-        wanted = set(self.inline) | {self.params["source_ip_policy_name"]}
-        for policy_name in names:
-            if policy_name in wanted:
-                state["inline_policies"][policy_name] = self.client.get_user_policy(
-                    UserName=self.name, PolicyName=policy_name, aws_retry=True)["PolicyDocument"]
-        restriction = state["inline_policies"].get(self.params["source_ip_policy_name"])
-        state["source_ip_allowlist"] = allowed_cidrs(restriction) if restriction else None
-        if self.params["groups"] is not None:
-            groups = self.client.list_groups_for_user(UserName=self.name, aws_retry=True)["Groups"]
-            state["groups"] = sorted(g["GroupName"] for g in groups)
-        return state
+    def read(self):
+        user = get_user(self.client, self.name)
+        return describe_user(self.client, user) if user else None
 
     # --- present ----------------------------------------------------------------------------------
 
     def ensure_present(self):
-        user = self.get_user()
-        before = self.read_state(user) if user else None
-        if user:
-            partition, account = partition_and_account(user["Arn"])
+        before = self.read()
+        if before:
+            self.partition, self.account = partition_and_account(before["arn"])
+            self.user_arn = before["arn"]
         else:
-            partition, account = partition_and_account(self.caller()["Arn"])
-        self.partition, self.account = partition, account
-        user_arn = user["Arn"] if user else f"arn:{partition}:iam::{account}:user{self.params['path'] or '/'}{self.name}"
-        self.user_arn = user_arn
-        unchanged = before is not None and self.restriction is not None and \
-            before["source_ip_allowlist"] == allowed_cidrs(self.restriction)
-        self.lockout_guard(user_arn, restriction_changes=not unchanged)
+            self.partition, self.account = partition_and_account(self.caller()["Arn"])
+            self.user_arn = f"arn:{self.partition}:iam::{self.account}:user{self.params['path'] or '/'}{self.name}"
         self.preflight(before)
+        self.lockout_guard(before)
 
-        if user is None:
+        if before is None:
             self.create_user()
-            current = {"managed_policies": [], "inline_policy_names": [], "inline_policies": {}, "groups": [],
-                       "tags": self.params["tags"] or {}, "permissions_boundary": self.boundary,
-                       "path": self.params["path"] or "/", "source_ip_allowlist": None}
+            current = {"managed_policies": [], "inline_policies": {}, "groups": [], "tags": self.params["tags"] or {},
+                       "permissions_boundary": self.boundary, "path": self.params["path"] or "/"}
         else:
             current = before
             self.update_path(current)
             self.update_tags(current)
             self.update_boundary(current)
-        self.update_managed_policies(current)
-        self.update_inline_policies(current)
-        self.update_groups(current)
+        self.update_managed_policies()
+        self.update_inline_policies()
+        self.update_groups()
 
-        if self.check_mode or not self.changes:
+        if not self.changes:
+            after = before
+        elif self.check_mode:
             after = self.predict_after(before, current)
         else:
-            after = self.read_state(self.get_user())
-        return public(before), public(after)
+            after = self.read()
+        return public_user(before), public_user(after)
 
     def preflight(self, current):
-        """Resolve every reference (policies, boundary, groups) before the first write, so that bad input
-        fails with nothing changed."""
+        """Resolve every reference (policies, boundary, groups) and plan every change before the first write,
+        so that bad input fails with nothing changed."""
         attached = set(current["managed_policies"]) if current else set()
-        self.resolved = {}
+        self.to_attach, keep = [], set()
         for ref in self.params["managed_policies"] or []:
             candidates = managed_policy_candidates(ref, self.partition, self.account)
-            if not any(arn in attached for arn in candidates):
-                self.resolved[ref] = self.resolve_policy(ref)
+            already = [arn for arn in candidates if arn in attached]
+            arn = already[0] if already else self.resolve_policy(ref)
+            if not already and arn not in self.to_attach:
+                self.to_attach.append(arn)
+            keep.add(arn)
+        if self.params["managed_policies"] is None or not self.params["purge_managed_policies"]:
+            keep |= attached
+        self.to_detach = sorted(attached - keep)
+        self.final_managed = sorted(keep)
+
         self.boundary = self.desired_boundary(current["permissions_boundary"] if current else None)
-        wanted, final_names = self.planned_inline(current)
-        self.check_inline_size(current or {"inline_policies": {}}, wanted, final_names)
-        have = set(current.get("groups", [])) if current else set()
-        for group in sorted(set(self.params["groups"] or []) - have):
+        self.plan_inline(current["inline_policies"] if current else {})
+
+        have = set(current["groups"]) if current else set()
+        wanted = self.params["groups"]
+        self.groups_to_add = sorted(set(wanted or []) - have)
+        final = have | set(wanted or []) if wanted is None or not self.params["purge_groups"] else set(wanted)
+        self.groups_to_remove = sorted(have - final)
+        self.final_groups = sorted(final)
+        for group in self.groups_to_add:
             try:
                 self.client.get_group(GroupName=group, MaxItems=1, aws_retry=True)
             except is_boto3_error_code("NoSuchEntity"):
                 raise IamInputError(f"group {group!r} does not exist")
+
+    def plan_inline(self, documents):
+        """Plan the inline policies: what to put, what to delete, and the documents the user ends with.
+
+        A user has one restriction of ours: an earlier one is found by its statement id in whichever policy
+        holds it (source_ip_policy_name may have changed) and removed from there."""
+        restriction_name = self.params["source_ip_policy_name"]
+        wanted = dict(self.inline)
+        if self.restriction is not None:
+            wanted[restriction_name] = self.restriction
+        self.puts, self.deletes = {}, []
+        self.inline_before = set(documents)
+        final = dict(documents)
+        for policy_name, document in wanted.items():
+            existing = documents.get(policy_name)
+            if existing is None or compare_policies(existing, document):
+                self.puts[policy_name] = document
+            final[policy_name] = document
+        holders = restriction_policy_names(documents)
+        if self.restriction is not None:
+            for policy_name in holders:
+                if policy_name in wanted:
+                    continue
+                rest = without_restriction(documents[policy_name])
+                if rest is None:
+                    self.deletes.append(policy_name)
+                    del final[policy_name]
+                else:
+                    self.puts[policy_name] = final[policy_name] = rest
+        if self.params["inline_policies"] is not None and self.params["purge_inline_policies"]:
+            # A restriction of ours is managed by source_ip_allowlist, never purged as a stray policy.
+            for policy_name in sorted(documents):
+                if policy_name in final and policy_name not in wanted and policy_name not in holders \
+                        and policy_name != restriction_name:
+                    self.deletes.append(policy_name)
+                    del final[policy_name]
+        self.final_inline = final
+        self.restriction_moves = self.restriction is not None and (
+            restriction_name in self.puts or any(name in holders for name in list(self.puts) + self.deletes))
+        total = sum(policy_size(document) for document in final.values())
+        if total > USER_INLINE_POLICY_LIMIT:
+            raise IamInputError(
+                f"the user's inline policies would total {total} characters, over IAM's limit of "
+                f"{USER_INLINE_POLICY_LIMIT} characters per user; move some statements into a managed policy"
+            )
 
     def create_user(self):
         kwargs = {"UserName": self.name, "Path": self.params["path"] or "/"}
@@ -183,29 +235,26 @@ class IamUserManager:
             kwargs["Tags"] = ansible_dict_to_boto3_tag_list(self.params["tags"])
         if self.boundary:
             kwargs["PermissionsBoundary"] = self.boundary
-        self.changes.append(f"create user {self.name}")
+        self.change(f"create user {self.name}", self.client.create_user, **kwargs)
         if not self.check_mode:
-            self.client.create_user(aws_retry=True, **kwargs)
+            # The next calls name the user; on real AWS they may not find it yet.
+            self.client.get_waiter("user_exists").wait(UserName=self.name, WaiterConfig=USER_EXISTS_WAITER)
 
     def update_path(self, current):
         path = self.params["path"]
         if path is not None and path != current["path"]:
-            self.changes.append(f"move user to path {path}")
-            if not self.check_mode:
-                self.client.update_user(UserName=self.name, NewPath=path, aws_retry=True)
+            self.change(f"move user to path {path}", self.client.update_user, UserName=self.name, NewPath=path)
 
     def update_tags(self, current):
         if self.params["tags"] is None:
             return
         to_set, to_remove = compare_aws_tags(current["tags"], self.params["tags"], self.params["purge_tags"])
         if to_set:
-            self.changes.append(f"tag user with {sorted(to_set)}")
-            if not self.check_mode:
-                self.client.tag_user(UserName=self.name, Tags=ansible_dict_to_boto3_tag_list(to_set), aws_retry=True)
+            self.change(f"tag user with {sorted(to_set)}", self.client.tag_user, UserName=self.name,
+                        Tags=ansible_dict_to_boto3_tag_list(to_set))
         if to_remove:
-            self.changes.append(f"remove tags {sorted(to_remove)}")
-            if not self.check_mode:
-                self.client.untag_user(UserName=self.name, TagKeys=to_remove, aws_retry=True)
+            self.change(f"remove tags {sorted(to_remove)}", self.client.untag_user, UserName=self.name,
+                        TagKeys=to_remove)
 
     def desired_boundary(self, current_arn):
         wanted = self.params["permissions_boundary"]
@@ -223,38 +272,19 @@ class IamUserManager:
         if wanted == current["permissions_boundary"]:
             return
         if wanted is None:
-            self.changes.append("remove the permissions boundary")
-            if not self.check_mode:
-                self.client.delete_user_permissions_boundary(UserName=self.name, aws_retry=True)
+            self.change("remove the permissions boundary", self.client.delete_user_permissions_boundary,
+                        UserName=self.name)
         else:
-            self.changes.append(f"set the permissions boundary {wanted}")
-            if not self.check_mode:
-                self.client.put_user_permissions_boundary(UserName=self.name, PermissionsBoundary=wanted,
-                                                          aws_retry=True)
+            self.change(f"set the permissions boundary {wanted}", self.client.put_user_permissions_boundary,
+                        UserName=self.name, PermissionsBoundary=wanted)
 
-    def update_managed_policies(self, current):
-        wanted_refs = self.params["managed_policies"]
-        if wanted_refs is None:
-            return
-        attached = set(current["managed_policies"])
-        keep = set()
-        for ref in wanted_refs:
-            candidates = managed_policy_candidates(ref, self.partition, self.account)
-            already = [arn for arn in candidates if arn in attached]
-            if already:
-                keep.add(already[0])
-                continue
-            arn = self.resolved[ref]
-            keep.add(arn)
-            self.changes.append(f"attach managed policy {arn}")
-            if not self.check_mode:
-                self.client.attach_user_policy(UserName=self.name, PolicyArn=arn, aws_retry=True)
-        if self.params["purge_managed_policies"]:
-            for arn in sorted(attached - keep):
-                self.changes.append(f"detach managed policy {arn}")
-                if not self.check_mode:
-                    self.client.detach_user_policy(UserName=self.name, PolicyArn=arn, aws_retry=True)
-        current["wanted_managed_policies"] = sorted(keep | (set() if self.params["purge_managed_policies"] else attached))
+    def update_managed_policies(self):
+        for arn in self.to_attach:
+            self.change(f"attach managed policy {arn}", self.client.attach_user_policy, UserName=self.name,
+                        PolicyArn=arn)
+        for arn in self.to_detach:
+            self.change(f"detach managed policy {arn}", self.client.detach_user_policy, UserName=self.name,
+                        PolicyArn=arn)
 
     def resolve_policy(self, ref):
         try:
@@ -266,114 +296,135 @@ class IamUserManager:
                 return ref
             raise
 
-    def planned_inline(self, current):
-        """(wanted documents by name, the names the user will have) for the inline policies."""
-        restriction_name = self.params["source_ip_policy_name"]
-        wanted = dict(self.inline)
-        if self.restriction is not None:
-            wanted[restriction_name] = self.restriction
-        final_names = set(current["inline_policy_names"]) if current else set()
-        if self.params["inline_policies"] is not None and self.params["purge_inline_policies"]:
-            # The restriction is managed by source_ip_allowlist, never purged as a stray policy.
-            final_names = {n for n in final_names if n in wanted or n == restriction_name}
-        return wanted, final_names | set(wanted)
+    def update_inline_policies(self):
+        # The new restriction is in place before an earlier one elsewhere is removed.
+        for policy_name, document in self.puts.items():
+            verb = "update" if policy_name in self.inline_before else "add"
+            self.change(f"{verb} inline policy {policy_name}", self.client.put_user_policy, UserName=self.name,
+                        PolicyName=policy_name, PolicyDocument=json.dumps(document))
+        for policy_name in self.deletes:
+            self.change(f"delete inline policy {policy_name}", self.client.delete_user_policy, UserName=self.name,
+                        PolicyName=policy_name)
 
-    def update_inline_policies(self, current):
-        wanted, final_names = self.planned_inline(current)
-        for policy_name, document in wanted.items():
-            existing = current["inline_policies"].get(policy_name)
-            if existing is not None and not compare_policies(existing, document):
-                continue
-            verb = "update" if existing is not None else "add"
-            self.changes.append(f"{verb} inline policy {policy_name}")
-            if not self.check_mode:
-                import json
-
-                self.client.put_user_policy(UserName=self.name, PolicyName=policy_name,
-                                            PolicyDocument=json.dumps(document), aws_retry=True)
-        for policy_name in sorted(set(current["inline_policy_names"]) - final_names):
-            self.changes.append(f"delete inline policy {policy_name}")
-            if not self.check_mode:
-                self.client.delete_user_policy(UserName=self.name, PolicyName=policy_name, aws_retry=True)
-        current["wanted_inline_policy_names"] = sorted(final_names)
-
-    def check_inline_size(self, current, wanted, final_names):
-        total = 0
-        for policy_name in final_names:
-            document = wanted.get(policy_name) or current["inline_policies"].get(policy_name)
-            if document is not None:
-                total += policy_size(document)
-        if total > USER_INLINE_POLICY_LIMIT:
-            raise IamInputError(
-                f"the user's inline policies would total {total} characters, over IAM's limit of "
-                f"{USER_INLINE_POLICY_LIMIT} characters per user; move some statements into a managed policy"
-            )
-
-    def update_groups(self, current):
-        wanted = self.params["groups"]
-        if wanted is None:
-            return
-        have = set(current.get("groups", []))
-        for group in sorted(set(wanted) - have):
-            self.changes.append(f"add user to group {group}")
-            if not self.check_mode:
-                self.client.add_user_to_group(UserName=self.name, GroupName=group, aws_retry=True)
-        final = set(wanted) | (set() if self.params["purge_groups"] else have)
-        for group in sorted(have - final):
-            self.changes.append(f"remove user from group {group}")
-            if not self.check_mode:
-                self.client.remove_user_from_group(UserName=self.name, GroupName=group, aws_retry=True)
-        current["wanted_groups"] = sorted(final)
+    def update_groups(self):
+        for group in self.groups_to_add:
+            self.change(f"add user to group {group}", self.client.add_user_to_group, UserName=self.name,
+                        GroupName=group)
+        for group in self.groups_to_remove:
+            self.change(f"remove user from group {group}", self.client.remove_user_from_group, UserName=self.name,
+                        GroupName=group)
 
     def predict_after(self, before, current):
-        after = dict(before or {})
+        after = dict(before or {"user_id": None, "create_date": None})
+        holders = restriction_policy_names(self.final_inline)
+        allowlist = allowed_cidrs(self.final_inline[holders[0]]) if holders else None
         after.update({
             "user_name": self.name,
             "arn": self.user_arn,
             "path": self.params["path"] or current["path"],
-            "managed_policies": current.get("wanted_managed_policies", current["managed_policies"]),
-            "inline_policy_names": current.get("wanted_inline_policy_names", current["inline_policy_names"]),
+            "managed_policies": self.final_managed,
+            "inline_policy_names": sorted(self.final_inline),
+            "groups": self.final_groups,
             "permissions_boundary": self.boundary,
+            "source_ip_restricted": allowlist is not None,
+            "source_ip_allowlist": allowlist,
+            "source_ip_policy_names": holders,
         })
-        after.pop("inline_policies", None)
         if self.params["tags"] is not None:
             tags = dict(current["tags"]) if not self.params["purge_tags"] else {}
             tags.update(self.params["tags"])
             after["tags"] = tags
-        if "wanted_groups" in current:
-            after["groups"] = current["wanted_groups"]
-        after["source_ip_allowlist"] = (allowed_cidrs(self.restriction) if self.restriction
-                                        else current.get("source_ip_allowlist"))
+        else:
+            after["tags"] = current["tags"]
         return after
 
     # --- the lockout guard ------------------------------------------------------------------------
 
-    def lockout_guard(self, user_arn, restriction_changes=True):
-        """Refuse a restriction that would lock out this play's identity or the controller's address.
+    def lockout_guard(self, before):
+        """Refuse a change that would lock out the controller's address or this play's identity.
 
-        The caller's identity (one STS call) matters only when the restriction is about to change."""
+        The guard runs when the task manages a restriction and changes anything that decides what the user
+        may do: the restriction, an inline policy, an attached managed policy, a group or the boundary. With
+        controller_ip, it evaluates every policy that will apply after the change (the user's inline and
+        attached policies, its groups' and its permissions boundary); a statement it cannot evaluate counts
+        against the address. Without controller_ip, it refuses to restrict the identity the play runs as."""
         if self.restriction is None or self.params["allow_lockout"]:
             return
+        deciding = (before is None or self.puts or self.deletes or self.to_attach or self.to_detach
+                    or self.groups_to_add or self.groups_to_remove
+                    or self.boundary != before["permissions_boundary"])
+        if not deciding:
+            return
         cidrs = allowed_cidrs(self.restriction)
-        controller_ip = self.params["controller_ip"]
-        if controller_ip:
-            documents = [ALLOW_EVERYTHING, self.restriction]
-            try:
-                decision = source_ip_decision(documents, controller_ip.split("/")[0])
-            except SourceIpPolicyError as exc:
-                raise IamInputError(f"controller_ip: {exc}")
-            if decision == "Deny":
+        if self.params["controller_ip"]:
+            address = self.controller_ip
+            if source_ip_decision([ALLOW_EVERYTHING, self.restriction], address) == "Deny":
                 raise IamInputError(
-                    f"the controller's address {controller_ip} is outside the allow-list {cidrs}: user "
+                    f"the controller's address {address} is outside the allow-list {cidrs}: user "
                     f"{self.name} could no longer be used from this controller. Add the address to "
                     "source_ip_allowlist, or set allow_lockout: true if that is what you want"
                 )
-        if restriction_changes and not controller_ip and self.caller()["Arn"] == user_arn:
+            policies, boundary = self.policies_after()
+            try:
+                reasons = lockout_reasons(policies, address, boundary)
+            except SourceIpPolicyError as exc:
+                raise IamInputError(f"the lockout guard cannot read a policy of user {self.name}: {exc}; set "
+                                    "allow_lockout: true to apply the change anyway")
+            if reasons:
+                raise IamInputError(
+                    f"user {self.name} could no longer be used from the controller's address {address}: "
+                    f"{'; '.join(reasons)}. Change those policies, or set allow_lockout: true if that is what "
+                    "you want"
+                )
+        elif self.restriction_moves and self.caller()["Arn"] == self.user_arn:
             raise IamInputError(
-                f"this play runs as {user_arn}, the user being restricted to {cidrs}, and no controller_ip "
+                f"this play runs as {self.user_arn}, the user being restricted to {cidrs}, and no controller_ip "
                 "shows that the controller stays inside; pass controller_ip (from cloudburst.aws.public_ip_info) "
                 "or set allow_lockout: true"
             )
+
+    def policies_after(self):
+        """(label, document) for every identity policy that will apply to the user, and the boundary's."""
+        restriction_name = self.params["source_ip_policy_name"]
+        policies = []
+        for policy_name, document in sorted(self.final_inline.items()):
+            what = "the source IP restriction" if policy_name == restriction_name else "inline policy"
+            policies.append((f"{what} {policy_name}", document))
+        for arn in self.final_managed:
+            document = self.managed_document(arn)
+            if document is not None:
+                policies.append((f"managed policy {arn}", document))
+        for group in self.final_groups:
+            for policy_name in paginate(self.client, "list_group_policies", "PolicyNames", GroupName=group):
+                document = self.client.get_group_policy(GroupName=group, PolicyName=policy_name, aws_retry=True)[
+                    "PolicyDocument"]
+                policies.append((f"inline policy {policy_name} of group {group}", document))
+            for policy in paginate(self.client, "list_attached_group_policies", "AttachedPolicies", GroupName=group):
+                document = self.managed_document(policy["PolicyArn"])
+                if document is not None:
+                    policies.append((f"managed policy {policy['PolicyArn']} of group {group}", document))
+        boundary = None
+        if self.boundary:
+            document = self.managed_document(self.boundary)
+            if document is not None:
+                boundary = (f"permissions boundary {self.boundary}", document)
+        return policies, boundary
+
+    def managed_document(self, arn):
+        """The default version's document of a managed policy; None (with a warning) only in a check run
+        for a policy that an earlier task would create."""
+        if arn not in self._managed_documents:
+            try:
+                version = self.client.get_policy(PolicyArn=arn, aws_retry=True)["Policy"]["DefaultVersionId"]
+                self._managed_documents[arn] = self.client.get_policy_version(
+                    PolicyArn=arn, VersionId=version, aws_retry=True)["PolicyVersion"]["Document"]
+            except is_boto3_error_code("NoSuchEntity"):
+                if not self.check_mode:
+                    raise
+                self.warnings.append(f"the lockout guard could not read managed policy {arn}, which an earlier task "
+                                     "of this check run may create; the real run evaluates it")
+                self._managed_documents[arn] = None
+        return self._managed_documents[arn]
 
     def service_specific_credentials(self):
         """Listed separately: some AWS-compatible endpoints (moto among them) do not implement this call.
@@ -389,60 +440,44 @@ class IamUserManager:
     # --- absent -----------------------------------------------------------------------------------
 
     def ensure_absent(self):
-        user = self.get_user()
-        if user is None:
+        before = self.read()
+        if before is None:
             return None, None
-        before = public(self.read_state(user))
-        self.remove_dependents()
-        self.changes.append(f"delete user {self.name}")
-        if not self.check_mode:
-            self.client.delete_user(UserName=self.name, aws_retry=True)
-        return before, None
+        self.remove_dependents(before)
+        self.change(f"delete user {self.name}", self.client.delete_user, UserName=self.name)
+        return public_user(before), None
 
-    def remove_dependents(self):
-        """Everything AWS requires gone before DeleteUser, so that it never stops at DeleteConflict."""
-        c, name, check = self.client, self.name, self.check_mode
+    def remove_dependents(self, state):
+        """Everything AWS requires gone before DeleteUser, so that it never stops at DeleteConflict.
+        state is describe_user's read: its policies and groups are complete lists."""
+        c, name = self.client, self.name
         for key in c.list_access_keys(UserName=name, aws_retry=True)["AccessKeyMetadata"]:
-            self.changes.append(f"delete access key {key['AccessKeyId']}")
-            if not check:
-                c.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], aws_retry=True)
+            self.change(f"delete access key {key['AccessKeyId']}", c.delete_access_key, UserName=name,
+                        AccessKeyId=key["AccessKeyId"])
         for device in c.list_mfa_devices(UserName=name, aws_retry=True)["MFADevices"]:
             serial = device["SerialNumber"]
-            self.changes.append(f"deactivate MFA device {serial}")
-            if not check:
-                c.deactivate_mfa_device(UserName=name, SerialNumber=serial, aws_retry=True)
-                if ":mfa/" in serial:  # a virtual device belongs to the account; it is deleted with the user
-                    c.delete_virtual_mfa_device(SerialNumber=serial, aws_retry=True)
+            self.change(f"deactivate MFA device {serial}", c.deactivate_mfa_device, UserName=name, SerialNumber=serial)
+            if ":mfa/" in serial:  # a virtual device belongs to the account; it goes with the user
+                self.change(f"delete virtual MFA device {serial}", c.delete_virtual_mfa_device, SerialNumber=serial)
         try:
             c.get_login_profile(UserName=name, aws_retry=True)
-            self.changes.append("delete the console password")
-            if not check:
-                c.delete_login_profile(UserName=name, aws_retry=True)
+            self.change("delete the console password", c.delete_login_profile, UserName=name)
         except is_boto3_error_code("NoSuchEntity"):
             pass
-        for policy_name in c.list_user_policies(UserName=name, aws_retry=True)["PolicyNames"]:
-            self.changes.append(f"delete inline policy {policy_name}")
-            if not check:
-                c.delete_user_policy(UserName=name, PolicyName=policy_name, aws_retry=True)
-        for policy in c.list_attached_user_policies(UserName=name, aws_retry=True)["AttachedPolicies"]:
-            self.changes.append(f"detach managed policy {policy['PolicyArn']}")
-            if not check:
-                c.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"], aws_retry=True)
-        for group in c.list_groups_for_user(UserName=name, aws_retry=True)["Groups"]:
-            self.changes.append(f"remove user from group {group['GroupName']}")
-            if not check:
-                c.remove_user_from_group(UserName=name, GroupName=group["GroupName"], aws_retry=True)
+        for policy_name in state["inline_policy_names"]:
+            self.change(f"delete inline policy {policy_name}", c.delete_user_policy, UserName=name,
+                        PolicyName=policy_name)
+        for arn in state["managed_policies"]:
+            self.change(f"detach managed policy {arn}", c.detach_user_policy, UserName=name, PolicyArn=arn)
+        for group in state["groups"]:
+            self.change(f"remove user from group {group}", c.remove_user_from_group, UserName=name, GroupName=group)
         for cert in c.list_signing_certificates(UserName=name, aws_retry=True)["Certificates"]:
-            self.changes.append(f"delete signing certificate {cert['CertificateId']}")
-            if not check:
-                c.delete_signing_certificate(UserName=name, CertificateId=cert["CertificateId"], aws_retry=True)
+            self.change(f"delete signing certificate {cert['CertificateId']}", c.delete_signing_certificate,
+                        UserName=name, CertificateId=cert["CertificateId"])
         for key in c.list_ssh_public_keys(UserName=name, aws_retry=True)["SSHPublicKeys"]:
-            self.changes.append(f"delete SSH public key {key['SSHPublicKeyId']}")
-            if not check:
-                c.delete_ssh_public_key(UserName=name, SSHPublicKeyId=key["SSHPublicKeyId"], aws_retry=True)
+            self.change(f"delete SSH public key {key['SSHPublicKeyId']}", c.delete_ssh_public_key, UserName=name,
+                        SSHPublicKeyId=key["SSHPublicKeyId"])
         for cred in self.service_specific_credentials():
             cred_id = cred["ServiceSpecificCredentialId"]
-            self.changes.append(f"delete service credential {cred_id}")
-            if not check:
-                c.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id,
-                                                     aws_retry=True)
+            self.change(f"delete service credential {cred_id}", c.delete_service_specific_credential, UserName=name,
+                        ServiceSpecificCredentialId=cred_id)

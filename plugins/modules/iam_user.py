@@ -17,8 +17,11 @@ description:
   - O(source_ip_allowlist) manages an inline policy that denies every request from outside the listed
     networks, in the shape AWS documents (Deny C(*) on C(*) with C(NotIpAddress aws:SourceIp)), plus
     C(Bool aws:ViaAWSService false) so that AWS services acting for the user still work.
-  - A lockout guard refuses a restriction that would lock out the identity running the play or the
-    controller's own address, unless O(allow_lockout=true).
+  - A user has one restriction of this module's. It is recognised by its statement id, so when
+    O(source_ip_policy_name) changes, the earlier restriction is removed from the policy that held it.
+  - A lockout guard refuses a change that would lock out the controller's address (O(controller_ip)) or the
+    identity running the play, unless O(allow_lockout=true). It evaluates every policy that will apply to
+    the user after the change, not just the restriction.
   - O(state=absent) first removes everything AWS requires gone (access keys, MFA devices, console
     password, inline and attached policies, group memberships, signing certificates, SSH public keys and
     service-specific credentials), so that deleting never stops at C(DeleteConflict).
@@ -82,40 +85,54 @@ options:
   source_ip_allowlist:
     description:
       - The networks (IPv4 or IPv6 CIDRs) the user's requests may come from. Every other source is denied.
-      - C(0.0.0.0/0) and C(::/0) are refused; host bits are cleared with a warning; the policy must fit
-        IAM's 2,048-character limit for a user's inline policies.
+      - C(0.0.0.0/0) and C(::/0) are refused, and so is a list whose networks together cover every IPv4 or
+        every IPv6 address (such as C(0.0.0.0/1) and C(128.0.0.0/1)). A network wider than C(/8) (IPv4) or
+        C(/32) (IPv6) is refused unless O(allow_wide_prefixes=true).
+      - Host bits are cleared with a warning; the policy must fit IAM's 2,048-character limit for a user's
+        inline policies.
       - Left as it is when not given.
     type: list
     elements: str
+  allow_wide_prefixes:
+    description:
+      - Accept networks in O(source_ip_allowlist) wider than C(/8) (IPv4) or C(/32) (IPv6). A list that
+        covers every address of a family stays refused.
+    type: bool
+    default: false
   source_ip_policy_name:
-    description: The name of the inline policy that holds the source IP restriction.
+    description:
+      - The name of the inline policy that holds the source IP restriction.
+      - With O(source_ip_allowlist), a restriction of this module's found in another inline policy (by its
+        statement id) is removed from there, so changing the name moves the restriction.
     type: str
     default: cloudburst-source-ip-allow-list
   controller_ip:
     description:
-      - The address the controller's AWS calls come from, for example RV(cloudburst.aws.public_ip_info#module:ip).
-        With O(source_ip_allowlist), the task fails if this address would be denied.
+      - The one address the controller's AWS calls come from, for example
+        RV(cloudburst.aws.public_ip_info#module:ip). A network (CIDR) is refused.
+      - With O(source_ip_allowlist), the task fails if a request from this address would be denied after the
+        change. The guard evaluates every policy that will then apply to the user (the restriction, the other
+        inline policies, the attached managed policies, the groups' policies and the permissions boundary). A
+        Deny that holds for the address and depends on C(aws:SourceIp) or covers every action refuses the
+        change, and so do Allow statements that all exclude the address. A statement with a condition the
+        guard cannot evaluate counts against the address.
     type: str
   allow_lockout:
     description:
-      - Apply O(source_ip_allowlist) even when it would lock out O(controller_ip) or the identity that runs
-        the play.
+      - Apply the change even when the lockout guard finds that it would lock out O(controller_ip) or the
+        identity that runs the play.
     type: bool
     default: false
 notes:
   - Requests that reach AWS through a VPC endpoint carry no C(aws:SourceIp), so the restriction denies them.
-  - Supports check mode and diff mode.
+  - The lockout guard runs only when the task manages a restriction and changes something that decides what
+    the user may do. Without O(controller_ip), it only refuses to restrict the identity that runs the play.
+  - After creating a user, the module waits (up to two minutes) until IAM finds it before the next call.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and makes no change.
-  diff_mode:
-    support: full
-    description: Shows the user's state before and after.
+  - cloudburst.aws.iam
 """
 
 EXAMPLES = r"""
@@ -144,7 +161,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 user:
-  description: The user after the task (predicted in check mode). Absent after O(state=absent).
+  description:
+    - The user after the task (predicted in check mode), as M(cloudburst.aws.iam_user_info) describes it.
+      Absent after O(state=absent).
   returned: when the user exists after the task
   type: dict
   contains:
@@ -152,6 +171,13 @@ user:
       description: The user's name.
       type: str
       sample: annex-user
+    user_id:
+      description: The user's unique id (null for a user a check run would create).
+      type: str
+    create_date:
+      description: When the user was created, ISO 8601 (null for a user a check run would create).
+      type: str
+      sample: "2026-11-25T09:30:00+00:00"
     arn:
       description: The user's ARN.
       type: str
@@ -172,17 +198,25 @@ user:
       type: list
       elements: str
     groups:
-      description: The user's groups (when O(groups) was given).
+      description: The user's groups.
       type: list
       elements: str
     permissions_boundary:
       description: ARN of the permissions boundary, if any.
       type: str
+    source_ip_restricted:
+      description: Whether a source IP restriction of this module's is attached.
+      type: bool
     source_ip_allowlist:
       description: The networks of the source IP restriction, or null when there is none.
       type: list
       elements: str
       sample: ["203.0.113.7/32"]
+    source_ip_policy_names:
+      description: The inline policies that hold the restriction (one, or none).
+      type: list
+      elements: str
+      sample: ["cloudburst-source-ip-allow-list"]
 changes:
   description: What the task did (or would do in check mode), one line each.
   returned: always
@@ -192,10 +226,10 @@ changes:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_user import IamUserManager
 
 
@@ -214,22 +248,19 @@ def main():
         groups=dict(type="list", elements="str"),
         purge_groups=dict(type="bool", default=True),
         source_ip_allowlist=dict(type="list", elements="str"),
+        allow_wide_prefixes=dict(type="bool", default=False),
         source_ip_policy_name=dict(type="str", default="cloudburst-source-ip-allow-list"),
         controller_ip=dict(type="str"),
         allow_lockout=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    manager = IamUserManager(
-        module, iam_client(module), module.client("sts", retry_decorator=AWSRetry.jittered_backoff())
-    )
+    manager = IamUserManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"user {module.params['name']}")
     for warning in manager.warnings:
         module.warn(warning)
-    result = dict(changed=bool(manager.changes), changes=manager.changes)
+    result = manager.result(before, after)
     if after is not None:
         result["user"] = after
-    if module._diff:
-        result["diff"] = dict(before=before or {}, after=after or {})
     module.exit_json(**result)
 
 

@@ -14,6 +14,8 @@ description:
   - Lists one IAM user, or every user under a path, with tags, attached managed policies, inline policy
     names, groups, permissions boundary, and whether a source IP restriction is attached and with which
     networks.
+  - The restriction is the one M(cloudburst.aws.iam_user) manages, recognised by its statement id in
+    whichever inline policy holds it. M(cloudburst.aws.iam_user) reads a user the same way.
 author:
   - cloudburst.aws maintainers (@cloudburst)
 options:
@@ -25,21 +27,11 @@ options:
     description: Without O(name), describe the users whose path starts with this.
     type: str
     default: /
-  source_ip_policy_name:
-    description: The name of the inline policy that holds the source IP restriction.
-    type: str
-    default: cloudburst-source-ip-allow-list
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: The module changes nothing.
+  - cloudburst.aws.iam.info
 """
 
 EXAMPLES = r"""
@@ -63,6 +55,9 @@ users:
     user_name:
       description: The user's name.
       type: str
+    user_id:
+      description: The user's unique id.
+      type: str
     arn:
       description: The user's ARN.
       type: str
@@ -72,6 +67,7 @@ users:
     create_date:
       description: When the user was created, ISO 8601.
       type: str
+      sample: "2026-11-25T09:30:00+00:00"
     tags:
       description: The user's tags.
       type: dict
@@ -91,10 +87,14 @@ users:
       type: list
       elements: str
     source_ip_restricted:
-      description: Whether the source IP restriction policy is attached.
+      description: Whether a source IP restriction of M(cloudburst.aws.iam_user)'s is attached.
       type: bool
     source_ip_allowlist:
       description: The networks the restriction allows, or null.
+      type: list
+      elements: str
+    source_ip_policy_names:
+      description: The inline policies that hold the restriction (one, or none).
       type: list
       elements: str
 """
@@ -110,6 +110,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import list_users
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import public_user
 
 
 def main():
@@ -117,13 +118,12 @@ def main():
         argument_spec=dict(
             name=dict(type="str", aliases=["user_name"]),
             path_prefix=dict(type="str", default="/"),
-            source_ip_policy_name=dict(type="str", default="cloudburst-source-ip-allow-list"),
         ),
         supports_check_mode=True,
     )
     client = iam_client(module)
     try:
-        users = [describe_user(client, user, module.params["source_ip_policy_name"])
+        users = [public_user(describe_user(client, user))
                  for user in list_users(client, module.params["name"], module.params["path_prefix"])]
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg="Could not describe IAM users")

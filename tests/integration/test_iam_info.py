@@ -35,6 +35,21 @@ def test_info_modules_describe_restriction_policies_groups_and_keys(tmp_path, mo
     assert results[6]["failed"] is True and "does not exist" in results[6]["msg"]
 
 
+def test_iam_user_and_iam_user_info_read_a_user_the_same_way(tmp_path, moto_server):
+    import datetime
+
+    created, rerun, info = run_aws_tasks(tmp_path, moto_server, [
+        {"cloudburst.aws.iam_user": {"name": "info-same", "path": "/same/", "tags": {"k": "v"},
+                                     "source_ip_allowlist": ["192.0.2.0/24"]}, "register": "created"},
+        {"cloudburst.aws.iam_user": {"name": "info-same"}, "register": "rerun"},
+        {"cloudburst.aws.iam_user_info": {"name": "info-same"}, "register": "info"},
+    ])
+    (described,) = info["users"]
+    assert created["user"] == rerun["user"] == described
+    assert datetime.datetime.fromisoformat(described["create_date"]).tzinfo is not None
+    assert described["source_ip_policy_names"] == ["cloudburst-source-ip-allow-list"]
+
+
 def test_access_key_info_in_check_mode_for_a_user_the_play_would_create(tmp_path, moto_server):
     results = run_aws_tasks(tmp_path, moto_server, [
         {"cloudburst.aws.iam_user": {"name": "info-not-yet"}},

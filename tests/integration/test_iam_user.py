@@ -24,8 +24,13 @@ def test_lifecycle_create_rerun_update_delete(tmp_path, moto_server, iam):
     options = dict(name="life", path="/team/", tags={"team": "genomics"},
                    managed_policies=["ReadOnlyAccess"], inline_policies={"read-s3": READ_S3},
                    source_ip_allowlist=["203.0.113.0/24", "2001:db8:7::/48"], controller_ip="203.0.113.9")
+    moto_server.reset_recording()
     (created,) = run_aws_tasks(tmp_path, moto_server, [user_task(**options)])
     assert created["changed"] is True, created
+    # IAM is eventually consistent: the module waits until GetUser finds the new user before the next call.
+    actions = moto_server.recorded_actions()
+    created_at = actions.index("iam:CreateUser")
+    assert actions[created_at + 1] == "iam:GetUser", actions
     user = created["user"]
     assert user["arn"] == "arn:aws:iam::123456789012:user/team/life"
     assert user["managed_policies"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
@@ -218,3 +223,122 @@ def test_managed_policy_bad_input(tmp_path, moto_server):
     assert "state is present but all of the following are missing: policy" in messages[1]
     assert "is not a valid policy name" in messages[2]
     assert "over IAM's limit of 6144 characters" in messages[3]
+
+
+# --- issue 10: the source-IP restriction ----------------------------------------------------------------
+
+def deny_outside(cidr, sid="OfficeOnly", **condition):
+    return {"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Deny", "Action": "*", "Resource": "*",
+                                                    "Condition": dict({"NotIpAddress": {"aws:SourceIp": cidr}},
+                                                                      **condition)}]}
+
+
+def test_bad_restriction_input_is_refused_before_any_write(tmp_path, moto_server, iam):
+    cases = [
+        ({"source_ip_allowlist": ["0.0.0.0/1", "128.0.0.0/1"]}, "'0.0.0.0/1' is wider than /8"),
+        ({"source_ip_allowlist": ["0.0.0.0/1", "128.0.0.0/1"], "allow_wide_prefixes": True},
+         "together cover every IPv4 address"),
+        ({"source_ip_allowlist": ["::/1", "8000::/1"], "allow_wide_prefixes": True}, "together cover every IPv6 address"),
+        ({"source_ip_allowlist": ["10.0.0.0/7"]}, "'10.0.0.0/7' is wider than /8"),
+        ({"source_ip_allowlist": ["2001:db8::/31"]}, "'2001:db8::/31' is wider than /32"),
+        ({"source_ip_allowlist": ["203.0.113.0/24"], "controller_ip": "203.0.113.9/32"},
+         "controller_ip '203.0.113.9/32' must be one IPv4 or IPv6 address, not a network"),
+        ({"source_ip_allowlist": ["203.0.113.0/24"], "controller_ip": "203.0.113.0/24"}, "not a network"),
+        ({"source_ip_allowlist": ["203.0.113.0/24"], "source_ip_policy_name": "bad name"},
+         "source_ip_policy_name 'bad name' is not a valid IAM policy name"),
+        ({"inline_policies": {"copy": build_restriction(["192.0.2.0/24"])}},
+         "uses the statement id CloudburstDenyOutsideSourceIpAllowList"),
+    ]
+    moto_server.reset_recording()
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(name="bad-restriction", **options), ignore_errors=True) for options, _ in cases])
+    for (options, message), result in zip(cases, results):
+        assert result["failed"] is True, (options, result)
+        assert message in result["msg"], (options, result["msg"])
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert "bad-restriction" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+    (wide,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+        name="bad-restriction", source_ip_allowlist=["10.0.0.0/7"], allow_wide_prefixes=True)],
+        extra_args=["--check"])
+    assert wide["changed"] is True and wide["user"]["source_ip_allowlist"] == ["10.0.0.0/7"]
+
+
+def build_restriction(cidrs):
+    from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
+
+    return build_source_ip_policy(cidrs)[0]
+
+
+def test_changing_the_policy_name_moves_the_one_restriction(tmp_path, moto_server, iam):
+    name = "moving"
+    options = dict(name=name, managed_policies=["ReadOnlyAccess"], source_ip_allowlist=["203.0.113.0/24"],
+                   controller_ip="203.0.113.9")
+    run_aws_tasks(tmp_path, moto_server, [user_task(**options)])
+    # A policy of the user's own that also carries an (old) restriction statement of ours.
+    mixed = {"Version": "2012-10-17",
+             "Statement": build_restriction(["192.0.2.0/24"])["Statement"] + READ_S3_LIST["Statement"]}
+    iam.put_user_policy(UserName=name, PolicyName="mixed", PolicyDocument=json.dumps(mixed))
+
+    moved, again, info = run_aws_tasks(tmp_path, moto_server, [
+        user_task(source_ip_policy_name="renamed", **options),
+        user_task(source_ip_policy_name="renamed", **options),
+        {"cloudburst.aws.iam_user_info": {"name": name}, "register": "out"},
+    ], extra_args=["--diff"])
+    assert moved["changed"] is True, moved
+    assert moved["changes"] == ["add inline policy renamed", "update inline policy mixed",
+                                "delete inline policy cloudburst-source-ip-allow-list"]
+    assert moved["user"]["inline_policy_names"] == ["mixed", "renamed"]
+    assert moved["user"]["source_ip_policy_names"] == ["renamed"]
+    assert again["changed"] is False
+    (user,) = info["users"]
+    assert user["source_ip_policy_names"] == ["renamed"] and user["source_ip_allowlist"] == ["203.0.113.0/24"]
+    left = iam.get_user_policy(UserName=name, PolicyName="mixed")["PolicyDocument"]
+    assert left["Statement"] == READ_S3_LIST["Statement"]
+
+
+READ_S3_LIST = {"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+
+
+def test_the_guard_evaluates_every_policy_that_applies(tmp_path, moto_server, iam):
+    """The allow-list keeps the controller inside, yet another policy would deny it: refused, nothing written."""
+    iam.create_group(GroupName="guard-office")
+    iam.put_group_policy(GroupName="guard-office", PolicyName="office", PolicyDocument=json.dumps(
+        deny_outside("192.0.2.0/24")))
+    only_office = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                                                           "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}]}
+    arn = iam.create_policy(PolicyName="guard-office-only", PolicyDocument=json.dumps(only_office))["Policy"]["Arn"]
+    mfa = {"Version": "2012-10-17", "Statement": [{"Sid": "NeedMfa", "Effect": "Deny", "NotAction": "iam:*",
+                                                   "Resource": "*", "Condition": {
+                                                       "BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}
+    base = dict(name="guard-all", source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")
+    cases = [
+        ({"inline_policies": {"office": deny_outside("192.0.2.0/24")}, "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'OfficeOnly' of inline policy office denies requests from 203.0.113.9"),
+        ({"groups": ["guard-office"], "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'OfficeOnly' of inline policy office of group guard-office denies requests from 203.0.113.9"),
+        ({"managed_policies": [arn]}, "no Allow statement of the policies holds for requests from 203.0.113.9"),
+        ({"inline_policies": {"mfa": mfa}, "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'NeedMfa' of inline policy mfa cannot be evaluated here "
+         "(BoolIfExists on aws:MultiFactorAuthPresent)"),
+        ({"managed_policies": ["ReadOnlyAccess"], "permissions_boundary": arn},
+         "no Allow statement of the permissions boundary holds for requests from 203.0.113.9"),
+    ]
+    moto_server.reset_recording()
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(**base, **options), ignore_errors=True) for options, _ in cases])
+    for (options, message), result in zip(cases, results):
+        assert result["failed"] is True, (options, result)
+        assert "user guard-all could no longer be used from the controller's address 203.0.113.9" in result["msg"]
+        assert message in result["msg"], (options, result["msg"])
+    assert write_calls(moto_server.recorded_actions()) == []
+
+    # An existing user: adding the Deny later is refused too, and allow_lockout lets it through.
+    ok, refused, forced = run_aws_tasks(tmp_path, moto_server, [
+        user_task(**base, managed_policies=["ReadOnlyAccess"]),
+        dict(user_task(**base, inline_policies={"mfa": mfa}), ignore_errors=True),
+        user_task(**base, inline_policies={"mfa": mfa}, allow_lockout=True),
+    ])
+    assert ok["changed"] is True and refused["failed"] is True and "NeedMfa" in refused["msg"]
+    assert forced["changed"] is True and "add inline policy mfa" in forced["changes"]
