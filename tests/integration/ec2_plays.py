@@ -63,6 +63,10 @@ class Run:
         stats = self.parsed["stats"]["localhost"]
         return stats["failures"] + stats.get("unreachable", 0)
 
+    def changed_tasks(self):
+        return [task["task"]["name"] for p in self.parsed["plays"] for task in p["tasks"]
+                if task["hosts"].get("localhost", {}).get("changed")]
+
     def failure_messages(self):
         messages = []
         for p in self.parsed["plays"]:

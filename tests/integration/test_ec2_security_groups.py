@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+"""The ec2_security_groups role against moto: exact rules, out-of-band rules revoked, the world refused."""
+
+from __future__ import annotations
+
+import pytest
+from ec2_plays import REGION, ec2_writes, run_roles, tagged
+
+
+@pytest.fixture
+def ec2(boto3_session, moto_server):
+    return boto3_session.client("ec2", endpoint_url=moto_server.url, region_name=REGION)
+
+
+def groups(cluster, **options):
+    return ("ec2_security_groups", dict({"ec2_security_groups_cluster": cluster}, **options))
+
+
+def rules_of(ec2, group_id):
+    """A group's ingress rules as a set of (protocol, from, to, source)."""
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    found = set()
+    for perm in group["IpPermissions"]:
+        key = (perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"))
+        found |= {key + (r["CidrIp"],) for r in perm.get("IpRanges", [])}
+        found |= {key + (r["CidrIpv6"],) for r in perm.get("Ipv6Ranges", [])}
+        found |= {key + (r["GroupId"],) for r in perm.get("UserIdGroupPairs", [])}
+    return found
+
+
+ROLES = [{"name": "master", "ports": [22, 8080], "world_ports": [443]}, {"name": "worker", "ports": [22]}]
+
+
+def test_groups_read_back_exactly_and_stray_rules_are_revoked(tmp_path, moto_server, ec2, checkip):
+    checkip.set_answers([(200, "11.22.33.44\n", 0)])
+    vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    options = {"ec2_security_groups_vpc_id": vpc, "ec2_security_groups_roles": ROLES,
+               "ec2_security_groups_checkip_url": checkip.url}
+
+    moto_server.reset_recording()
+    checked = run_roles(tmp_path, moto_server, [groups("sg-a", **options)], ["--check", "--diff"])
+    assert checked.rc == 0, checked.failure_messages()
+    assert checked.changed >= 1
+    assert ec2_writes(moto_server.recorded_actions()) == []
+
+    first = run_roles(tmp_path, moto_server, [groups("sg-a", **options)])
+    assert first.rc == 0, first.failure_messages()
+    ids = first.fact("ec2_security_groups_result")
+    master, worker = ids["master"], ids["worker"]
+    me = "11.22.33.44/32"  # the checkip answer set above, as a /32
+    members = {("-1", None, None, master), ("-1", None, None, worker)}
+    expected_master = members | {("tcp", 22, 22, me), ("tcp", 8080, 8080, me),
+                                 ("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 443, 443, "::/0")}
+    expected_worker = members | {("tcp", 22, 22, me)}
+    assert rules_of(ec2, master) == expected_master
+    assert rules_of(ec2, worker) == expected_worker
+    described = ec2.describe_security_groups(GroupIds=[master])["SecurityGroups"][0]
+    assert described["GroupName"] == "cloudburst-sg-a-master" and described["VpcId"] == vpc
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == {
+        "cloudburst-cluster": "sg-a", "managed-by": "cloudburst.aws", "cloudburst-role": "master"}
+
+    # A rule added by hand, out of band, is revoked on the next converge; nothing else moves.
+    ec2.authorize_security_group_ingress(GroupId=worker, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    second = run_roles(tmp_path, moto_server, [groups("sg-a", **options)])
+    assert second.rc == 0, second.failure_messages()
+    assert second.changed_tasks() == ["cloudburst.aws.ec2_security_groups : Set each group's rules"]
+    assert rules_of(ec2, worker) == expected_worker and rules_of(ec2, master) == expected_master
+
+    moto_server.reset_recording()
+    third = run_roles(tmp_path, moto_server, [groups("sg-a", **options)])
+    assert third.rc == 0 and third.changed == 0, third.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+
+    moto_server.reset_recording()
+    checked = run_roles(tmp_path, moto_server, [groups("sg-a", ec2_security_groups_state="absent")], ["--check"])
+    assert checked.rc == 0 and checked.changed >= 1, checked.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    gone = run_roles(tmp_path, moto_server, [groups("sg-a", ec2_security_groups_state="absent")])
+    assert gone.rc == 0, gone.failure_messages()
+    assert tagged(ec2, "cloudburst-cluster", "sg-a") == []
+
+
+def test_explicit_allowlist_with_ipv6(tmp_path, moto_server, ec2):
+    vpc = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
+    result = run_roles(tmp_path, moto_server, [groups("sg-b", ec2_security_groups_vpc_id=vpc,
+                                                      ec2_security_groups_roles=[{"name": "annex", "ports": [9618]}],
+                                                      ec2_security_groups_allowlist=["203.0.113.0/24", "2001:db8::/64"])])
+    assert result.rc == 0, result.failure_messages()
+    annex = result.fact("ec2_security_groups_result")["annex"]
+    assert rules_of(ec2, annex) == {("-1", None, None, annex), ("tcp", 9618, 9618, "203.0.113.0/24"),
+                                    ("tcp", 9618, 9618, "2001:db8::/64")}
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ec2_security_groups_allowlist": ["0.0.0.0/0"]}, "Refusing 0.0.0.0/0 in ec2_security_groups_allowlist"),
+    ({"ec2_security_groups_allowlist": ["203.0.113.0/24", "::/0"]}, "Refusing ::/0 in ec2_security_groups_allowlist"),
+    ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "world_ports": [443, 7077]}]},
+     "Refusing to open port(s) 7077 to 0.0.0.0/0 and ::/0"),
+    ({"ec2_security_groups_allowlist": ["203.0.113.300/32"]}, "Not an IPv4 or IPv6 CIDR in ec2_security_groups_allowlist"),
+])
+def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_server, ec2, options, message):
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    moto_server.reset_recording()
+    result = run_roles(tmp_path, moto_server, [groups("sg-bad", ec2_security_groups_vpc_id=vpc, **options)])
+    assert result.rc != 0
+    assert any(message in m for m in result.failure_messages()), result.failure_messages()
+    assert moto_server.recorded_actions() == []
+    assert tagged(ec2, "cloudburst-cluster", "sg-bad") == []
