@@ -136,6 +136,16 @@ class AccessKeyManager(IamManager):
             if key_id in ids:
                 ids.remove(key_id)
 
+    def remembered(self, key_id):
+        """Save the record, so that the next run deletes the undelivered key_id; say who will delete it."""
+        try:
+            self.save_record()
+        except files.CredentialFileError:
+            self.record_file = None
+        if self.record_file is None:
+            return f"delete it yourself (aws iam delete-access-key --user-name {self.user} --access-key-id {key_id})"
+        return f"the next run of this task deletes it (recorded in {self.record_file}), or delete it yourself"
+
     def save_record(self):
         """Write the record if it changed (never in check mode)."""
         if self.record_file is None or self.check_mode or self.record == self.saved_record:
@@ -208,10 +218,9 @@ class AccessKeyManager(IamManager):
             try:
                 self.delete_key(key_id, why)
             except (BotoCoreError, ClientError) as exc:
-                self.save_record()
                 raise IamInputError(
                     f"{why}; deleting key {key_id} failed too ({aws_error_text(exc)}). Key {key_id} is left behind "
-                    f"and Active; the next run of this task deletes it, or delete it yourself"
+                    f"and Active; {self.remembered(key_id)}"
                 )
             self.save_record()
 
@@ -350,14 +359,10 @@ class AccessKeyManager(IamManager):
         try:
             self.client.delete_access_key(UserName=self.user, AccessKeyId=key_id, aws_retry=True)
         except (BotoCoreError, ClientError) as exc:
-            try:
-                self.save_record()
-            except files.CredentialFileError:
-                pass  # the write error above is the story; the message names the key to delete
             raise IamInputError(
                 f"{write_error}; and deleting the new access key {key_id} again failed too ({aws_error_text(exc)}). "
-                f"Key {key_id} of user {self.user} is left behind, Active, and nobody holds its secret: the next run "
-                "of this task deletes it, or delete it yourself"
+                f"Key {key_id} of user {self.user} is left behind, Active, and nobody holds its secret: "
+                f"{self.remembered(key_id)}"
             )
         self.forget(key_id)
         try:
