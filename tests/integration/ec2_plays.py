@@ -8,6 +8,7 @@ usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables; AWS_ENDPOINT_URL is n
 from __future__ import annotations
 
 import json
+import re
 
 from conftest import ansible_env, run, run_playbook
 
@@ -94,6 +95,17 @@ def run_play(tmp_path, moto, tasks, extra_args=(), env=None, region=REGION, name
     completed, parsed = run_playbook(tmp_path, play(moto, tasks, region), env or ec2_env(moto), extra_args, name=name)
     assert parsed is not None, completed.output[-4000:]
     return Run(completed, parsed)
+
+
+def run_roles_verbose(tmp_path, moto, roles, env=None, region=REGION):
+    """The roles with -vvv and the default callback (the JSON one cannot share stdout with -vvv): a Completed."""
+    playbook = tmp_path / "verbose.yml"
+    playbook.write_text(json.dumps(play(moto, role_tasks(*roles), region), indent=1))
+    return run(["ansible-playbook", "-vvv", str(playbook)], env=env or ec2_env(moto))
+
+
+def recap_changed(output):
+    return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output).group(1))
 
 
 def run_roles(tmp_path, moto, roles, extra_args=(), env=None, region=REGION):
