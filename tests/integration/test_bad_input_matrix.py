@@ -295,13 +295,26 @@ def checkips():
         server.__exit__(None, None, None)
 
 
-def test_bad_input_matrix(tmp_path, moto_server, checkips, boto3_session, record_property, request):
-    iam = boto3_session.client("iam", endpoint_url=moto_server.url)
+@pytest.fixture
+def iam(moto_server, boto3_session):
+    """The session's moto IAM, with the matrix's users made first and removed afterwards (whatever a case that
+    was wrongly accepted left on them), so that later tests see the account as before."""
+    client = boto3_session.client("iam", endpoint_url=moto_server.url)
     for name in ("matrix-key-user", "matrix-user"):
-        try:
-            iam.create_user(UserName=name)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
+        client.create_user(UserName=name)
+    yield client
+    users = [u for page in client.get_paginator("list_users").paginate() for u in page["Users"]]
+    for name in [u["UserName"] for u in users if u["UserName"].startswith("matrix-")]:
+        for key in client.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+            client.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        for attached in client.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
+            client.detach_user_policy(UserName=name, PolicyArn=attached["PolicyArn"])
+        for policy_name in client.list_user_policies(UserName=name)["PolicyNames"]:
+            client.delete_user_policy(UserName=name, PolicyName=policy_name)
+        client.delete_user(UserName=name)
+
+
+def test_bad_input_matrix(tmp_path, moto_server, checkips, iam, record_property, request):
     root = tmp_path / "matrix"
     home = root / "home"
     (home / ".ansible").mkdir(parents=True)  # Ansible's own state, which the snapshot leaves out
@@ -362,9 +375,6 @@ def test_bad_input_matrix(tmp_path, moto_server, checkips, boto3_session, record
         signed = {k.lower(): v for k, v in entry.get("headers", {}).items()}.get("authorization", "")
         marker = re.search(r"Credential=([A-Z0-9]+)/", signed)
         calls_by_key.setdefault(marker.group(1) if marker else None, []).append(rig.request_action(entry))
-    for secret in identities.values():
-        iam.delete_access_key(UserName=secret["UserName"], AccessKeyId=secret["AccessKeyId"])
-        iam.delete_user(UserName=secret["UserName"])
     home_changed = {p for p in set(before) | set(after) if p.startswith("home") and before.get(p) != after.get(p)}
 
     lines, refused_clearly, untouched = [], 0, 0
