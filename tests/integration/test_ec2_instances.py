@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+"""The ec2_instances role against moto: exact count scoped by tags, strangers survive, bad input creates nothing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from ec2_plays import REGION, ec2_writes, run_play, role_tasks, tagged
+
+_cidrs = itertools.count(100)
+
+
+@pytest.fixture
+def ec2(boto3_session, moto_server):
+    return boto3_session.client("ec2", endpoint_url=moto_server.url, region_name=REGION)
+
+
+@pytest.fixture
+def world(ec2):
+    """A VPC with a subnet and a group, a fake Debian image, and a stranger instance (same AMI, same subnet)."""
+    n = next(_cidrs)
+    vpc = ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{n}.1.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"g{n}", Description="test", VpcId=vpc)["GroupId"]
+    image = ec2.register_image(Name=f"debian-13-amd64-2025010{n % 10}-0000", Architecture="x86_64",
+                               RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+    stranger = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+                                 SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
+    owner = ec2.describe_images(ImageIds=[image])["Images"][0]["OwnerId"]
+    return {"vpc": vpc, "subnet": subnet, "group": group, "image": image, "stranger": stranger, "owner": owner}
+
+
+def state_of(ec2, instance_id):
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def live(ec2, cluster):
+    found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst-cluster", "Values": [cluster]},
+                                            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return sorted(i["InstanceId"] for r in found["Reservations"] for i in r["Instances"])
+
+
+def instances(cluster, world, **options):
+    return ("ec2_instances", dict({
+        "ec2_instances_cluster": cluster, "ec2_instances_role": "worker",
+        "ec2_instances_ami_owner": world["owner"], "ec2_instances_ami_architecture": "",  # moto drops it
+        "ec2_instances_instance_type": "t3.micro",
+        "ec2_instances_subnet_id": world["subnet"], "ec2_instances_security_group_ids": [world["group"]],
+        "ec2_instances_wait_for_ssh": False, "ec2_instances_inventory_groups": ["cb_workers"],
+    }, **options))
+
+
+def inventory_check(count):
+    return {"name": "The play's inventory holds the instances", "ansible.builtin.assert": {"that": [
+        f"groups['cb_workers'] | default([]) | length == {count}",
+        "groups['cb_workers'] | default([]) | map('extract', hostvars, 'ansible_host') | select('match', '^10\\\\.') | list | length"
+        f" == {count}",
+    ]}}
+
+
+def test_exact_count_is_scoped_by_tags_and_strangers_survive(tmp_path, moto_server, ec2, world):
+    def converge(count, *extra, **options):
+        tasks = role_tasks(instances("inst-a", world, ec2_instances_count=count, **options))
+        if "--check" not in extra:
+            tasks.append(inventory_check(count))
+        return run_play(tmp_path, moto_server, tasks, extra)
+
+    moto_server.reset_recording()
+    checked = converge(2, "--check", "--diff")
+    assert checked.rc == 0 and checked.changed >= 1, checked.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == [] and live(ec2, "inst-a") == []
+
+    first = converge(2, ec2_instances_lease_end="2026-11-25T18:00:00Z", ec2_instances_root_volume_size=12)
+    assert first.rc == 0, first.failure_messages()
+    launched = live(ec2, "inst-a")
+    assert len(launched) == 2 and state_of(ec2, world["stranger"]) == "running"
+    described = ec2.describe_instances(InstanceIds=launched)["Reservations"][0]["Instances"][0]
+    assert described["ImageId"] == world["image"] and described["SubnetId"] == world["subnet"]
+    assert described["InstanceType"] == "t3.micro" and described["KeyName"] if "KeyName" in described else True
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == {
+        "cloudburst-cluster": "inst-a", "cloudburst-role": "worker", "managed-by": "cloudburst.aws",
+        "Name": "cloudburst-inst-a-worker", "cloudburst-lease-end": "2026-11-25T18:00:00Z"}
+    behaviour = ec2.describe_instance_attribute(InstanceId=launched[0], Attribute="instanceInitiatedShutdownBehavior")
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    assert sorted(i["instance_id"] for i in first.fact("ec2_instances_result")) == launched
+
+    moto_server.reset_recording()
+    again = converge(2, ec2_instances_lease_end="2026-11-25T18:00:00Z", ec2_instances_root_volume_size=12)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    assert live(ec2, "inst-a") == launched
+
+    up = converge(4)
+    assert up.rc == 0, up.failure_messages()
+    assert len(live(ec2, "inst-a")) == 4 and set(launched) <= set(live(ec2, "inst-a"))
+    assert state_of(ec2, world["stranger"]) == "running"
+
+    down = converge(1)
+    assert down.rc == 0, down.failure_messages()
+    assert len(live(ec2, "inst-a")) == 1 and state_of(ec2, world["stranger"]) == "running"
+
+    none = converge(0)
+    assert none.rc == 0, none.failure_messages()
+    assert live(ec2, "inst-a") == [] and state_of(ec2, world["stranger"]) == "running"
+
+
+def test_destroy_terminates_every_role_and_nothing_else(tmp_path, moto_server, ec2, world):
+    tasks = role_tasks(instances("inst-b", world, ec2_instances_count=2),
+                       instances("inst-b", world, ec2_instances_role="master", ec2_instances_count=1))
+    made = run_play(tmp_path, moto_server, tasks)
+    assert made.rc == 0 and len(live(ec2, "inst-b")) == 3, made.failure_messages()
+    other = run_play(tmp_path, moto_server, role_tasks(instances("inst-other", world, ec2_instances_count=1)))
+    assert other.rc == 0, other.failure_messages()
+
+    moto_server.reset_recording()
+    destroy = role_tasks(("ec2_instances", {"ec2_instances_cluster": "inst-b", "ec2_instances_role": "",
+                                            "ec2_instances_state": "absent"}))
+    checked = run_play(tmp_path, moto_server, destroy, ["--check"])
+    assert checked.rc == 0 and checked.changed == 1, checked.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+
+    gone = run_play(tmp_path, moto_server, destroy)
+    assert gone.rc == 0, gone.failure_messages()
+    assert tagged(ec2, "cloudburst-cluster", "inst-b") == []
+    assert state_of(ec2, world["stranger"]) == "running" and len(live(ec2, "inst-other")) == 1
+    again = run_play(tmp_path, moto_server, destroy)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+
+
+def test_ssh_wait_is_bounded_and_names_the_instance(tmp_path, moto_server, ec2, world):
+    result = run_play(tmp_path, moto_server, role_tasks(instances(
+        "inst-c", world, ec2_instances_count=1, ec2_instances_wait_for_ssh=True, ec2_instances_ssh_timeout=3)))
+    assert result.rc != 0
+    (instance_id,) = live(ec2, "inst-c")
+    assert any(f"Instance {instance_id} (worker of cluster inst-c) did not answer SSH" in m and "within 3 s" in m
+               for m in result.failure_messages()), result.failure_messages()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ec2_instances_ami": "ami-0000000000000dead"}, "AMI ami-0000000000000dead was not found in this region"),
+    ({"ec2_instances_ami_name": "debian-99-*"}, "matches 'debian-99-*' in this region"),
+    ({"ec2_instances_zone": "us-east-1a", "ec2_instances_subnet_id": ""}, "'us-east-1a' is not an available zone of region eu-west-1"),
+    ({"ec2_instances_zone": f"{REGION}a"}, f"is in zone {REGION}b, not in ec2_instances_zone {REGION}a"),
+    ({"ec2_instances_count": -1}, "ec2_instances_count must be 0 or more (got -1)"),
+    ({"ec2_instances_instance_type": "t3-medium"}, "'t3-medium' is not an instance type"),
+    ({"ec2_instances_subnet_id": "subnet-000000000000dead"}, "Subnet subnet-000000000000dead does not exist"),
+    ({"ec2_instances_key_name": "no-such-key"}, "Key pair no-such-key does not exist"),
+    ({"other_vpc": True}, "but the security groups are in"),
+])
+def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2, world, options, message):
+    if options.pop("other_vpc", False):
+        vpc = ec2.create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
+        options["ec2_instances_subnet_id"] = ec2.create_subnet(VpcId=vpc, CidrBlock="10.250.1.0/24")["Subnet"]["SubnetId"]
+    moto_server.reset_recording()
+    options = dict({"ec2_instances_count": 1}, **options)
+    result = run_play(tmp_path, moto_server, role_tasks(instances("inst-bad", world, **options)))
+    assert result.rc != 0
+    assert any(message in m for m in result.failure_messages()), result.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    assert live(ec2, "inst-bad") == []
