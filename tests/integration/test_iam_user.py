@@ -251,7 +251,7 @@ def test_bad_restriction_input_is_refused_before_any_write(tmp_path, moto_server
     ]
     moto_server.reset_recording()
     results = run_aws_tasks(tmp_path, moto_server, [
-        dict(user_task(name="bad-restriction", **options), ignore_errors=True) for options, _ in cases])
+        dict(user_task(name="bad-restriction", **options), ignore_errors=True) for options, _message in cases])
     for (options, message), result in zip(cases, results):
         assert result["failed"] is True, (options, result)
         assert message in result["msg"], (options, result["msg"])
@@ -327,7 +327,7 @@ def test_the_guard_evaluates_every_policy_that_applies(tmp_path, moto_server, ia
     ]
     moto_server.reset_recording()
     results = run_aws_tasks(tmp_path, moto_server, [
-        dict(user_task(**base, **options), ignore_errors=True) for options, _ in cases])
+        dict(user_task(**base, **options), ignore_errors=True) for options, _message in cases])
     for (options, message), result in zip(cases, results):
         assert result["failed"] is True, (options, result)
         assert "user guard-all could no longer be used from the controller's address 203.0.113.9" in result["msg"]

@@ -61,8 +61,8 @@ PRIVATE = ["10.0.0.8", "198.51.100.7", "fd00::8", "100.64.0.1"]
 
 
 def test_a_private_answer_is_refused_unless_the_endpoint_is_private(tmp_path, checkip):
-    checkip.set_answers([(200, body + "\n", 0) for body in PRIVATE for _ in (1, 2)])
-    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": allow} for _ in PRIVATE for allow in (False, True)])
+    checkip.set_answers([(200, body + "\n", 0) for body in PRIVATE for _twice in (1, 2)])
+    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": allow} for _body in PRIVATE for allow in (False, True)])
     for body, refused, allowed in zip(PRIVATE, answers[0::2], answers[1::2]):
         assert refused["failed"] is True, (body, refused)
         assert f"answered {body}, which is not a globally routable address" in refused["msg"]
@@ -85,7 +85,7 @@ NOBODYS = [
 
 def test_an_answer_that_is_nobodys_public_address_is_refused_outright(tmp_path, checkip):
     checkip.set_answers([(200, body + "\n", 0) for body, _kind in NOBODYS])
-    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": True} for _ in NOBODYS])
+    answers = ask_in_turn(tmp_path, checkip.url, [{"allow_private": True} for _case in NOBODYS])
     for (body, kind), answer in zip(NOBODYS, answers):
         assert answer["failed"] is True
         assert answer["msg"] == (f"Could not learn the public IP address: {checkip.url} answered {body}, {kind}, "
