@@ -29,13 +29,13 @@ ALLOWLIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parliament
 
 # Every policy document the collection generates, by a name the allow-list uses. Add new builders here.
 POLICY_DOCUMENTS = [
-    ("launch-default", lambda: build_launch_policy()),
+    ("launch-default", build_launch_policy),
     ("launch-custom", lambda: build_launch_policy(["team.a-", "Spark_B@x", "HTCondorAnnex-"],
                                                   ["cloudburst:managed-by"])),
     ("launch-one-prefix", lambda: build_launch_policy(["cloudburst-"], ["cloudburst:cluster"])),
     ("source-ip-ipv4", lambda: build_source_ip_policy(["203.0.113.0/24", "198.51.100.7"])[0]),
     ("source-ip-dual-stack", lambda: build_source_ip_policy(["203.0.113.0/24", "2001:db8::/48"])[0]),
-    ("require-mfa", lambda: build_require_mfa_policy()),
+    ("require-mfa", build_require_mfa_policy),
     ("require-mfa-no-password-change", lambda: build_require_mfa_policy(allow_password_change=False)),
 ]
 
