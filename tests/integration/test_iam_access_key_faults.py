@@ -112,7 +112,7 @@ def assert_only_held_keys_active(signed_moto, iam, user, condor, credentials, pr
     active = sorted(k for k, status in key_statuses(iam, user).items() if status == "Active")
     held = held_credentials(condor, credentials, profile)
     assert len(active) == 1, (active, held)
-    assert {key_id for key_id, _ in held} == set(active) and len(held) == 2, (active, held)
+    assert {pair[0] for pair in held} == set(active) and len(held) == 2, (active, held)
     for key_id, secret in held:
         assert caller_arn(signed_moto.url, key_id, secret) == f"arn:aws:iam::123456789012:user/{user}"
     return active[0]
@@ -157,8 +157,8 @@ def test_throttling_and_503_on_a_fraction_of_requests_converges(tmp_path, signed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_answers_lost_after_aws_acted_on_a_fraction_of_requests_converge(tmp_path, signed_moto, faults, iam, user,
-                                                                          seed):
+def test_answers_lost_after_aws_acted_on_a_fraction_of_requests_converge(
+        tmp_path, signed_moto, faults, iam, user, seed):
     """Throttling, 503 before and 503 after AWS acted, each on 15 % of requests: first converge, a rotation
     with keep_previous: delete, and a re-run. A run that fails must say why; the next one finishes."""
     home = tmp_path / "home"
