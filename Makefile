@@ -26,6 +26,12 @@ demo-clean: setup
 test: setup
 	$(VENV)/bin/python -m pytest
 
+## docs: the HTML docs site (every module, filter, role, playbook and guide); prints the page to open.
+## It needs only the venv and the collection link, not podman.
+.PHONY: docs
+docs: venv link
+	$(VENV)/bin/python tools/build-docs
+
 setup: host venv link image
 	tools/prove-podman
 
