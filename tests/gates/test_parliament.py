@@ -127,12 +127,12 @@ def test_the_linter_catches_what_the_launch_policy_used_to_allow():
          "Resource": "arn:aws:iam::*:role/cloudburst-*",
          "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
     ]}
-    issues = {(issue, where) for issue, where, _ in findings(old)}
+    issues = {(finding[0], finding[1]) for finding in findings(old)}
     assert ("RESOURCE_STAR", "Ec2LaunchAndManage") in issues
     assert ("UNKNOWN_CONDITION_FOR_ACTION", "PassAndRead") in issues
 
 
-@pytest.mark.parametrize("name, build", POLICY_DOCUMENTS, ids=[name for name, _ in POLICY_DOCUMENTS])
+@pytest.mark.parametrize("name, build", POLICY_DOCUMENTS, ids=[document[0] for document in POLICY_DOCUMENTS])
 def test_every_document_is_valid_json_within_iam_limits(name, build):
     document = build()
     assert json.loads(json.dumps(document)) == document

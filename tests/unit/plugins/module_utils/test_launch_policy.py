@@ -39,8 +39,8 @@ def test_pass_role_is_bounded_by_prefix_and_service():
     reading = statements(document)["IamReadPrefixedRolesAndProfiles"]
     assert "Condition" not in reading
     every = [a for s in document["Statement"] for a in s["Action"]]
-    assert not [a for a in every if a.startswith("iam:") and a not in ("iam:PassRole", "iam:GetRole",
-                                                                        "iam:GetInstanceProfile")]
+    allowed_iam = ("iam:PassRole", "iam:GetRole", "iam:GetInstanceProfile")
+    assert not [a for a in every if a.startswith("iam:") and a not in allowed_iam]
 
 
 def test_mutating_ec2_actions_never_get_every_resource():
