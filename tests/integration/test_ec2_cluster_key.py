@@ -41,7 +41,7 @@ def test_key_is_private_on_the_controller_and_public_in_ec2(tmp_path, moto_serve
     public = (tmp_path / "keys" / "cluster_ed25519.pub").read_text().split()
     pair = ec2.describe_key_pairs(KeyNames=["cloudburst-key-a"], IncludePublicKey=True)["KeyPairs"][0]
     assert pair["PublicKey"].split()[:2] == public[:2] and public[0] == "ssh-ed25519"
-    assert {t["Key"]: t["Value"] for t in pair["Tags"]} == {"cloudburst-cluster": "key-a", "managed-by": "cloudburst.aws"}
+    assert {t["Key"]: t["Value"] for t in pair["Tags"]} == {"cloudburst:cluster": "key-a", "managed-by": "cloudburst.aws"}
 
     moto_server.reset_recording()
     second = run_roles_verbose(tmp_path, moto_server, [key("key-a", path)])
@@ -52,7 +52,7 @@ def test_key_is_private_on_the_controller_and_public_in_ec2(tmp_path, moto_serve
     gone = run_roles(tmp_path, moto_server, [key("key-a", path, ec2_cluster_key_state="absent")])
     assert gone.rc == 0, gone.failure_messages()
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["cloudburst-key-a"]}])["KeyPairs"] == []
-    assert not path.exists() and tagged(ec2, "cloudburst-cluster", "key-a") == []
+    assert not path.exists() and tagged(ec2, "cloudburst:cluster", "key-a") == []
 
 
 def test_absent_leaves_a_key_pair_it_did_not_import(tmp_path, moto_server, ec2):

@@ -36,7 +36,7 @@ def state_of(ec2, instance_id):
 
 
 def live(ec2, cluster):
-    found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst-cluster", "Values": [cluster]},
+    found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [cluster]},
                                             {"Name": "instance-state-name", "Values": ["pending", "running"]}])
     return sorted(i["InstanceId"] for r in found["Reservations"] for i in r["Instances"])
 
@@ -79,8 +79,8 @@ def test_exact_count_is_scoped_by_tags_and_strangers_survive(tmp_path, moto_serv
     assert described["ImageId"] == world["image"] and described["SubnetId"] == world["subnet"]
     assert described["InstanceType"] == "t3.micro" and described["KeyName"] if "KeyName" in described else True
     assert {t["Key"]: t["Value"] for t in described["Tags"]} == {
-        "cloudburst-cluster": "inst-a", "cloudburst-role": "worker", "managed-by": "cloudburst.aws",
-        "Name": "cloudburst-inst-a-worker", "cloudburst-lease-end": "2026-11-25T18:00:00Z"}
+        "cloudburst:cluster": "inst-a", "cloudburst:role": "worker", "managed-by": "cloudburst.aws",
+        "Name": "cloudburst-inst-a-worker", "cloudburst:lease-end": "2026-11-25T18:00:00Z"}
     behaviour = ec2.describe_instance_attribute(InstanceId=launched[0], Attribute="instanceInitiatedShutdownBehavior")
     assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     assert sorted(i["instance_id"] for i in first.fact("ec2_instances_result")) == launched
@@ -122,7 +122,7 @@ def test_destroy_terminates_every_role_and_nothing_else(tmp_path, moto_server, e
 
     gone = run_play(tmp_path, moto_server, destroy)
     assert gone.rc == 0, gone.failure_messages()
-    assert tagged(ec2, "cloudburst-cluster", "inst-b") == []
+    assert tagged(ec2, "cloudburst:cluster", "inst-b") == []
     assert state_of(ec2, world["stranger"]) == "running" and len(live(ec2, "inst-other")) == 1
     again = run_play(tmp_path, moto_server, destroy)
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()

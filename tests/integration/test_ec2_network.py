@@ -50,7 +50,7 @@ def test_created_network_converges_twice_and_is_deleted(tmp_path, moto_server, e
 
     gone = run_roles(tmp_path, moto_server, [network("net-a", ec2_network_state="absent")])
     assert gone.rc == 0, gone.output[-3000:]
-    assert tagged(ec2, "cloudburst-cluster", "net-a") == []
+    assert tagged(ec2, "cloudburst:cluster", "net-a") == []
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [result["vpc_id"]]}])["Vpcs"] == []
     again = run_roles(tmp_path, moto_server, [network("net-a", ec2_network_state="absent")])
     assert again.rc == 0 and again.changed == 0, again.output[-3000:]

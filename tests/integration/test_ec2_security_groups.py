@@ -57,7 +57,7 @@ def test_groups_read_back_exactly_and_stray_rules_are_revoked(tmp_path, moto_ser
     described = ec2.describe_security_groups(GroupIds=[master])["SecurityGroups"][0]
     assert described["GroupName"] == "cloudburst-sg-a-master" and described["VpcId"] == vpc
     assert {t["Key"]: t["Value"] for t in described["Tags"]} == {
-        "cloudburst-cluster": "sg-a", "managed-by": "cloudburst.aws", "cloudburst-role": "master"}
+        "cloudburst:cluster": "sg-a", "managed-by": "cloudburst.aws", "cloudburst:role": "master"}
 
     # A rule added by hand, out of band, is revoked on the next converge; nothing else moves.
     ec2.authorize_security_group_ingress(GroupId=worker, IpPermissions=[
@@ -78,7 +78,7 @@ def test_groups_read_back_exactly_and_stray_rules_are_revoked(tmp_path, moto_ser
     assert ec2_writes(moto_server.recorded_actions()) == []
     gone = run_roles(tmp_path, moto_server, [groups("sg-a", ec2_security_groups_state="absent")])
     assert gone.rc == 0, gone.failure_messages()
-    assert tagged(ec2, "cloudburst-cluster", "sg-a") == []
+    assert tagged(ec2, "cloudburst:cluster", "sg-a") == []
 
 
 def test_explicit_allowlist_with_ipv6(tmp_path, moto_server, ec2):
@@ -106,4 +106,4 @@ def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_ser
     assert result.rc != 0
     assert any(message in m for m in result.failure_messages()), result.failure_messages()
     assert moto_server.recorded_actions() == []
-    assert tagged(ec2, "cloudburst-cluster", "sg-bad") == []
+    assert tagged(ec2, "cloudburst:cluster", "sg-bad") == []
