@@ -146,8 +146,8 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import s
 
 def main():
     argument_spec = dict(
-        max_key_age_days=dict(type="int", default=90),
-        unused_key_days=dict(type="int", default=90),
+        max_key_age_days=dict(type="int", default=90, no_log=False),
+        unused_key_days=dict(type="int", default=90, no_log=False),
         controller_ip=dict(type="str"),
         paths=dict(type="list", elements="path"),
         exclude=dict(type="list", elements="str"),

@@ -14,7 +14,7 @@ import string
 
 import pytest
 from conftest import ansible_env, aws_play, run, run_aws_tasks
-from test_iam_access_key import clocked_moto  # noqa: F401 (fixture)
+from test_iam_access_key import clocked_moto  # noqa: F401 # pylint: disable=unused-import
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
 
@@ -50,8 +50,8 @@ def restrict(iam, user, cidr):
 
 def fake_key():
     upper = string.ascii_uppercase + "234567"
-    key_id = "AKIA" + "".join(random.choice(upper) for _ in range(16))
-    secret = "Zq9/" + "".join(random.choice(string.ascii_letters + string.digits + "/+") for _ in range(36))
+    key_id = "AKIA" + "".join(random.choices(upper, k=16))
+    secret = "Zq9/" + "".join(random.choices(string.ascii_letters + string.digits + "/+", k=36))
     return key_id, secret
 
 
@@ -62,8 +62,8 @@ def by_check(findings):
     return grouped
 
 
-def test_each_bad_state_is_found_with_its_severity_and_a_clean_account_shows_none(fresh_moto, clocked_moto,
-                                                                                   tmp_path):
+def test_each_bad_state_is_found_with_its_severity_and_a_clean_account_shows_none(
+        fresh_moto, clocked_moto, tmp_path):
     moto = clocked_moto
     iam = moto.iam
     admin_arn = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -71,7 +71,7 @@ def test_each_bad_state_is_found_with_its_severity_and_a_clean_account_shows_non
         iam.create_user(UserName=user)
     with moto.days_ago(200):
         stale_key = iam.create_access_key(UserName="stale")["AccessKey"]["AccessKeyId"]
-    twokeys = [iam.create_access_key(UserName="twokeys")["AccessKey"]["AccessKeyId"] for _ in range(2)]
+    twokeys = [iam.create_access_key(UserName="twokeys")["AccessKey"]["AccessKeyId"] for slot in (1, 2)]
     iam.create_login_profile(UserName="console", Password="Correct-Horse-Battery-1")
     iam.attach_user_policy(UserName="admin", PolicyArn=admin_arn)
     restrict(iam, "restricted", "203.0.113.0/24")
@@ -107,8 +107,8 @@ def test_each_bad_state_is_found_with_its_severity_and_a_clean_account_shows_non
     # The rig's own administrator is unrestricted too, and rightly found.
     assert sorted(f["resource"] for f in found["admins_without_source_ip"]) == ["admin", "cloudburst-rig-admin"]
     assert [f["resource"] for f in found["controller_outside_allowlist"]] == ["restricted"]
-    assert sorted(f["resource"] for f in found["key_shaped_strings"]) == [f"{scan}/group_vars.yml:2",
-                                                                         f"{scan}/group_vars.yml:3"]
+    lines = [f"{scan}/group_vars.yml:2", f"{scan}/group_vars.yml:3"]
+    assert sorted(f["resource"] for f in found["key_shaped_strings"]) == lines
     assert any(f["message"].endswith(key_id[-4:]) for f in found["key_shaped_strings"])
     statuses = {c["check"]: c["status"] for c in audit["checks"]}
     assert statuses["root_access_keys"] == "fail" and statuses["two_active_keys"] == "warn"

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from conftest import ansible_env, aws_play, run, run_aws_tasks, write_calls
 # The same boto3 IAM client, per-test user and file mode helper as the access key tests.
-from test_iam_access_key import iam, mode_of, user  # noqa: F401 (fixtures)
+from test_iam_access_key import iam, mode_of, user  # noqa: F401 # pylint: disable=unused-import
 
 
 def mfa_task(**options):

@@ -13,12 +13,12 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
 
 
 def fake_key_id():
-    return "AKIA" + "".join(random.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    return "AKIA" + "".join(random.choices(string.ascii_uppercase + "234567", k=16))
 
 
 def fake_secret():
     alphabet = string.ascii_letters + string.digits + "/+"
-    return "aB3/" + "".join(random.choice(alphabet) for _ in range(36))
+    return "aB3/" + "".join(random.choices(alphabet, k=36))
 
 
 def test_key_ids_are_reported_by_their_last_four_characters_and_secrets_never():
@@ -34,7 +34,7 @@ def test_a_secret_alone_on_its_line_is_found_as_condor_annex_keeps_it():
 
 
 def test_what_is_not_a_key():
-    commit = "".join(random.choice("0123456789abcdef") for _ in range(40))
+    commit = "".join(random.choices("0123456789abcdef", k=40))
     text = "\n".join([
         f"commit {commit}",                       # a git hash: no capitals
         f"secret = {commit}",
