@@ -4,8 +4,8 @@
 One reconcile pass makes the podman containers on this machine mirror the endpoint's instances:
 
 - every pending or running instance with the managed tag gets a container of the trixie image, named after
-  the instance id, on a podman network with its subnet's CIDR and at its private IP; its key pair's public
-  key is root's authorized key and its user data runs once after the first boot, as cloud-init would;
+  the instance id, on a podman network with its subnet's CIDR and at its private IP; its key pair lets the
+  user admin in (as on Debian's AMIs) and its user data runs once after the first boot, as cloud-init would;
 - a container whose instance is stopped, terminated or gone is removed;
 - a container that powered itself off while its instance runs gets the instance's
   InstanceInitiatedShutdownBehavior applied on the endpoint (terminate or stop), as EC2 would.
@@ -36,8 +36,8 @@ LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "local_hosts.yml")
 # ansible-playbook of the project's venv, whichever Python runs this file.
 VENV_BINS = [os.path.join(REPO_ROOT, ".venv", "bin"), os.path.dirname(os.path.abspath(sys.executable))]
 
-# The tag that marks instances the local cloud mirrors (the ec2_instances role's managed-by tag).
-DEFAULT_TAG_KEY = "cloudburst:managed-by"
+# The tag that marks instances the local cloud mirrors: what roles/ec2_instances/vars/main.yml tags them with.
+DEFAULT_TAG_KEY = "managed-by"
 DEFAULT_TAG_VALUE = "cloudburst.aws"
 # Label of every container the local cloud owns; a second label names the endpoint it mirrors.
 OWNER_LABEL = "cloudburst-local-cloud"

@@ -61,7 +61,7 @@ def cloud(moto_server, local_cloud, tmp_path_factory):
     instances = {"api": launch("terminate", "worker"), "poweroff_terminate": launch("terminate", "worker"),
                  "poweroff_stop": launch("stop", "master"), "unmanaged": launch("terminate", "other", managed=False)}
     yield {"ec2": ec2, "instances": instances, "ids": {k: v["InstanceId"] for k, v in instances.items()},
-           "public_key": public_key}
+           "public_key": public_key, "key_path": str(key_path)}
     ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in instances.values()])
 
 
@@ -94,7 +94,7 @@ def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
         assert podman("exec", instance_id, "systemctl", "is-system-running", "--wait").stdout.strip() == "running"
         wait_until(lambda: podman("exec", instance_id, "test", "-s", "/var/tmp/user-data-ran", check=False)
                    .returncode == 0, 30, message=f"user data ran in {instance_id}")
-        assert podman("exec", instance_id, "cat", "/root/.ssh/authorized_keys").stdout == cloud["public_key"]
+        assert podman("exec", instance_id, "cat", "/home/admin/.ssh/authorized_keys").stdout == cloud["public_key"]
     subnets = json.loads(podman("network", "inspect", network_name(SUBNET_CIDR)).stdout)[0]["subnets"]
     assert [s["subnet"] for s in subnets] == [SUBNET_CIDR]
     assert container_state(cloud["ids"]["unmanaged"]) is None
@@ -106,6 +106,13 @@ def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
     with open(local_cloud.inventory_path) as stream:
         inventory = json.load(stream)
     assert set(inventory["all"]["children"]["master"]["hosts"]) == {cloud["ids"]["poweroff_stop"]}
+
+    # As on a Debian AMI, the key pair lets the default user (admin) in over SSH at the private IP, with sudo.
+    instance = cloud["instances"]["poweroff_stop"]
+    ssh = run(["ssh", "-i", cloud["key_path"], "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", f"admin@{instance['PrivateIpAddress']}",
+               "sudo", "-n", "cat", "/var/tmp/user-data-ran"])
+    assert ssh.rc == 0 and ssh.stdout.strip() == instance["PrivateDnsName"].split(".")[0], ssh.output
 
 
 def test_terminated_instance_loses_its_container(cloud, local_cloud):
