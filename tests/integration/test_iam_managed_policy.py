@@ -32,16 +32,18 @@ def test_iam_modules_need_no_region_with_a_custom_endpoint(tmp_path, moto_server
         {"cloudburst.aws.iam_access_key_info": {"user_name": "regionless"}},
         {"cloudburst.aws.iam_user_info": {"name": "regionless"}},
         {"cloudburst.aws.iam_managed_policy": {"name": "regionless-policy", "state": "absent"}},
+        {"cloudburst.aws.iam_user": {"name": "regionless-2"}},
+        {"cloudburst.aws.iam_user": {"name": "regionless-2", "state": "absent"}},
     ]
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
              "module_defaults": {"group/cloudburst.aws.aws": connection}}]
     completed, parsed = run_playbook(tmp_path, play, env)
     assert parsed is not None, completed.output[-4000:]
     results = task_results(parsed)
-    assert [r.get("failed", False) for r in results] == [False] * 5, [r.get("msg") for r in results]
+    assert [r.get("failed", False) for r in results] == [False] * 7, [r.get("msg") for r in results]
     assert results[0]["policy"]["arn"] == "arn:aws:iam::123456789012:policy/regionless-policy"
     assert len(results[2]["access_keys"]) == 1 and results[3]["users"][0]["user_name"] == "regionless"
-    assert results[4]["changed"] is True
+    assert results[4]["changed"] is True and results[5]["changed"] is True and results[6]["changed"] is True
 
 
 def test_absent_detaches_from_every_user_group_and_role(tmp_path, moto_server, iam):
