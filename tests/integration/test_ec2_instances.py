@@ -159,3 +159,30 @@ def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2
     assert any(message in m for m in result.failure_messages()), result.failure_messages()
     assert ec2_writes(moto_server.recorded_actions()) == []
     assert live(ec2, "inst-bad") == []
+
+
+def test_spot_goes_through_a_launch_template_with_the_market_options(tmp_path, moto_server, ec2, world):
+    options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05"}
+    first = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
+    assert first.rc == 0, first.failure_messages()
+    assert len(live(ec2, "inst-spot")) == 2
+    for reservation in ec2.describe_instances(InstanceIds=live(ec2, "inst-spot"))["Reservations"]:
+        for instance in reservation["Instances"]:
+            assert instance["SubnetId"] == world["subnet"]
+            assert [g["GroupId"] for g in instance["SecurityGroups"]] == [world["group"]]
+    template = ec2.describe_launch_template_versions(LaunchTemplateName="cloudburst-inst-spot-worker-spot")
+    data = template["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["InstanceMarketOptions"]["MarketType"] == "spot"
+    assert data["InstanceMarketOptions"]["SpotOptions"]["MaxPrice"] == "0.05"
+
+    moto_server.reset_recording()
+    again = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+
+    gone = run_play(tmp_path, moto_server, role_tasks(("ec2_instances", {
+        "ec2_instances_cluster": "inst-spot", "ec2_instances_role": "", "ec2_instances_state": "absent"})))
+    assert gone.rc == 0, gone.failure_messages()
+    assert tagged(ec2, "cloudburst:cluster", "inst-spot") == []
+    assert ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name",
+                                                   "Values": ["cloudburst-inst-spot-worker-spot"]}])["LaunchTemplates"] == []
