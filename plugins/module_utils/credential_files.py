@@ -53,6 +53,18 @@ def _read(path):
 _SECTION = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*$")
 
 
+# A profile name becomes a "[name]" line of an INI file: "]" or a line break in it would start another section
+# (a key meant for [x] landing in [default]). The same characters IAM allows in names.
+PROFILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+=,@-]{1,64}\Z")
+
+
+def validate_profile_name(profile):
+    """Raise CredentialFileError unless profile is a safe profile name."""
+    if not isinstance(profile, str) or not PROFILE_NAME_PATTERN.match(profile):
+        raise CredentialFileError(
+            f"profile name {profile!r} is not allowed: use 1 to 64 letters, digits and the characters _.+=,@-")
+
+
 def _profile_block(text, profile):
     """(start, end) line indexes of the profile's section in text's lines, or None."""
     lines = text.splitlines(keepends=True)

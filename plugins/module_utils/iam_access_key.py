@@ -121,6 +121,11 @@ class AccessKeyManager(IamManager):
 
     @staticmethod
     def target(dest, fmt, profile):
+        if fmt == "aws_credentials":
+            try:
+                files.validate_profile_name(profile)
+            except files.CredentialFileError as exc:
+                raise IamInputError(str(exc))
         dest = os.path.abspath(os.path.expanduser(dest))
         directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
         return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
