@@ -26,9 +26,11 @@ BAD_CHECKS = {"old_access_keys", "unused_access_keys", "admins_without_source_ip
 
 @pytest.fixture
 def fresh_moto():
-    """The in-process moto keeps its state across servers; start each test from an empty account."""
+    """The in-process moto keeps its state across servers: start from an empty account, and leave one."""
     from moto.moto_api._internal.models import moto_api_backend
 
+    moto_api_backend.reset()
+    yield
     moto_api_backend.reset()
 
 
