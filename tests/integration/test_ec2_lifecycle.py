@@ -46,6 +46,20 @@ def test_launch_rerun_destroy_in_a_created_network(tmp_path, moto_server, ec2, c
     assert "Master: i-" in first.stdout and first.stdout.count("i-") >= 4
     assert stat.S_IMODE(os.stat(tmp_path / "keys" / "life-a_ed25519").st_mode) == 0o600
 
+    env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "AWS_REGION": REGION,
+                                "CLOUDBURST_CLUSTER": "life-a"})
+    listed = run(["ansible-inventory", "-i", "inventory/example.aws_ec2.yml", "--list"], env=env)
+    assert listed.rc == 0, listed.output[-3000:]
+    inventory = json.loads(listed.stdout)
+    assert len(inventory["cloudburst_master"]["hosts"]) == 1 and len(inventory["cloudburst_worker"]["hosts"]) == 3
+    assert inventory["spark_workers"]["hosts"] == sorted(inventory["cloudburst_worker"]["hosts"]) or \
+        sorted(inventory["spark_workers"]["hosts"]) == sorted(inventory["cloudburst_worker"]["hosts"])
+    master = inventory["cloudburst_master"]["hosts"][0]
+    hostvars = inventory["_meta"]["hostvars"][master]
+    plain = {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v for k, v in hostvars.items()}  # composed values
+    assert master.startswith("i-") and plain["ansible_host"] == plain["ec2_private_ip_address"]
+    assert plain["cloudburst_role"] == "master" and plain["ansible_user"] == "admin"
+
     moto_server.reset_recording()
     second = playbook("ec2_launch.yml", moto_server, checkip, extra)
     assert second.rc == 0 and recap_changed(second.stdout) == 0, second.output[-4000:]
