@@ -145,9 +145,41 @@ def validate_user_name(name):
         )
 
 
+# A path prefix for listing (ListUsers): starts with / and holds printable ASCII; it need not end with /.
+PATH_PREFIX_PATTERN = re.compile(r"/[\x21-\x7e]{0,511}\Z")
+
+
+def validate_path_prefix(prefix):
+    if not PATH_PREFIX_PATTERN.match(prefix or ""):
+        raise IamInputError(f"path_prefix {prefix!r} must start with / and hold only printable ASCII")
+
+
 def validate_path(path, what="path"):
     if not PATH_PATTERN.match(path or ""):
         raise IamInputError(f"{what} {path!r} must start and end with / and hold only printable ASCII")
+
+
+# IAM's limits on tags (users, policies, roles): at most 50, keys 1-128 and values 0-256 characters, and
+# the aws: prefix is reserved.
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
+def validate_tags(tags):
+    """Raise IamInputError for tags IAM would refuse, so that nothing is written before the refusal."""
+    if not tags:
+        return
+    if len(tags) > MAX_TAGS:
+        raise IamInputError(f"{len(tags)} tags given; IAM allows at most {MAX_TAGS}")
+    for key, value in tags.items():
+        key, value = str(key), "" if value is None else str(value)
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            raise IamInputError(f"tag key {key[:40]!r}... is {len(key)} characters; IAM allows 1 to {MAX_TAG_KEY}")
+        if key.lower().startswith("aws:"):
+            raise IamInputError(f"tag key {key!r} uses the prefix aws:, which AWS reserves")
+        if len(value) > MAX_TAG_VALUE:
+            raise IamInputError(f"the value of tag {key!r} is {len(value)} characters; IAM allows at most {MAX_TAG_VALUE}")
 
 
 def load_policy_document(name, document):

@@ -22,6 +22,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import I
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import load_policy_document
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_tags
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import policy_size
 
 # IAM keeps at most five versions of a managed policy, and a managed policy's document is at most
@@ -40,6 +41,7 @@ class ManagedPolicyManager(IamManager):
         if not POLICY_NAME_PATTERN.match(self.name):
             raise IamInputError(f"{self.name!r} is not a valid policy name: use 1 to 128 letters, digits and +=,.@_-")
         validate_path(self.params["path"])
+        validate_tags(self.params["tags"])
         self.document = None
         if self.params["state"] == "present":  # the argument spec requires policy then
             self.document = load_policy_document(self.name, self.params["policy"])

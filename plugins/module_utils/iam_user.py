@@ -33,6 +33,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import m
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import resolve_managed_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_tags
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import _paginate as paginate
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
@@ -70,6 +71,7 @@ class IamUserManager(IamManager):
         validate_user_name(self.name)
         if self.params["path"] is not None:
             validate_path(self.params["path"])
+        validate_tags(self.params["tags"])
         restriction_name = self.params["source_ip_policy_name"]
         if not POLICY_NAME_PATTERN.match(restriction_name or ""):
             raise IamInputError(f"source_ip_policy_name {restriction_name!r} is not a valid IAM policy name: use 1 "

@@ -107,7 +107,10 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path_prefix
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import list_users
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import public_user
@@ -121,6 +124,13 @@ def main():
         ),
         supports_check_mode=True,
     )
+    try:
+        # Bad input is refused rather than answered with an empty list that looks like "no such user".
+        if module.params["name"] is not None:
+            validate_user_name(module.params["name"])
+        validate_path_prefix(module.params["path_prefix"])
+    except IamInputError as exc:
+        module.fail_json(msg=str(exc))
     client = iam_client(module)
     try:
         users = [public_user(describe_user(client, user))
