@@ -35,6 +35,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import r
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_tags
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import build_require_mfa_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import _paginate as paginate
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import get_user
@@ -80,6 +81,9 @@ class IamUserManager(IamManager):
         for policy_name, document in (self.params["inline_policies"] or {}).items():
             if policy_name == restriction_name:
                 raise IamInputError(f"inline policy name {policy_name!r} is reserved for the source IP restriction")
+            if self.params["require_mfa"] is not None and policy_name == self.params["require_mfa_policy_name"]:
+                raise IamInputError(f"inline policy name {policy_name!r} is reserved for the require-MFA policy "
+                                    "(require_mfa)")
             document = load_policy_document(policy_name, document)
             try:
                 has_restriction = allowed_cidrs(document) is not None
@@ -130,6 +134,7 @@ class IamUserManager(IamManager):
         else:
             self.partition, self.account = partition_and_account(self.caller()["Arn"])
             self.user_arn = f"arn:{self.partition}:iam::{self.account}:user{self.params['path'] or '/'}{self.name}"
+        self.add_require_mfa()
         self.preflight(before)
         self.lockout_guard(before)
 
@@ -186,6 +191,11 @@ class IamUserManager(IamManager):
             except is_boto3_error_code("NoSuchEntity"):
                 raise IamInputError(f"group {group!r} does not exist")
 
+    def add_require_mfa(self):
+        """require_mfa: true manages the require-MFA policy as one more inline policy of the user."""
+        if self.params["require_mfa"]:
+            self.inline[self.params["require_mfa_policy_name"]] = build_require_mfa_policy(self.partition)
+
     def plan_inline(self, documents):
         """Plan the inline policies: what to put, what to delete, and the documents the user ends with.
 
@@ -221,6 +231,10 @@ class IamUserManager(IamManager):
                         and policy_name != restriction_name:
                     self.deletes.append(policy_name)
                     del final[policy_name]
+        mfa_name = self.params["require_mfa_policy_name"]
+        if self.params["require_mfa"] is False and mfa_name in final and mfa_name not in self.deletes:
+            self.deletes.append(mfa_name)
+            del final[mfa_name]
         self.final_inline = final
         self.restriction_moves = self.restriction is not None and (
             restriction_name in self.puts or any(name in holders for name in list(self.puts) + self.deletes))

@@ -68,6 +68,20 @@ options:
       - Inline policies, as a dictionary of policy name to policy document (a dictionary or a JSON string).
         Documents are compared by meaning, not by text. Left as they are when not given.
     type: dict
+  require_mfa:
+    description:
+      - V(true) puts AWS's require-MFA policy (the one P(cloudburst.aws.require_mfa_policy#filter) builds) on
+        the user as the inline policy O(require_mfa_policy_name); V(false) removes that policy; left as it is when not given.
+      - For people who use the console or the CLI with MFA. Never set it on a programmatic user such as the
+        condor_annex user. Requests signed with long-term keys carry no MFA, so its keys would stop working.
+        That user's protection is O(source_ip_allowlist).
+      - The lockout guard cannot evaluate C(aws:MultiFactorAuthPresent), so together with O(controller_ip) it
+        refuses the change unless O(allow_lockout=true).
+    type: bool
+  require_mfa_policy_name:
+    description: Name of the inline policy that O(require_mfa) manages.
+    type: str
+    default: cloudburst-require-mfa
   purge_inline_policies:
     description:
       - Delete inline policies that are not in O(inline_policies). The source IP restriction policy is
@@ -152,6 +166,11 @@ EXAMPLES = r"""
     controller_ip: "{{ controller.ip }}"
     tags:
       team: genomics
+
+- name: A person who must use MFA for everything but enrolling their own device
+  cloudburst.aws.iam_user:
+    name: alice
+    require_mfa: true
 
 - name: Remove the user and everything that belongs to it
   cloudburst.aws.iam_user:
@@ -244,6 +263,8 @@ def main():
         managed_policies=dict(type="list", elements="str"),
         purge_managed_policies=dict(type="bool", default=True),
         inline_policies=dict(type="dict"),
+        require_mfa=dict(type="bool"),
+        require_mfa_policy_name=dict(type="str", default="cloudburst-require-mfa"),
         purge_inline_policies=dict(type="bool", default=True),
         groups=dict(type="list", elements="str"),
         purge_groups=dict(type="bool", default=True),

@@ -342,3 +342,24 @@ def test_the_guard_evaluates_every_policy_that_applies(tmp_path, moto_server, ia
     ])
     assert ok["changed"] is True and refused["failed"] is True and "NeedMfa" in refused["msg"]
     assert forced["changed"] is True and "add inline policy mfa" in forced["changes"]
+
+
+def test_require_mfa_puts_and_removes_the_documented_policy(tmp_path, moto_server, iam):
+    from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import requires_mfa
+
+    (first, again) = run_aws_tasks(tmp_path, moto_server, [user_task(name="mfa-person", require_mfa=True)] * 2)
+    assert first["changed"] is True and again["changed"] is False, (first, again)
+    document = iam.get_user_policy(UserName="mfa-person", PolicyName="cloudburst-require-mfa")["PolicyDocument"]
+    assert requires_mfa(document)
+
+    # With the controller guarded, the guard cannot evaluate aws:MultiFactorAuthPresent: it fails closed.
+    (refused,) = run_aws_tasks(tmp_path, moto_server, [user_task(
+        name="mfa-guarded", require_mfa=True, source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")])
+    assert refused.get("failed") and "lock" in refused["msg"], refused
+    assert "mfa-guarded" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+    moto_server.reset_recording()
+    (removed,) = run_aws_tasks(tmp_path, moto_server, [user_task(name="mfa-person", require_mfa=False)])
+    assert removed["changed"] is True
+    assert "iam:DeleteUserPolicy" in moto_server.recorded_actions()
+    assert iam.list_user_policies(UserName="mfa-person")["PolicyNames"] == []
