@@ -63,8 +63,8 @@ def test_existing_vpc_and_subnet_are_used_and_survive_delete(tmp_path, moto_serv
 
     by_id = run_roles(tmp_path, moto_server, [network("net-b", ec2_network_subnet_id=subnet)])
     assert by_id.rc == 0 and by_id.changed == 0, by_id.output[-3000:]
-    assert by_id.fact("ec2_network_result") == {"vpc_id": vpc, "subnet_id": subnet, "zone": f"{REGION}b",
-                                                 "created_vpc": False, "created_subnet": False}
+    expected = {"vpc_id": vpc, "subnet_id": subnet, "zone": f"{REGION}b", "created_vpc": False, "created_subnet": False}
+    assert by_id.fact("ec2_network_result") == expected
 
     # An existing VPC by tag: the role adds only its own subnet.
     in_vpc = run_roles(tmp_path, moto_server, [network("net-b", ec2_network_vpc_tags={"team": "net-b"},
