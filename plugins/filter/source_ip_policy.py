@@ -9,6 +9,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import normalize_cidrs
 
 display = Display()
 
@@ -24,6 +25,17 @@ def source_ip_policy(cidrs, allow_wide_prefixes=False):
     return document
 
 
+def allowlist_cidrs(cidrs, allow_wide_prefixes=False):
+    """An allow-list checked by the same rules as the restriction policy, as normalised CIDR strings."""
+    try:
+        networks, warnings = normalize_cidrs(cidrs, allow_wide_prefixes=bool(allow_wide_prefixes))
+    except SourceIpPolicyError as exc:
+        raise AnsibleFilterError(f"allowlist_cidrs: {exc}")
+    for warning in warnings:
+        display.warning(f"allowlist_cidrs: {warning}")
+    return networks
+
+
 class FilterModule:
     def filters(self):
-        return {"source_ip_policy": source_ip_policy}
+        return {"source_ip_policy": source_ip_policy, "allowlist_cidrs": allowlist_cidrs}

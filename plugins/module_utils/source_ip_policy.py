@@ -78,6 +78,14 @@ def normalize_cidrs(cidrs, allow_wide_prefixes=False):
                 f"the networks of the source IP allow-list together cover every IPv{version} address; the "
                 "allow-list must name your own networks"
             )
+        # Narrow pieces that add up to a wide network (128 /8s make 0.0.0.0/1) are as wide as that network.
+        wide = [n for n in union if n.prefixlen < MIN_PREFIX[version]]
+        if wide and not allow_wide_prefixes:
+            raise SourceIpPolicyError(
+                f"the networks of the source IP allow-list together make {wide[0]}, wider than "
+                f"/{MIN_PREFIX[version]}; name your own networks, or allow wide prefixes (allow_wide_prefixes) if "
+                "you really mean it"
+            )
     return networks, warnings
 
 

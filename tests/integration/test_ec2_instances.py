@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+import subprocess
+
 import pytest
 from ec2_plays import REGION, ec2_writes, run_play, role_tasks, tagged
 
@@ -129,8 +131,15 @@ def test_destroy_terminates_every_role_and_nothing_else(tmp_path, moto_server, e
 
 
 def test_ssh_wait_is_bounded_and_names_the_instance(tmp_path, moto_server, ec2, world):
-    result = run_play(tmp_path, moto_server, role_tasks(instances(
-        "inst-c", world, ec2_instances_count=1, ec2_instances_wait_for_ssh=True, ec2_instances_ssh_timeout=3)))
+    # The wait connects to the instance's private address, which nothing here answers. A blackhole route for
+    # the subnet keeps those packets inside this machine instead of sending them out of the default route.
+    subnet_cidr = ec2.describe_subnets(SubnetIds=[world["subnet"]])["Subnets"][0]["CidrBlock"]
+    subprocess.run(["ip", "route", "replace", "blackhole", subnet_cidr], capture_output=True, check=True)
+    try:
+        result = run_play(tmp_path, moto_server, role_tasks(instances(
+            "inst-c", world, ec2_instances_count=1, ec2_instances_wait_for_ssh=True, ec2_instances_ssh_timeout=3)))
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", subnet_cidr], capture_output=True, check=False)
     assert result.rc != 0
     (instance_id,) = live(ec2, "inst-c")
     assert any(f"Instance {instance_id} (worker of cluster inst-c) did not answer SSH" in m and "within 3 s" in m

@@ -98,6 +98,11 @@ def test_explicit_allowlist_with_ipv6(tmp_path, moto_server, ec2):
     ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "world_ports": [443, 7077]}]},
      "Refusing to open port(s) 7077 to 0.0.0.0/0 and ::/0"),
     ({"ec2_security_groups_allowlist": ["203.0.113.300/32"]}, "Not an IPv4 or IPv6 CIDR in ec2_security_groups_allowlist"),
+    # The world split into pieces that are each allowed on their own.
+    ({"ec2_security_groups_allowlist": ["0.0.0.0/1", "128.0.0.0/1"]}, "'0.0.0.0/1' is wider than /8"),
+    ({"ec2_security_groups_allowlist": ["::/1", "8000::/1"], "ec2_security_groups_allow_wide_prefixes": True},
+     "together cover every IPv6 address"),
+    ({"ec2_security_groups_allowlist": [f"{n}.0.0.0/8" for n in range(128)]}, "together make 0.0.0.0/1"),
 ])
 def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_server, ec2, options, message):
     vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]

@@ -154,6 +154,15 @@ def test_a_list_that_covers_a_whole_family_is_refused_even_with_wide_prefixes(ci
         build_source_ip_policy(cidrs, allow_wide_prefixes=True)
 
 
+def test_narrow_pieces_that_add_up_to_a_wide_network_are_refused():
+    # 128 networks of /8 each pass the per-entry limit, and make 0.0.0.0/1 together.
+    with pytest.raises(SourceIpPolicyError, match="together make 0.0.0.0/1, wider than /8"):
+        build_source_ip_policy([f"{n}.0.0.0/8" for n in range(128)], size_limit=10**6)
+    with pytest.raises(SourceIpPolicyError, match="together make 2001:db8::/31"):
+        build_source_ip_policy(["2001:db8::/32", "2001:db9::/32"])
+    assert allowed_cidrs(build_source_ip_policy(["2001:db8::/32", "2001:db9::/32"], allow_wide_prefixes=True)[0])
+
+
 def test_wide_prefixes_pass_when_the_caller_opts_in_and_limits_are_inclusive():
     assert allowed_cidrs(build_source_ip_policy(["10.0.0.0/7", "0.0.0.0/1"], allow_wide_prefixes=True)[0]) == [
         "10.0.0.0/7", "0.0.0.0/1"]
