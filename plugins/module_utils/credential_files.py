@@ -40,12 +40,29 @@ def target_paths(fmt, dest):
     return [dest]
 
 
+def refuse_symlink(path):
+    """Raise CredentialFileError if path is a symbolic link.
+
+    Credential files and their directories are never followed through links: a module running as root for
+    another user would otherwise read (and copy into that user's file) or chmod/chown whatever the link
+    points at, such as root's own credentials.
+    """
+    if os.path.islink(path):
+        raise CredentialFileError(f"{path} is a symbolic link; credential files and their directories must be "
+                                  "real files and directories (links are never followed)")
+
+
 def _read(path):
+    refuse_symlink(path)
     try:
-        with open(path) as stream:
-            return stream.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise CredentialFileError(f"cannot read {path}: {exc.strerror}")
+    try:
+        with os.fdopen(fd) as stream:
+            return stream.read()
     except OSError as exc:
         raise CredentialFileError(f"cannot read {path}: {exc.strerror}")
 
@@ -80,24 +97,33 @@ def _profile_block(text, profile):
 
 
 def read_key_id(fmt, dest, profile):
-    """The access key id recorded in dest, or None."""
+    """The access key id recorded in dest, or None. A destination whose secret is missing or empty holds no
+    key: the key must be delivered again (rotated), never taken as current without its secret."""
     if fmt == "condor_annex":
         text = _read(os.path.join(dest, CONDOR_PUBLIC))
-        return text.strip() or None if text else None
+        # The secret is not read, only looked at: a missing or empty privateKeyFile means no key is held.
+        private = os.path.join(dest, CONDOR_PRIVATE)
+        refuse_symlink(private)
+        if not text or not text.strip() or not os.path.isfile(private) or os.path.getsize(private) == 0:
+            return None
+        return text.strip()
     text = _read(dest)
     if not text:
         return None
     if fmt == "env":
         match = re.search(r"^export AWS_ACCESS_KEY_ID=(\S+)$", text, re.M)
-        return match.group(1) if match else None
+        has_secret = re.search(r"^export AWS_SECRET_ACCESS_KEY=\S+$", text, re.M)
+        return match.group(1) if match and has_secret else None
     lines, start, end = _profile_block(text, profile)
     if start is None:
         return None
+    settings = {}
     for line in lines[start + 1:end]:
         key, _sep, value = line.partition("=")
-        if key.strip() == "aws_access_key_id":
-            return value.strip() or None
-    return None
+        settings[key.strip()] = value.strip()
+    if not settings.get("aws_secret_access_key"):
+        return None
+    return settings.get("aws_access_key_id") or None
 
 
 def render(fmt, dest, profile, key_id, secret):
@@ -151,6 +177,7 @@ def resolve_owner(owner, group):
 
 def prepare_directory(directory, create_dirs, uid, gid, check_mode):
     """Make sure the directory exists (0700 when this creates it). Returns True if it would be created."""
+    refuse_symlink(directory)
     if os.path.isdir(directory):
         return False
     if os.path.exists(directory):
@@ -217,6 +244,9 @@ def write_files(files, mode, uid, gid):
     Every temporary file is made first; then each is renamed into place. If a rename fails, the files
     already replaced get their old content back (or are removed if they did not exist).
     """
+    for path in files:
+        refuse_symlink(path)
+        refuse_symlink(os.path.dirname(path))
     temps, backups, replaced = {}, {}, []
     try:
         for path, content in files.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import stat
 import time
 
@@ -92,10 +93,9 @@ class AccessKeyManager(IamManager):
     def validate(self):
         p = self.params
         validate_user_name(self.user)
-        try:
-            self.mode = int(p["mode"], 8)
-        except ValueError:
+        if not re.fullmatch(r"0?[0-7]{3}", p["mode"] or ""):
             raise IamInputError(f"mode {p['mode']!r} is not an octal file mode such as 0600")
+        self.mode = int(p["mode"], 8)
         if self.mode & 0o077:
             raise IamInputError(f"mode {p['mode']} would let other users on the host read the secret; use 0600 or 0400")
         for option in ("rotate_after_days", "max_age_days"):
@@ -457,7 +457,12 @@ class AccessKeyManager(IamManager):
 
     def fix_file_modes(self):
         for path in self.out["files"]:
-            info = os.lstat(path)
+            # chmod/chown follow links: a link planted in place of a key file must never be followed.
+            files.refuse_symlink(path)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                raise IamInputError(f"{path} disappeared while the task ran; run it again")
             if stat.S_IMODE(info.st_mode) != self.mode:
                 self.change(f"set mode {self.params['mode']} on {path}")
                 if not self.check_mode:

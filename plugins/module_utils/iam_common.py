@@ -136,6 +136,10 @@ def run_manager(module, manager, what):
         module.fail_json(msg=str(exc), changes=manager.changes)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"IAM call failed for {what}", changes=manager.changes)
+    except OSError as exc:
+        # A file on the controller changed under the task (or a permission it lacked): say which, no traceback.
+        module.fail_json(msg=f"{what}: {exc.strerror or exc} ({exc.filename or 'a local file'})",
+                         changes=manager.changes)
 
 
 def validate_user_name(name):
@@ -191,6 +195,22 @@ def load_policy_document(name, document):
             raise IamInputError(f"policy {name!r} is not valid JSON: {exc}")
     if not isinstance(document, dict) or "Statement" not in document:
         raise IamInputError(f"policy {name!r} must be a JSON object with a Statement")
+    statements = document["Statement"]
+    for statement in statements if isinstance(statements, list) else [statements]:
+        # The shape the evaluators and IAM rely on; anything else is refused here, not met as a traceback later.
+        if not isinstance(statement, dict):
+            raise IamInputError(f"policy {name!r}: every Statement must be a JSON object")
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            raise IamInputError(f"policy {name!r}: every statement needs Effect Allow or Deny")
+        for key in ("Action", "NotAction", "Resource", "NotResource"):
+            value = statement.get(key)
+            if value is not None and not (isinstance(value, str) or
+                                          (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+                raise IamInputError(f"policy {name!r}: {key} must be a string or a list of strings")
+        condition = statement.get("Condition")
+        if condition is not None and not (isinstance(condition, dict) and
+                                          all(isinstance(v, dict) for v in condition.values())):
+            raise IamInputError(f"policy {name!r}: Condition must map operators to objects of condition keys")
     return document
 
 

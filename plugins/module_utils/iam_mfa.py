@@ -36,6 +36,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client_without_retries
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
@@ -236,7 +237,8 @@ class MfaDeviceManager(IamManager):
             self.change(f"enable it for user {self.user} with two consecutive codes from the seed")
             return
         # Not retried blindly: a retry after an unknown outcome would meet EntityAlreadyExists and lose the seed.
-        created = self.client.create_virtual_mfa_device(VirtualMFADeviceName=self.name, Path=self.params["path"])
+        created = iam_client_without_retries(self.module).create_virtual_mfa_device(
+            VirtualMFADeviceName=self.name, Path=self.params["path"])
         seed = created["VirtualMFADevice"]["Base32StringSeed"]
         seed = seed.decode("ascii") if isinstance(seed, bytes) else seed
         content = {self.seed_file: seed + "\n"}

@@ -78,7 +78,13 @@ class IamUserManager(IamManager):
             raise IamInputError(f"source_ip_policy_name {restriction_name!r} is not a valid IAM policy name: use 1 "
                                 "to 128 letters, digits and the characters +=,.@_-")
         self.inline = {}
+        mfa_name = self.params["require_mfa_policy_name"]
+        if not POLICY_NAME_PATTERN.match(mfa_name or ""):
+            raise IamInputError(f"require_mfa_policy_name {mfa_name!r} is not a valid IAM policy name")
         for policy_name, document in (self.params["inline_policies"] or {}).items():
+            if not POLICY_NAME_PATTERN.match(policy_name):
+                raise IamInputError(f"inline policy name {policy_name!r} is not a valid IAM policy name: use 1 "
+                                    "to 128 letters, digits and the characters +=,.@_-")
             if policy_name == restriction_name:
                 raise IamInputError(f"inline policy name {policy_name!r} is reserved for the source IP restriction")
             if self.params["require_mfa"] is not None and policy_name == self.params["require_mfa_policy_name"]:

@@ -68,8 +68,10 @@ class StsSessionManager(IamManager):
     def validate(self):
         p = self.params
         self.profile = p["session_profile"]
-        if not self.profile or any(c in self.profile for c in "[]\n") or self.profile != self.profile.strip():
-            raise IamInputError(f"{self.profile!r} is not a usable profile name")
+        try:
+            files.validate_profile_name(self.profile)
+        except files.CredentialFileError as exc:
+            raise IamInputError(str(exc))
         if p["mfa_code"] is not None:
             validate_code(p["mfa_code"], "MFA code")
         self.seed = read_seed_file(os.path.abspath(os.path.expanduser(p["seed_file"]))) if p["seed_file"] else None

@@ -134,3 +134,47 @@ def test_check_writable(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(files.CredentialFileError, match="is not writable"):
         files.check_writable(str(tmp_path / "not" / "yet"), check_mode=False)
+
+
+def test_links_are_never_followed(tmp_path):
+    # A module running as root for another user must not read, copy or replace what a link points at.
+    secret = tmp_path / "someone-elses-credentials"
+    secret.write_text("[default]\naws_secret_access_key = not-yours\n")
+    linked = tmp_path / "credentials"
+    linked.symlink_to(secret)
+    with pytest.raises(files.CredentialFileError, match="is a symbolic link"):
+        files.read_key_id("aws_credentials", str(linked), "annex")
+    with pytest.raises(files.CredentialFileError, match="is a symbolic link"):
+        files.render("aws_credentials", str(linked), "annex", "AKIDEXAMPLE", "s3cr3t")
+    with pytest.raises(files.CredentialFileError, match="is a symbolic link"):
+        files.write_files({str(linked): "x\n"}, 0o600, -1, -1)
+    assert os.path.islink(linked) and secret.read_text().startswith("[default]")
+
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    (tmp_path / "condor").symlink_to(real_dir)
+    with pytest.raises(files.CredentialFileError, match="is a symbolic link"):
+        files.prepare_directory(str(tmp_path / "condor"), True, -1, -1, False)
+    with pytest.raises(files.CredentialFileError, match="is a symbolic link"):
+        files.write_files({str(tmp_path / "condor" / "privateKeyFile"): "x\n"}, 0o600, -1, -1)
+    assert list(real_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("profile", ["x]\n[default", "", "a b", "x\r[default]", "p" * 65])
+def test_profile_names_that_could_leave_their_section_are_refused(profile):
+    with pytest.raises(files.CredentialFileError, match="profile name"):
+        files.validate_profile_name(profile)
+
+
+def test_a_destination_without_its_secret_holds_no_key(tmp_path):
+    condor = tmp_path / "condor"
+    condor.mkdir()
+    (condor / "publicKeyFile").write_text("AKIDEXAMPLE\n")
+    assert files.read_key_id("condor_annex", str(condor), None) is None
+    (condor / "privateKeyFile").write_text("s3cr3t\n")
+    assert files.read_key_id("condor_annex", str(condor), None) == "AKIDEXAMPLE"
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[annex]\naws_access_key_id = AKIDEXAMPLE\n")
+    assert files.read_key_id("aws_credentials", str(credentials), "annex") is None
+    credentials.write_text("[annex]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s3cr3t\n")
+    assert files.read_key_id("aws_credentials", str(credentials), "annex") == "AKIDEXAMPLE"
