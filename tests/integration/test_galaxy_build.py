@@ -78,6 +78,8 @@ def test_installed_collection_runs_the_restricted_user_flow(installed, moto_serv
     - role: cloudburst.aws.iam_restricted_user
       vars:
         iam_restricted_user_name: outside-user
+        # Its own policy name: the role test expects to create cloudburst-launch in this session's moto.
+        iam_restricted_user_policy_name: cloudburst-launch-outside
         iam_restricted_user_checkip_url: {checkip.url}
         iam_restricted_user_condor_dir: {condor_dir}
   tasks:
