@@ -38,7 +38,7 @@ def test_what_is_not_a_key():
     text = "\n".join([
         f"commit {commit}",                       # a git hash: no capitals
         f"secret = {commit}",
-        "AKIAIOSFODNN7EXAMPLE",                   # AWS's documentation key
+        "AKIA" + fake_key_id()[4:13] + "EXAMPLE",  # shaped like AWS's documentation key, made here
         "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "XAKIA" + fake_key_id()[4:] + "9",        # inside a longer word
         "data = " + fake_secret(),                # 40 characters without a secret's name, not alone
