@@ -25,6 +25,8 @@ import threading
 import urllib.parse
 from typing import Optional
 
+from rig import LocalHTTPServer
+
 ERROR_BODY = ('<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
               "<Code>{code}</Code><Message>{message}</Message></Error>"
               "<RequestId>faultproxy-{serial}</RequestId></ErrorResponse>")
@@ -72,7 +74,7 @@ def request_action(body, path):
     return "?"
 
 
-class FaultProxy:
+class FaultProxy(LocalHTTPServer):
     def __init__(self, upstream_url, seed=0):
         upstream = urllib.parse.urlsplit(upstream_url)
         self.upstream = (upstream.hostname, upstream.port)
@@ -94,10 +96,7 @@ class FaultProxy:
             def log_message(self, *args):
                 pass
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     # --- rules ------------------------------------------------------------------------------------
 
@@ -164,19 +163,3 @@ class FaultProxy:
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
-
-    # --- life -------------------------------------------------------------------------------------
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -174,7 +174,32 @@ def clean_aws_environment(env):
     return env
 
 
-class CheckipServer:
+class LocalHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 (port chosen by the system) that the rig's stand-ins share:
+    start/stop and use as a context manager."""
+
+    def _serve(self, handler, url_suffix=""):
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}{url_suffix}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class CheckipServer(LocalHTTPServer):
     """A checkip-style HTTP server on 127.0.0.1 whose answer tests can change between requests.
 
     `answer` is a list of (status, body, delay_seconds) played in order; the last one repeats.
@@ -205,25 +230,8 @@ class CheckipServer:
             def log_message(self, *args):
                 pass
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(Handler, "/")
 
     def set_answers(self, answers):
         self.answers = list(answers)
         self.requests = 0
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
