@@ -14,26 +14,25 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
 display = Display()
 
 
+def _checked(name, build, cidrs, allow_wide_prefixes):
+    """Run one of the allow-list builders; its refusals become filter errors, its warnings warnings."""
+    try:
+        value, warnings = build(cidrs, allow_wide_prefixes=bool(allow_wide_prefixes))
+    except SourceIpPolicyError as exc:
+        raise AnsibleFilterError(f"{name}: {exc}")
+    for warning in warnings:
+        display.warning(f"{name}: {warning}")
+    return value
+
+
 def source_ip_policy(cidrs, allow_wide_prefixes=False):
     """Turn an allow-list of CIDRs into the IAM policy that denies requests from anywhere else."""
-    try:
-        document, warnings = build_source_ip_policy(cidrs, allow_wide_prefixes=bool(allow_wide_prefixes))
-    except SourceIpPolicyError as exc:
-        raise AnsibleFilterError(f"source_ip_policy: {exc}")
-    for warning in warnings:
-        display.warning(f"source_ip_policy: {warning}")
-    return document
+    return _checked("source_ip_policy", build_source_ip_policy, cidrs, allow_wide_prefixes)
 
 
 def allowlist_cidrs(cidrs, allow_wide_prefixes=False):
     """An allow-list checked by the same rules as the restriction policy, as normalised CIDR strings."""
-    try:
-        networks, warnings = normalize_cidrs(cidrs, allow_wide_prefixes=bool(allow_wide_prefixes))
-    except SourceIpPolicyError as exc:
-        raise AnsibleFilterError(f"allowlist_cidrs: {exc}")
-    for warning in warnings:
-        display.warning(f"allowlist_cidrs: {warning}")
-    return networks
+    return _checked("allowlist_cidrs", normalize_cidrs, cidrs, allow_wide_prefixes)
 
 
 class FilterModule:
