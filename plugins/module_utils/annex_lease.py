@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The annex lease reaper: terminate the instances of every annex whose lease has ended, delete its objects.
+
+This file is self-contained (standard library and boto3 only, no Ansible imports) because it is used twice:
+
+- as the code of the lease Lambda function (handler ``annex_lease.handler``, runtime python3.13), run by a
+  per-annex EventBridge schedule, so that leases are enforced with the controller off;
+- by the ``cloudburst.aws.htcondor_annex_reaper`` module, run from a timer on the controller or the central
+  manager (and by the tests against moto, which stores schedules but never fires them).
+
+The contract with the launch side (roles/htcondor_annex, through roles/ec2_instances):
+
+- every annex instance carries the tag ``htcondor:AnnexName`` (the annex's name, as condor_annex tags it)
+  and the tag ``cloudburst:lease-end`` (``ec2_instances_lease_end``): the lease end as ISO 8601 in UTC,
+  ``2026-11-25T14:05:00Z``. Epoch seconds (``1795615500``) and other ISO 8601 offsets are read too;
+- the annex's objects in the configuration bucket are those under the key prefix ``config-<annex name>/``
+  (inside condor_annex's ``config-*`` pattern that the instance profile is scoped to); each carries the
+  lease end as the user metadata ``lease-end``, so that objects of an annex whose instances are already gone
+  (idle shutdown) are still removed after its lease.
+
+An instance whose lease-end tag is missing or unreadable is never terminated; it is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+
+ANNEX_TAG = "htcondor:AnnexName"
+LEASE_TAG = "cloudburst:lease-end"
+LEASE_METADATA = "lease-end"
+OBJECT_PREFIX = "config-"
+# States in which an instance still bills (or may again): the reaper terminates these.
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+ANNEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,26}$")
+_EPOCH_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# TerminateInstances and DeleteObjects take at most this many ids / keys per call.
+_TERMINATE_BATCH = 500
+_DELETE_BATCH = 1000
+
+
+class LeaseError(ValueError):
+    """Bad input to the reaper (an annex name or a time it cannot use)."""
+
+
+def object_prefix(annex_name):
+    """The key prefix of one annex's objects in the configuration bucket."""
+    check_annex_name(annex_name)
+    return f"{OBJECT_PREFIX}{annex_name}/"
+
+
+def check_annex_name(annex_name):
+    if not isinstance(annex_name, str) or not ANNEX_NAME_PATTERN.match(annex_name):
+        raise LeaseError(f"annex name {annex_name!r} must be 1 to 27 letters, digits, '.', '-' or '_'")
+    return annex_name
+
+
+def to_datetime(value):
+    """An aware UTC datetime from a datetime, epoch seconds (number or digits) or ISO 8601 text."""
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, bool):
+        raise LeaseError(f"not a time: {value!r}")
+    elif isinstance(value, (int, float)):
+        moment = datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    elif isinstance(value, str) and _EPOCH_PATTERN.match(value.strip()):
+        moment = datetime.datetime.fromtimestamp(float(value.strip()), tz=datetime.timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise LeaseError(f"not a time (ISO 8601 or epoch seconds): {value!r}") from None
+    else:
+        raise LeaseError(f"not a time: {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def format_lease_end(value):
+    """The tag's canonical form: ISO 8601 UTC to the second with a Z (2026-11-25T14:05:00Z)."""
+    return to_datetime(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tags_of(instance):
+    return {tag["Key"]: tag["Value"] for tag in instance.get("Tags") or []}
+
+
+def lease_end(instance):
+    """The instance's lease end as a UTC datetime, or None when the tag is missing or unreadable."""
+    value = tags_of(instance).get(LEASE_TAG)
+    if value is None:
+        return None
+    try:
+        return to_datetime(value)
+    except LeaseError:
+        return None
+
+
+def _state(instance):
+    return (instance.get("State") or {}).get("Name")
+
+
+def expired_instances(instances, now):
+    """The annex instances (tagged htcondor:AnnexName) in a live state whose lease end has passed at now.
+
+    instances are EC2 instance descriptions (DescribeInstances' shape); now is a datetime or epoch seconds.
+    """
+    moment = to_datetime(now)
+    found = []
+    for instance in instances:
+        if ANNEX_TAG not in tags_of(instance) or _state(instance) not in LIVE_STATES:
+            continue
+        end = lease_end(instance)
+        if end is not None and end <= moment:
+            found.append(instance)
+    return found
+
+
+def describe_annex_instances(ec2, annex_name=None):
+    """Every live annex instance (of one annex, or of all), in DescribeInstances' shape."""
+    filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    if annex_name is None:
+        filters.append({"Name": "tag-key", "Values": [ANNEX_TAG]})
+    else:
+        filters.append({"Name": f"tag:{ANNEX_TAG}", "Values": [check_annex_name(annex_name)]})
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
+    return [instance for page in pages for reservation in page["Reservations"] for instance in reservation["Instances"]]
+
+
+def list_annex_objects(s3, bucket, annex_name=None):
+    """Keys of the annexes' objects: annex name -> [key, ...]."""
+    prefix = object_prefix(annex_name) if annex_name else OBJECT_PREFIX
+    found = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents") or []:
+            name = entry["Key"][len(OBJECT_PREFIX):].split("/", 1)[0]
+            if "/" in entry["Key"][len(OBJECT_PREFIX):] and ANNEX_NAME_PATTERN.match(name):
+                found.setdefault(name, []).append(entry["Key"])
+    return found
+
+
+def _object_lease_end(s3, bucket, key):
+    metadata = s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
+    try:
+        return to_datetime(metadata[LEASE_METADATA])
+    except (KeyError, LeaseError):
+        return None
+
+
+def _chunks(items, size):
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def reap(ec2, s3, bucket, now, annex_name=None, dry_run=False):
+    """Terminate every annex instance whose lease has ended and delete the objects of each ended annex.
+
+    ec2 and s3 are boto3 clients; bucket may be None or empty (then no object is touched); annex_name limits
+    the pass to one annex; dry_run decides without changing anything. An annex has ended when it has an
+    expired instance and no live instance with a later (or unreadable) lease, or when it has no live
+    instance and the lease end recorded on its objects has passed.
+
+    Returns a dict: ``terminated`` (instance ids), ``deleted`` (object keys), ``annexes`` (annex name ->
+    the expired instance ids), ``ended`` (names of the annexes whose objects go), ``skipped`` (instances
+    without a readable lease end: id and annex), ``dry_run`` and ``now`` (ISO 8601).
+    """
+    moment = to_datetime(now)
+    if annex_name is not None:
+        check_annex_name(annex_name)
+    instances = describe_annex_instances(ec2, annex_name)
+    expired = expired_instances(instances, moment)
+    expired_ids = {i["InstanceId"] for i in expired}
+    by_annex, live_annexes, skipped = {}, set(), []
+    for instance in instances:
+        name = tags_of(instance).get(ANNEX_TAG)
+        if instance["InstanceId"] in expired_ids:
+            by_annex.setdefault(name, []).append(instance["InstanceId"])
+        else:
+            live_annexes.add(name)
+            if lease_end(instance) is None:
+                skipped.append({"instance_id": instance["InstanceId"], "annex_name": name})
+    ended = {name for name in by_annex if name not in live_annexes}
+
+    objects = {}
+    if bucket:
+        for name, keys in list_annex_objects(s3, bucket, annex_name).items():
+            if name in live_annexes:
+                continue
+            if name in ended or any((_object_lease_end(s3, bucket, key) or moment) < moment for key in keys):
+                ended.add(name)
+                objects[name] = sorted(keys)
+
+    terminated = sorted(expired_ids)
+    deleted = sorted(key for name in ended for key in objects.get(name, []))
+    if not dry_run:
+        for batch in _chunks(terminated, _TERMINATE_BATCH):
+            ec2.terminate_instances(InstanceIds=batch)
+        for batch in _chunks(deleted, _DELETE_BATCH):
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            errors = answer.get("Errors") or []
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} object(s) from {bucket}: {errors[:3]}")
+    return {
+        "terminated": terminated,
+        "deleted": deleted,
+        "annexes": {name: sorted(ids) for name, ids in sorted(by_annex.items())},
+        "ended": sorted(ended),
+        "skipped": skipped,
+        "dry_run": bool(dry_run),
+        "now": format_lease_end(moment),
+    }
+
+
+def handler(event, context):  # pylint: disable=unused-argument
+    """Lambda entry point. The schedule's input: {"bucket": ..., "annex_name": ... (optional, all annexes
+    when absent), "dry_run": false}; the bucket may also come from the environment variable ANNEX_BUCKET."""
+    import boto3  # only here: the pure logic above needs no AWS library
+
+    event = event or {}
+    bucket = event.get("bucket") or os.environ.get("ANNEX_BUCKET") or None
+    annex_name = event.get("annex_name") or None
+    dry_run = bool(event.get("dry_run", False))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    result = reap(boto3.client("ec2"), boto3.client("s3"), bucket, now, annex_name=annex_name, dry_run=dry_run)
+    print(f"annex lease: {result}")
+    return result
