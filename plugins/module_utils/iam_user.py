@@ -471,12 +471,13 @@ class IamUserManager(IamManager):
 
     def remove_dependents(self, state):
         """Everything AWS requires gone before DeleteUser, so that it never stops at DeleteConflict.
-        state is describe_user's read: its policies and groups are complete lists."""
+        state is describe_user's read: its policies and groups are complete lists. The other lists are paginated
+        too: a user with more MFA devices or SSH keys than one page would otherwise keep DeleteUser failing."""
         c, name = self.client, self.name
-        for key in c.list_access_keys(UserName=name, aws_retry=True)["AccessKeyMetadata"]:
+        for key in paginate(c, "list_access_keys", "AccessKeyMetadata", UserName=name):
             self.change(f"delete access key {key['AccessKeyId']}", c.delete_access_key, UserName=name,
                         AccessKeyId=key["AccessKeyId"])
-        for device in c.list_mfa_devices(UserName=name, aws_retry=True)["MFADevices"]:
+        for device in paginate(c, "list_mfa_devices", "MFADevices", UserName=name):
             serial = device["SerialNumber"]
             self.change(f"deactivate MFA device {serial}", c.deactivate_mfa_device, UserName=name, SerialNumber=serial)
             if ":mfa/" in serial:  # a virtual device belongs to the account; it goes with the user
@@ -493,10 +494,10 @@ class IamUserManager(IamManager):
             self.change(f"detach managed policy {arn}", c.detach_user_policy, UserName=name, PolicyArn=arn)
         for group in state["groups"]:
             self.change(f"remove user from group {group}", c.remove_user_from_group, UserName=name, GroupName=group)
-        for cert in c.list_signing_certificates(UserName=name, aws_retry=True)["Certificates"]:
+        for cert in paginate(c, "list_signing_certificates", "Certificates", UserName=name):
             self.change(f"delete signing certificate {cert['CertificateId']}", c.delete_signing_certificate,
                         UserName=name, CertificateId=cert["CertificateId"])
-        for key in c.list_ssh_public_keys(UserName=name, aws_retry=True)["SSHPublicKeys"]:
+        for key in paginate(c, "list_ssh_public_keys", "SSHPublicKeys", UserName=name):
             self.change(f"delete SSH public key {key['SSHPublicKeyId']}", c.delete_ssh_public_key, UserName=name,
                         SSHPublicKeyId=key["SSHPublicKeyId"])
         for cred in self.service_specific_credentials():
