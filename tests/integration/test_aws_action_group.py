@@ -83,10 +83,12 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
         "sts_session": {"session_profile": "cb-group-mfa", "credentials_file": str(tmp_path / "session"),
                         "serial_number": "arn:aws:iam::123456789012:mfa/cb-group-user", "mfa_code": "246802"},
         "iam_audit": {"max_key_age_days": 30},
+        "htcondor_annex_reaper": {"annex_name": "cb-group-annex"},
+        "htcondor_annex_status": {"annex_name": "cb-group-annex"},
     }
     assert sorted(calls) == aws_group_modules(), "add a call for every module in the group"
     order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
-             "iam_mfa_device", "sts_session", "iam_audit"]
+             "iam_mfa_device", "sts_session", "iam_audit", "htcondor_annex_reaper", "htcondor_annex_status"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]
@@ -95,6 +97,7 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
     assert [u["user_name"] for u in by_name["iam_user_info"]["users"]] == ["cb-group-user"]
     assert by_name["iam_managed_policy"]["changed"] is True
     assert len(by_name["iam_access_key_info"]["access_keys"]) == 1
+    assert by_name["htcondor_annex_reaper"]["terminated"] == [] and by_name["htcondor_annex_status"]["annexes"] == []
 
     iam = boto3_session.client("iam", endpoint_url=moto_server.url)
     keys = iam.list_access_keys(UserName="cb-group-user")["AccessKeyMetadata"]

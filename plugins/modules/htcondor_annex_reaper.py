@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: htcondor_annex_reaper
+short_description: Terminate the instances of HTCondor annexes whose lease has ended, and delete their objects
+version_added: 0.1.0
+description:
+  - The cloud-side lease of an annex, run from the controller or the central manager (for example from a
+    systemd timer), next to the lease function that a schedule runs in AWS. Both run the same code,
+    C(plugins/module_utils/annex_lease.py), so a node that never starts condor, or whose own lease
+    shutdown fails, still stops billing.
+  - An annex instance is one tagged C(htcondor:AnnexName). Its lease end is its C(cloudburst:lease-end)
+    tag (ISO 8601 UTC, as the C(cloudburst.aws.htcondor_annex) role writes it; epoch seconds are read too).
+    Every such instance in state pending, running, stopping or stopped whose lease end has passed is
+    terminated. An instance without a readable lease end is never terminated; it is listed in RV(skipped).
+  - An annex has ended when none of its live instances has a later lease, or when it has no live instance
+    left and the lease end recorded on its objects has passed. Then its objects in O(bucket) (key prefix
+    C(config-<annex name>/)) are deleted.
+  - In check mode nothing is changed and the result says what would be.
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  annex_name:
+    description:
+      - Only this annex. Without it, every annex in the region.
+      - 1 to 27 letters, digits, dot, dash and underscore (condor_annex's limit).
+    type: str
+  bucket:
+    description:
+      - The annex configuration bucket whose ended annexes' objects are deleted. Without it no object is touched.
+    type: str
+  now:
+    description:
+      - The time to judge leases at, ISO 8601 or epoch seconds. Default the current time. For planning
+        (with check mode) and tests.
+    type: str
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Enforce every annex's lease (run every five minutes from a timer)
+  cloudburst.aws.htcondor_annex_reaper:
+    bucket: cloudburst-annex-config-123456789012
+  register: reaped
+
+- name: What would go in the next hour
+  cloudburst.aws.htcondor_annex_reaper:
+    annex_name: seed-000
+    now: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 3600, utc=true) }}"
+  check_mode: true
+"""
+
+RETURN = r"""
+terminated:
+  description: Ids of the instances terminated (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: ["i-0123456789abcdef0"]
+deleted:
+  description: Keys of the objects deleted from O(bucket) (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: ["config-seed-000/annex.json"]
+annexes:
+  description: Each annex with expired instances, by name, and those instances' ids.
+  returned: always
+  type: dict
+  sample: {"seed-000": ["i-0123456789abcdef0"]}
+ended:
+  description: Names of the annexes that have ended (their objects go).
+  returned: always
+  type: list
+  elements: str
+skipped:
+  description: Live annex instances without a readable lease end, never terminated.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: The instance.
+      type: str
+    annex_name:
+      description: Its annex.
+      type: str
+now:
+  description: The time the leases were judged at, ISO 8601 UTC.
+  returned: always
+  type: str
+  sample: "2026-11-25T14:05:00Z"
+"""
+
+import datetime
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import to_datetime
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            annex_name=dict(type="str"),
+            bucket=dict(type="str"),
+            now=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if params["annex_name"] is not None:
+            check_annex_name(params["annex_name"])
+        now = to_datetime(params["now"]) if params["now"] else datetime.datetime.now(datetime.timezone.utc)
+    except LeaseError as exc:
+        module.fail_json(msg=str(exc))
+    retry = AWSRetry.jittered_backoff()
+    ec2 = module.client("ec2", retry_decorator=retry)
+    s3 = module.client("s3", retry_decorator=retry)
+    try:
+        result = reap(ec2, s3, params["bucket"], now, annex_name=params["annex_name"], dry_run=module.check_mode)
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg="Could not enforce the annex leases")
+    except RuntimeError as exc:
+        module.fail_json(msg=str(exc))
+    result.pop("dry_run")
+    changed = bool(result["terminated"] or result["deleted"])
+    diff = {"before": {"instances": result["terminated"], "objects": result["deleted"]},
+            "after": {"instances": [], "objects": []}}
+    module.exit_json(changed=changed, diff=diff, **result)
+
+
+if __name__ == "__main__":
+    main()
