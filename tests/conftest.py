@@ -146,16 +146,24 @@ def checkip():
 
 
 @pytest.fixture(scope="module")
-def local_cloud(moto_server, tmp_path_factory):
+def local_cloud(request, moto_server, tmp_path_factory):
     """The local cloud (tests/localcloud.py) reconciling every second in a thread against the session's moto
     server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
-    Its describe calls land in moto's recording, so tests that count calls should not use it."""
+    It mirrors only the clusters (cloudburst:cluster tag) the test module lists in LOCAL_CLOUD_CLUSTERS, and
+    its region is the module's LOCAL_CLOUD_REGION (default the rig's), so modules sharing the session's moto
+    leave each other's instances alone. Its describe calls land in moto's recording, so tests that count calls
+    should not use it."""
     import localcloud
 
+    clusters = getattr(request.module, "LOCAL_CLOUD_CLUSTERS", None)
+    if not clusters:
+        pytest.fail(f"{request.module.__name__} uses local_cloud without LOCAL_CLOUD_CLUSTERS (the cloudburst:cluster "
+                    "tags of the instances it launches)", pytrace=False)
     cloud = localcloud.LocalCloud(
-        moto_server.url, rig.DEFAULT_REGION, moto_server.credentials["aws_access_key_id"],
-        moto_server.credentials["aws_secret_access_key"],
-        inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"])
+        moto_server.url, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION),
+        moto_server.credentials["aws_access_key_id"], moto_server.credentials["aws_secret_access_key"],
+        inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"],
+        clusters=clusters)
     cloud.start(interval=1.0)
     yield cloud
     cloud.stop()

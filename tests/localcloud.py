@@ -6,9 +6,15 @@ One reconcile pass makes the podman containers on this machine mirror the endpoi
 - every pending or running instance with the managed tag gets a container of the trixie image, named after
   the instance id, on a podman network with its subnet's CIDR and at its private IP; its key pair lets the
   user admin in (as on Debian's AMIs) and its user data runs once after the first boot, as cloud-init would;
-- a container whose instance is stopped, terminated or gone is removed;
+- a container whose instance is stopped is stopped and kept (EC2 keeps a stopped instance's disk); when the
+  instance runs again the same container starts again, with its address and files;
+- a container whose instance is terminated or gone is removed;
 - a container that powered itself off while its instance runs gets the instance's
   InstanceInitiatedShutdownBehavior applied on the endpoint (terminate or stop), as EC2 would.
+
+A LocalCloud given `clusters` mirrors only instances whose cloudburst:cluster tag is one of them, and sees
+only its own containers (label cloudburst_cluster), so test modules sharing one moto leave each other alone;
+without it (tools/local-cloud's default) every managed instance of the endpoint is mirrored.
 
 Containers are created and removed only through the collection's one container creator, the
 cloudburst.aws.local_hosts role (playbooks/local_hosts.yml). The inventory written after each pass names
@@ -39,9 +45,20 @@ VENV_BINS = [os.path.join(REPO_ROOT, ".venv", "bin"), os.path.dirname(os.path.ab
 # The tag that marks instances the local cloud mirrors: what roles/ec2_instances/vars/main.yml tags them with.
 DEFAULT_TAG_KEY = "managed-by"
 DEFAULT_TAG_VALUE = "cloudburst.aws"
+# The tag that names an instance's cluster (as the ec2_instances role tags it), and the container label that
+# carries it, so a LocalCloud scoped to some clusters sees only their containers.
+CLUSTER_TAG = "cloudburst:cluster"
+CLUSTER_LABEL = "cloudburst_cluster"
 # Label of every container the local cloud owns; a second label names the endpoint it mirrors.
 OWNER_LABEL = "cloudburst-local-cloud"
 LIVE_STATES = ("pending", "running")
+# An instance in these states keeps its container, stopped.
+STOPPED_STATES = ("stopping", "stopped")
+# Written into a container that the local cloud stopped because its instance stopped; a container with it
+# that is found powered off while its instance runs was started again by EC2, not powered off by itself.
+STOPPED_MARKER = "/var/lib/cloudburst-stopped-by-ec2"
+# Seconds podman gives systemd to shut a container down cleanly.
+STOP_TIMEOUT = 30
 # Podman states of a container whose init has ended (podman says stopped for a moment, then exited), and
 # of one that never started; others (running, stopping, paused) are left alone.
 POWERED_OFF_STATES = ("stopped", "exited")
@@ -96,20 +113,50 @@ def ec2_client(endpoint_url, region, access_key, secret_key):
                         aws_secret_access_key=secret_key)
 
 
-def managed_instances(ec2, tag_key, tag_value):
-    """Every instance with the managed tag, in any state, by instance id."""
-    pages = ec2.get_paginator("describe_instances").paginate(
-        Filters=[{"Name": f"tag:{tag_key}", "Values": [tag_value]}])
+def managed_instances(ec2, tag_key, tag_value, clusters=None):
+    """Every instance with the managed tag (and, given clusters, one of their cluster tags), in any state, by
+    instance id."""
+    filters = [{"Name": f"tag:{tag_key}", "Values": [tag_value]}]
+    if clusters is not None:
+        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": sorted(clusters)})
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
     return {instance["InstanceId"]: instance
             for page in pages for reservation in page["Reservations"] for instance in reservation["Instances"]}
 
 
-def containers(endpoint_url):
-    """The local cloud's containers for this endpoint: name -> podman state (running, exited, ...)."""
+def containers(endpoint_url, clusters=None):
+    """The local cloud's containers for this endpoint (given clusters, only theirs): name -> podman state
+    (running, exited, ...)."""
     proc = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", f"label=owner={OWNER_LABEL}",
                            "--filter", f"label=cloudburst_endpoint={endpoint_url}"],
                           capture_output=True, text=True, check=True)
-    return {entry["Names"][0]: entry["State"] for entry in json.loads(proc.stdout or "[]")}
+    return {entry["Names"][0]: entry["State"] for entry in json.loads(proc.stdout or "[]")
+            if clusters is None or (entry.get("Labels") or {}).get(CLUSTER_LABEL) in clusters}
+
+
+def stopped_by_ec2(name):
+    """Whether the local cloud stopped this container because its instance stopped (the marker is in it)."""
+    proc = subprocess.run(["podman", "cp", f"{name}:{STOPPED_MARKER}", "-"], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def mark_stopped(name):
+    """Leave the marker in a container (running or not) whose instance stops."""
+    with tempfile.NamedTemporaryFile("w", prefix="stopped-by-ec2-") as stream:
+        stream.write("stopped by its EC2 instance; the local cloud starts it again when the instance runs\n")
+        stream.flush()
+        subprocess.run(["podman", "cp", stream.name, f"{name}:{STOPPED_MARKER}"], capture_output=True, text=True,
+                       check=True)
+
+
+def stop_container(name):
+    """Stop (not remove) a container whose instance stopped: its disk stays, as a stopped instance's does."""
+    mark_stopped(name)
+    subprocess.run(["podman", "stop", "-t", str(STOP_TIMEOUT), name], capture_output=True, text=True, check=True)
+
+
+def unmark_stopped(name):
+    subprocess.run(["podman", "exec", name, "rm", "-f", STOPPED_MARKER], capture_output=True, text=True, check=True)
 
 
 def instance_attribute(ec2, instance_id, attribute, key):
@@ -130,6 +177,10 @@ def public_key(ec2, key_name):
     return pairs[0].get("PublicKey") if pairs else None
 
 
+def instance_tags(instance):
+    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+
+
 def network_name(cidr):
     """One podman network per subnet CIDR, named after it (cloudburst-10.42.1.0-24)."""
     return "cloudburst-" + cidr.replace("/", "-").replace(":", "_")
@@ -144,7 +195,8 @@ def host_spec(ec2, instance, subnet_cidr, endpoint_url):
         "network": network_name(subnet_cidr),
         "subnet": subnet_cidr,
         "ip": instance["PrivateIpAddress"],
-        "labels": {"owner": OWNER_LABEL, "cloudburst_endpoint": endpoint_url},
+        "labels": {"owner": OWNER_LABEL, "cloudburst_endpoint": endpoint_url,
+                   CLUSTER_LABEL: instance_tags(instance).get(CLUSTER_TAG, "")},
     }
     if short_dns:
         spec["aliases"] = [short_dns]
@@ -171,21 +223,27 @@ class Plan:
     create: list = field(default_factory=list)      # instance ids that need a container
     remove: list = field(default_factory=list)      # container names to remove
     powered_off: list = field(default_factory=list)  # instance ids whose container stopped by itself
+    stop: list = field(default_factory=list)        # containers to stop (and keep): their instance stopped
+    start: list = field(default_factory=list)       # stopped containers to start again: their instance runs
 
 
-def plan(instances, present):
-    """Compare instances (id -> description) with containers (name -> podman state)."""
+def plan(instances, present, marked=()):
+    """Compare instances (id -> description) with containers (name -> podman state); marked names the
+    powered-off containers that the local cloud stopped because their instance stopped."""
     result = Plan()
-    live = {i for i, inst in instances.items() if inst["State"]["Name"] in LIVE_STATES}
+    states = {i: inst["State"]["Name"] for i, inst in instances.items()}
+    live = {i for i, state in states.items() if state in LIVE_STATES}
+    stopped = {i for i, state in states.items() if state in STOPPED_STATES}
     for instance_id in sorted(live):
         state = present.get(instance_id)
         if state is None:
             result.create.append(instance_id)
         elif state in POWERED_OFF_STATES:
-            result.powered_off.append(instance_id)
+            (result.start if instance_id in marked else result.powered_off).append(instance_id)
         elif state in NEVER_STARTED_STATES:
             result.remove.append(instance_id)  # make it anew next pass
-    result.remove.extend(sorted(name for name in present if name not in live))
+    result.stop.extend(sorted(i for i in stopped if present.get(i) not in (None, *POWERED_OFF_STATES)))
+    result.remove.extend(sorted(name for name in present if name not in live | stopped))
     return result
 
 
@@ -212,7 +270,7 @@ def inventory(instances, running, group_tags=()):
     hosts, children = {}, {}
     for instance_id in sorted(running):
         instance = instances[instance_id]
-        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        tags = instance_tags(instance)
         hosts[instance_id] = dict(CONNECTION_VARS, private_ip_address=instance.get("PrivateIpAddress"),
                                   instance_tags=tags)
         for key in group_tags:
@@ -235,9 +293,11 @@ class LocalCloud:
     """Mirrors the managed instances of one local EC2 endpoint as podman containers."""
 
     def __init__(self, endpoint_url, region, access_key, secret_key, tag_key=DEFAULT_TAG_KEY,
-                 tag_value=DEFAULT_TAG_VALUE, inventory_path=None, group_tags=(), log=None):
+                 tag_value=DEFAULT_TAG_VALUE, inventory_path=None, group_tags=(), log=None, clusters=None):
+        """clusters: mirror only instances tagged cloudburst:cluster with one of these (None: every one)."""
         check_local_endpoint(endpoint_url)
         self.endpoint_url = endpoint_url
+        self.clusters = None if clusters is None else frozenset(clusters)
         self.ec2 = ec2_client(endpoint_url, region, access_key, secret_key)
         self.tag_key, self.tag_value = tag_key, tag_value
         self.inventory_path = inventory_path
@@ -265,31 +325,44 @@ class LocalCloud:
     def reconcile(self):
         """One pass; returns the Plan it carried out."""
         with self._lock:
-            instances = managed_instances(self.ec2, self.tag_key, self.tag_value)
-            todo = plan(instances, containers(self.endpoint_url))
+            instances = managed_instances(self.ec2, self.tag_key, self.tag_value, self.clusters)
+            present = containers(self.endpoint_url, self.clusters)
+            marked = {name for name, state in present.items() if state in POWERED_OFF_STATES
+                      and instances.get(name, {}).get("State", {}).get("Name") in LIVE_STATES and stopped_by_ec2(name)}
+            todo = plan(instances, present, marked)
             for instance_id in todo.powered_off:
                 behaviour = apply_shutdown_behaviour(self.ec2, instance_id)
                 self.log(f"{instance_id} powered off: applied its shutdown behaviour {behaviour}")
-                todo.remove.append(instance_id)
+                if behaviour == "terminate":
+                    todo.remove.append(instance_id)
+                else:
+                    mark_stopped(instance_id)  # stopped as EC2 stops it: the container and its disk stay
+            for name in todo.stop:
+                stop_container(name)
+                self.log(f"stopped {name} (its instance stopped; the container is kept)")
             if todo.remove:
                 local_hosts([{"name": name} for name in todo.remove], state="absent")
                 self.log(f"removed {' '.join(todo.remove)}")
-            if todo.create:
-                cidrs = subnet_cidrs(self.ec2, [instances[i] for i in todo.create])
+            if todo.create or todo.start:
+                wanted = todo.create + todo.start
+                cidrs = subnet_cidrs(self.ec2, [instances[i] for i in wanted])
                 specs = [host_spec(self.ec2, instances[i], cidrs[instances[i]["SubnetId"]], self.endpoint_url)
-                         for i in todo.create if instances[i].get("SubnetId") in cidrs]
-                local_hosts(specs, state="present", labels=self.labels)
+                         for i in wanted if instances[i].get("SubnetId") in cidrs]
+                local_hosts(specs, state="present", labels=self.labels)  # a stopped one starts as it was
+                for name in todo.start:
+                    unmark_stopped(name)
                 self.log("started " + " ".join(f"{s['name']} ({s['ip']})" for s in specs))
             if self.inventory_path:
-                running = {name for name, state in containers(self.endpoint_url).items() if state == "running"}
+                running = {name for name, state in containers(self.endpoint_url, self.clusters).items()
+                           if state == "running"}
                 write_json_atomically(self.inventory_path,
                                       inventory(instances, running & set(instances), self.group_tags))
             return todo
 
     def clean(self):
-        """Remove every container this local cloud made (its instances stay as they are)."""
+        """Remove every container this local cloud made (of its clusters; its instances stay as they are)."""
         with self._lock:
-            names = sorted(containers(self.endpoint_url))
+            names = sorted(containers(self.endpoint_url, self.clusters))
             local_hosts([{"name": name} for name in names], state="absent")
             return names
 

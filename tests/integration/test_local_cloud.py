@@ -1,15 +1,21 @@
 # -*- coding: utf-8 -*-
 """The local cloud: instances launched in moto become systemd containers at their private IPs, run their
-user data, leave with their instances, and a power-off inside one applies its shutdown behaviour in moto."""
+user data, stop and start with their instances (keeping their files), leave when terminated, mirror only the
+clusters asked for, and a power-off inside one applies its shutdown behaviour in moto."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 from conftest import ansible_env, run
-from localcloud import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, network_name, wait_until
+from localcloud import CLUSTER_TAG, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, network_name, wait_until
+
+# The local_cloud fixture mirrors only these clusters; OTHER_CLUSTER's managed instance must stay unmirrored.
+LOCAL_CLOUD_CLUSTERS = ["local-cloud-test"]
+OTHER_CLUSTER = "local-cloud-other"
 
 VPC_CIDR = "10.213.0.0/16"
 SUBNET_CIDR = "10.213.7.0/24"  # the only addresses the test's containers get
@@ -33,8 +39,8 @@ def instance_state(ec2, instance_id):
 
 @pytest.fixture(scope="module")
 def cloud(moto_server, local_cloud, tmp_path_factory):
-    """A subnet in moto and four instances in it: three managed (shutdown behaviour terminate, terminate,
-    stop), one without the managed tag."""
+    """A subnet in moto and instances in it: four managed ones of the test's cluster (shutdown behaviour
+    terminate, terminate, stop, stop), one without the managed tag, and a managed one of another cluster."""
     import boto3
 
     ec2 = boto3.client("ec2", endpoint_url=moto_server.url, region_name=moto_server.env["AWS_REGION"],
@@ -49,8 +55,8 @@ def cloud(moto_server, local_cloud, tmp_path_factory):
     public_key = (key_path.parent / "id_ed25519.pub").read_text()
     ec2.import_key_pair(KeyName="local-cloud-test", PublicKeyMaterial=public_key.encode())
 
-    def launch(behaviour, role, managed=True):
-        tags = [{"Key": "cloudburst:role", "Value": role}]
+    def launch(behaviour, role, managed=True, cluster=LOCAL_CLOUD_CLUSTERS[0]):
+        tags = [{"Key": "cloudburst:role", "Value": role}, {"Key": CLUSTER_TAG, "Value": cluster}]
         if managed:
             tags.append({"Key": DEFAULT_TAG_KEY, "Value": DEFAULT_TAG_VALUE})
         return ec2.run_instances(
@@ -59,7 +65,8 @@ def cloud(moto_server, local_cloud, tmp_path_factory):
             TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
 
     instances = {"api": launch("terminate", "worker"), "poweroff_terminate": launch("terminate", "worker"),
-                 "poweroff_stop": launch("stop", "master"), "unmanaged": launch("terminate", "other", managed=False)}
+                 "poweroff_stop": launch("stop", "master"), "unmanaged": launch("terminate", "other", managed=False),
+                 "stop_start": launch("stop", "worker"), "other_cluster": launch("terminate", "worker", cluster=OTHER_CLUSTER)}
     yield {"ec2": ec2, "instances": instances, "ids": {k: v["InstanceId"] for k, v in instances.items()},
            "public_key": public_key, "key_path": str(key_path)}
     ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in instances.values()])
@@ -82,7 +89,7 @@ def wait_for_host(cloud, local_cloud, name, timeout=BOOT_TIMEOUT):
 
 
 def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
-    managed = [name for name in cloud["ids"] if name != "unmanaged"]
+    managed = [name for name in cloud["ids"] if name not in ("unmanaged", "other_cluster")]
     for name in managed:
         wait_for_host(cloud, local_cloud, name)
     for name in managed:
@@ -98,6 +105,9 @@ def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
     subnets = json.loads(podman("network", "inspect", network_name(SUBNET_CIDR)).stdout)[0]["subnets"]
     assert [s["subnet"] for s in subnets] == [SUBNET_CIDR]
     assert container_state(cloud["ids"]["unmanaged"]) is None
+    # Another cluster's managed instance in the same moto is not this module's: no container, not listed.
+    assert container_state(cloud["ids"]["other_cluster"]) is None
+    assert cloud["ids"]["other_cluster"] not in inventory_hosts(local_cloud)
 
     # The inventory names hosts by instance id, groups them by role tag, and the same modules reach them.
     result = run(["ansible", "-i", local_cloud.inventory_path, "worker:master", "-m", "ansible.builtin.ping",
@@ -121,10 +131,45 @@ def test_terminated_instance_loses_its_container(cloud, local_cloud):
     wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")
 
 
+def container_id(name):
+    return podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
+
+
+def test_stopped_instance_keeps_its_container_and_files(cloud, local_cloud):
+    """EC2 keeps a stopped instance's disk: its container is stopped, not removed, and starts again (same
+    container, same address, same files, user data not run again) when the instance runs again."""
+    ec2, instance_id = cloud["ec2"], wait_for_host(cloud, local_cloud, "stop_start")
+    before = container_id(instance_id)
+    podman("exec", instance_id, "sh", "-c", "echo kept > /var/tmp/survives-stop")
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(lambda: container_state(instance_id) == "exited", GONE_TIMEOUT, message=f"{instance_id} stopped")
+    wait_until(lambda: instance_id not in inventory_hosts(local_cloud), GONE_TIMEOUT,
+               message=f"{instance_id} out of the inventory")
+    time.sleep(3)  # a few passes: a stopped instance's container is kept, not removed nor powered-off-handled
+    assert container_state(instance_id) == "exited" and instance_state(ec2, instance_id) == "stopped"
+
+    ec2.start_instances(InstanceIds=[instance_id])
+    wait_for_host(cloud, local_cloud, "stop_start")
+    assert container_id(instance_id) == before and container_state(instance_id) == "running"
+    assert podman("exec", instance_id, "cat", "/var/tmp/survives-stop").stdout == "kept\n"
+    networks = json.loads(podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", instance_id).stdout)
+    assert networks[network_name(SUBNET_CIDR)]["IPAddress"] == cloud["instances"]["stop_start"]["PrivateIpAddress"]
+    # Started by EC2, not powered off by itself: the instance still runs a few passes later.
+    time.sleep(3)
+    assert instance_state(ec2, instance_id) == "running" and container_state(instance_id) == "running"
+
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")
+
+
 @pytest.mark.parametrize("name, expected", [("poweroff_terminate", "terminated"), ("poweroff_stop", "stopped")])
 def test_poweroff_applies_the_shutdown_behaviour(cloud, local_cloud, name, expected):
     instance_id = wait_for_host(cloud, local_cloud, name)
     podman("exec", instance_id, "systemctl", "poweroff", check=False)
     wait_until(lambda: instance_state(cloud["ec2"], instance_id) == expected, GONE_TIMEOUT,
                message=f"{instance_id} {expected} in moto")
-    wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")
+    if expected == "terminated":
+        wait_until(lambda: container_state(instance_id) is None, GONE_TIMEOUT, message=f"{instance_id} removed")
+    else:  # stopped, as EC2 stops it: the container (its disk) stays, powered off
+        time.sleep(3)
+        assert container_state(instance_id) == "exited" and instance_state(cloud["ec2"], instance_id) == "stopped"
