@@ -1,0 +1,597 @@
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The AWS side of an HTCondor annex setup (condor_annex -setup and -check-setup, done safely).
+
+Three parts, shared by cloudformation_stack, s3_lambda_package and htcondor_annex_check:
+
+- the user's HTCondor config as condor_annex writes it (region prefixes with underscores);
+- CloudFormation stacks deployed only when their template, parameters or tags differ (on moto the
+  amazon.aws cloudformation module always updates, and real CloudFormation answers an unchanged update with an
+  error), so a re-run makes no write call;
+- a deterministic zip of one Python file for a Lambda function, stored under a key named by its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+
+try:
+    import botocore.session
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+STACK_NAMES = {
+    "bucket": "HTCondorAnnex-ConfigurationBucket",
+    "lambda": "HTCondorAnnex-LambdaFunctions",
+    "profile": "HTCondorAnnex-InstanceProfile",
+    "security_group": "HTCondorAnnex-SecurityGroup",
+}
+GOOD_STACK_STATES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+# Settings condor_annex -check-setup requires, in the order it checks them (region-prefixed ones first).
+REGIONAL_SETTINGS = (
+    "ANNEX_DEFAULT_ACCESS_KEY_FILE", "ANNEX_DEFAULT_SECRET_KEY_FILE", "ANNEX_DEFAULT_S3_BUCKET",
+    "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS", "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN",
+    "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "ANNEX_DEFAULT_ODI_KEY_NAME",
+)
+GLOBAL_SETTINGS = ("ANNEX_DEFAULT_AWS_REGION", "COLLECTOR_HOST", "SEC_PASSWORD_FILE")
+# Lambda runtimes AWS supports for new and updated functions (python3.9 and nodejs18.x are deprecated).
+SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
+                      "nodejs20.x", "nodejs22.x")
+
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
+_SETTING_PATTERN = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s?(.*?)\s*\Z")
+_HYPHEN_PREFIX_PATTERN = re.compile(r"^\s*([a-z]{2}(?:-[a-z]+)+-[0-9]+)\.([A-Za-z0-9_]+)\s*=")
+
+
+class AnnexSetupError(ValueError):
+    """Bad input, found before any call that writes."""
+
+
+def known_regions():
+    """Every region botocore knows CloudFormation in (all partitions)."""
+    session = botocore.session.get_session()
+    regions = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("cloudformation", partition_name=partition))
+    return regions
+
+
+def check_region(region):
+    """The region, or AnnexSetupError naming the problem."""
+    if not region:
+        raise AnnexSetupError("No AWS region given: set region (or AWS_REGION); condor_annex needs one too.")
+    if not _REGION_PATTERN.match(region) or region not in known_regions():
+        raise AnnexSetupError(
+            f"Unknown AWS region {region!r}: CloudFormation is not offered there (known regions look like "
+            "us-east-1 or eu-west-1). Nothing was changed."
+        )
+    return region
+
+
+def region_prefix(region):
+    """condor_annex's config prefix for a region: us-east-1 -> us_east_1 (a hyphen is a config syntax error)."""
+    return region.replace("-", "_")
+
+
+def parse_condor_config(text):
+    """Settings of an HTCondor config file as {lower-case name: (name, value)}; the last assignment wins.
+
+    Comments, blank lines, include/if statements and continuation lines are handled well enough for the
+    simple files condor_annex and this collection write; macros are left unexpanded.
+    """
+    settings = {}
+    logical = ""
+    for raw in text.splitlines():
+        line = logical + raw
+        if line.rstrip().endswith("\\"):
+            logical = line.rstrip()[:-1]
+            continue
+        logical = ""
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _SETTING_PATTERN.match(line)
+        if match:
+            settings[match.group(1).lower()] = (match.group(1), match.group(2))
+    return settings
+
+
+def hyphenated_prefixes(text):
+    """Lines that set a region-prefixed name with hyphens (us-east-1.X = ...): a syntax error for condor."""
+    return [line.strip() for line in text.splitlines() if _HYPHEN_PREFIX_PATTERN.match(line)]
+
+
+def lookup_setting(settings, name, prefix=None):
+    """A setting's value as condor_annex reads it: the region-prefixed name first, then the plain one."""
+    for key in ([f"{prefix}.{name}"] if prefix else []) + [name]:
+        found = settings.get(key.lower())
+        if found is not None and found[1] != "":
+            return found[0], found[1]
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------------- stacks
+
+def cfn_retry():
+    return AWSRetry.jittered_backoff(catch_extra_error_codes=["Throttling"])
+
+
+def _normalise_template(body):
+    """A template body for comparison: JSON by meaning, anything else (YAML) by text without trailing blanks."""
+    if isinstance(body, dict):
+        return json.dumps(body, sort_keys=True)
+    try:
+        return json.dumps(json.loads(body), sort_keys=True)
+    except (TypeError, ValueError):
+        return "\n".join(line.rstrip() for line in str(body).strip().splitlines())
+
+
+def describe_stack(client, name):
+    """The stack's description, or None when there is none (deleted stacks do not count)."""
+    try:
+        stacks = client.describe_stacks(aws_retry=True, StackName=name)["Stacks"]
+    except is_boto3_error_code("ValidationError"):
+        return None
+    stacks = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
+    return stacks[0] if stacks else None
+
+
+def stack_outputs(stack):
+    return {o["OutputKey"]: o.get("OutputValue", "") for o in (stack or {}).get("Outputs") or []}
+
+
+def stack_parameters(stack):
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters") or []}
+
+
+def stack_tags(stack):
+    return {t["Key"]: t["Value"] for t in (stack or {}).get("Tags") or []}
+
+
+def stack_view(stack, template=None):
+    """What the module reports and diffs for one stack."""
+    if not stack:
+        return {}
+    view = {
+        "stack_name": stack["StackName"],
+        "stack_id": stack.get("StackId"),
+        "status": stack.get("StackStatus"),
+        "parameters": stack_parameters(stack),
+        "outputs": stack_outputs(stack),
+        "tags": stack_tags(stack),
+    }
+    if template is not None:
+        view["template_body"] = template
+    return view
+
+
+class StackDeployer:
+    """Create, update or delete one stack, but only when what is deployed differs from what is asked."""
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.changes = []
+
+    def deployed_template(self, name):
+        body = self.client.get_template(aws_retry=True, StackName=name, TemplateStage="Original")["TemplateBody"]
+        return body if isinstance(body, str) else json.dumps(body, indent=1)
+
+    def differences(self, stack, template, parameters, tags):
+        """What differs between the deployed stack and the wanted one (empty: nothing to do)."""
+        found = []
+        if _normalise_template(self.deployed_template(stack["StackName"])) != _normalise_template(template):
+            found.append("template")
+        deployed = stack_parameters(stack)
+        for key, value in parameters.items():
+            if deployed.get(key) != value:
+                found.append(f"parameter {key}")
+        if stack_tags(stack) != tags:
+            found.append("tags")
+        if stack["StackStatus"] not in GOOD_STACK_STATES:
+            found.append(f"status {stack['StackStatus']}")
+        return found
+
+    def _wait(self, name, waiter_name):
+        params = self.module.params
+        waiter = self.client.get_waiter(waiter_name)
+        delay = max(1, params["wait_delay"])
+        waiter.wait(StackName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, params["wait_timeout"] // delay)})
+
+    def failure_reasons(self, name):
+        """Why a stack failed: the reasons of its failed events, newest first (at most five)."""
+        events = self.client.describe_stack_events(aws_retry=True, StackName=name).get("StackEvents") or []
+        reasons = [f"{e.get('LogicalResourceId')}: {e.get('ResourceStatusReason')}" for e in events
+                   if str(e.get("ResourceStatus", "")).endswith("FAILED") and e.get("ResourceStatusReason")]
+        return reasons[:5]
+
+    def ensure_present(self, name, template, parameters, tags, capabilities):
+        stack = describe_stack(self.client, name)
+        before = stack_view(stack, self.deployed_template(name) if stack else None)
+        api_parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())]
+        api_tags = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        if stack and stack["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
+            # A stack whose creation failed cannot be updated; CloudFormation wants it deleted first.
+            self.changes.append(f"delete stack {name} left in {stack['StackStatus']}")
+            if not self.module.check_mode:
+                self.client.delete_stack(aws_retry=True, StackName=name)
+                self._wait(name, "stack_delete_complete")
+            stack = None
+        if stack is None:
+            self.changes.append(f"create stack {name}")
+            if self.module.check_mode:
+                return before, {"stack_name": name, "parameters": parameters, "tags": tags, "template_body": template}
+            self.client.create_stack(aws_retry=True, StackName=name, TemplateBody=template, Parameters=api_parameters,
+                                     Tags=api_tags, Capabilities=capabilities, OnFailure="ROLLBACK")
+            waiter = "stack_create_complete"
+        else:
+            differences = self.differences(stack, template, parameters, tags)
+            if not differences:
+                return before, before
+            self.changes.append(f"update stack {name}: {', '.join(differences)}")
+            if self.module.check_mode:
+                return before, dict(before, parameters=dict(before["parameters"], **parameters), tags=tags,
+                                    template_body=template)
+            try:
+                self.client.update_stack(aws_retry=True, StackName=name, TemplateBody=template,
+                                         Parameters=api_parameters, Tags=api_tags, Capabilities=capabilities)
+            except is_boto3_error_code("ValidationError") as exc:
+                if "No updates are to be performed" not in str(exc):
+                    raise
+                self.changes.pop()
+                return before, before
+            waiter = "stack_update_complete"
+        if self.module.params["wait"]:
+            self._wait(name, waiter)
+        stack = describe_stack(self.client, name)
+        return before, stack_view(stack, template)
+
+    def ensure_absent(self, name):
+        stack = describe_stack(self.client, name)
+        if stack is None:
+            return {}, {}
+        before = stack_view(stack)
+        self.changes.append(f"delete stack {name}")
+        if not self.module.check_mode:
+            self.client.delete_stack(aws_retry=True, StackName=name)
+            if self.module.params["wait"]:
+                self._wait(name, "stack_delete_complete")
+        return before, {}
+
+
+# ------------------------------------------------------------------------------------------ code package
+
+# Every entry of the zip gets this time stamp, so the same source always gives the same bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def deterministic_zip(source_text, arcname):
+    """A zip holding one file, byte for byte the same for the same text."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, source_text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+def package_key(prefix, arcname, data):
+    """A content-addressed key: new code gives a new key, which is what makes CloudFormation update it."""
+    stem = arcname.rsplit(".", 1)[0].replace("_", "-")
+    return f"{prefix}{stem}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+
+
+# ------------------------------------------------------------------------------------------------ check
+
+def _world(cidr):
+    return cidr in ("0.0.0.0/0", "::/0")
+
+
+def _statements(document):
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements = document.get("Statement") or []
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+class SetupChecker:
+    """condor_annex -check-setup, and a look behind each stack at the resources it should have made.
+
+    Every item ends in the list as {"name", "status", "detail"}; status is ok, missing (a setting, file, stack or
+    resource is not there), mismatch (the config says one thing, the account another) or problem (there,
+    but wrong). Only read calls are made.
+    """
+
+    def __init__(self, clients, uid, config_file, region=None, central_manager_cidrs=None, ssh_allowlist=None,
+                 supported_runtimes=SUPPORTED_RUNTIMES):
+        self.connect = clients  # (service, region) -> boto3 client (with AWSRetry)
+        self._clients = {}
+        self.uid = uid
+        self.config_file = config_file
+        self.region = region
+        self.central_manager_cidrs = central_manager_cidrs
+        self.ssh_allowlist = ssh_allowlist
+        self.supported_runtimes = supported_runtimes
+        self.items = []
+        self.settings = {}
+        self.prefix = None
+        self.outputs = {}
+
+    def client(self, service):
+        if service not in self._clients:
+            self._clients[service] = self.connect(service, self.region)
+        return self._clients[service]
+
+    def add(self, name, status, detail):
+        self.items.append({"name": name, "status": status, "detail": detail})
+
+    @property
+    def ok(self):
+        return all(item["status"] == "ok" for item in self.items)
+
+    def summary(self):
+        """condor_annex's last line, or the names of what is wrong."""
+        if self.ok:
+            return "Your setup looks OK."
+        wrong = [f"{i['name']} ({i['status']})" for i in self.items if i["status"] != "ok"]
+        return f"Your setup is incomplete or wrong: {', '.join(wrong)}."
+
+    # -- the config file and the files it names
+
+    def check_config(self):
+        try:
+            with open(self.config_file, encoding="utf-8") as stream:
+                text = stream.read()
+        except OSError as exc:
+            self.add("config file", "missing", f"{self.config_file}: {exc.strerror or exc}")
+            text = ""
+        else:
+            self.add("config file", "ok", self.config_file)
+        self.settings = parse_condor_config(text)
+        bad = hyphenated_prefixes(text)
+        if bad:
+            self.add("config syntax", "problem",
+                     f"region prefixes must use underscores; these lines break every condor tool: {'; '.join(bad)}")
+        _, configured_region = lookup_setting(self.settings, "ANNEX_DEFAULT_AWS_REGION")
+        if configured_region is None:
+            self.add("ANNEX_DEFAULT_AWS_REGION", "missing", "unset")
+        elif self.region and configured_region != self.region:
+            self.add("ANNEX_DEFAULT_AWS_REGION", "mismatch",
+                     f"the config says {configured_region}, the check runs in {self.region}")
+        else:
+            self.add("ANNEX_DEFAULT_AWS_REGION", "ok", configured_region)
+        self.region = self.region or configured_region
+        self.prefix = region_prefix(self.region) if self.region else None
+        for name in REGIONAL_SETTINGS:
+            shown = f"{self.prefix}.{name}" if self.prefix else name
+            key, value = lookup_setting(self.settings, name, self.prefix)
+            if value is None:
+                self.add(shown, "missing", "unset")
+            else:
+                self.add(key, "ok", value)
+        for name in ("COLLECTOR_HOST", "SEC_PASSWORD_FILE"):
+            key, value = lookup_setting(self.settings, name)
+            self.add(name, "missing" if value is None else "ok", "unset" if value is None else value)
+        self.check_files()
+
+    def setting(self, name):
+        return lookup_setting(self.settings, name, self.prefix)[1]
+
+    def check_files(self):
+        import os
+        import stat
+
+        access = self.setting("ANNEX_DEFAULT_ACCESS_KEY_FILE")
+        if access:
+            self.add("access key file", "ok" if os.path.isfile(access) else "missing", access)
+        secret = self.setting("ANNEX_DEFAULT_SECRET_KEY_FILE")
+        if secret:
+            try:
+                info = os.lstat(secret)
+            except OSError as exc:
+                self.add("secret key file", "missing", f"{secret}: {exc.strerror or exc}")
+            else:
+                mode = stat.S_IMODE(info.st_mode)
+                if not stat.S_ISREG(info.st_mode):
+                    self.add("secret key file", "problem", f"{secret} is not a regular file")
+                elif info.st_uid != self.uid or mode & 0o077:
+                    self.add("secret key file", "problem",
+                             f"{secret} must be the user's own (uid {self.uid}, it is {info.st_uid}) and private "
+                             f"(0600; it is {mode:04o}), as condor_annex requires")
+                else:
+                    self.add("secret key file", "ok", f"{secret} (0{mode:03o})")
+        password = lookup_setting(self.settings, "SEC_PASSWORD_FILE")[1]
+        if password:
+            try:
+                with open(password, "rb"):
+                    pass
+            except OSError as exc:
+                self.add("SEC_PASSWORD_FILE readable", "missing", f"{password}: {exc.strerror or exc}")
+            else:
+                self.add("SEC_PASSWORD_FILE readable", "ok", password)
+
+    # -- the stacks
+
+    def check_stacks(self):
+        cfn = self.client("cloudformation")
+        for kind, name in STACK_NAMES.items():
+            stack = describe_stack(cfn, name)
+            if stack is None:
+                self.add(f"stack {name}", "missing", "does not exist")
+                continue
+            status = stack["StackStatus"]
+            self.add(f"stack {name}", "ok" if status in GOOD_STACK_STATES else "problem", status)
+            self.outputs[kind] = stack_outputs(stack)
+
+    def _compare(self, name, setting, output_kind, output_key):
+        """A setting against the stack output it came from."""
+        configured = self.setting(setting)
+        deployed = self.outputs.get(output_kind, {}).get(output_key)
+        if configured is not None and deployed is not None and configured != deployed:
+            self.add(name, "mismatch", f"{setting} is {configured}, but the stack made {deployed}")
+            return False
+        return True
+
+    # -- the resources behind the stacks
+
+    def check_bucket(self):
+        s3 = self.client("s3")
+        bucket = self.outputs.get("bucket", {}).get("BucketName") or self.setting("ANNEX_DEFAULT_S3_BUCKET")
+        if not bucket or not self._compare("bucket", "ANNEX_DEFAULT_S3_BUCKET", "bucket", "BucketName"):
+            return
+        try:
+            s3.head_bucket(aws_retry=True, Bucket=bucket)
+        except is_boto3_error_code(["404", "NoSuchBucket", "NotFound", "403"]):
+            self.add("bucket", "missing", f"{bucket} does not exist (or is not this account's)")
+            return
+        self.add("bucket", "ok", bucket)
+        try:
+            block = s3.get_public_access_block(aws_retry=True, Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except is_boto3_error_code("NoSuchPublicAccessBlockConfiguration"):
+            block = {}
+        open_settings = [k for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+                         if not block.get(k)]
+        self.add("bucket public access block", "problem" if open_settings else "ok",
+                 f"not set: {', '.join(open_settings)}" if open_settings else "all four settings on")
+        try:
+            rules = s3.get_bucket_encryption(aws_retry=True, Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except is_boto3_error_code("ServerSideEncryptionConfigurationNotFoundError"):
+            rules = []
+        algorithms = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
+        algorithms = [a for a in algorithms if a]
+        self.add("bucket encryption", "ok" if algorithms else "problem",
+                 ", ".join(algorithms) if algorithms else "no default encryption")
+
+    def check_functions(self):
+        lam = self.client("lambda")
+        for label, setting, output in (("ODI", "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN", "OdiLeaseFunctionArn"),
+                                       ("SFR", "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "SfrLeaseFunctionArn")):
+            name = f"{label} lease function"
+            arn = self.setting(setting) or self.outputs.get("lambda", {}).get(output)
+            if not arn or not self._compare(name, setting, "lambda", output):
+                continue
+            try:
+                config = lam.get_function(aws_retry=True, FunctionName=arn)["Configuration"]
+            except is_boto3_error_code("ResourceNotFoundException"):
+                self.add(name, "missing", f"{arn} does not exist")
+                continue
+            problems = []
+            if config.get("Runtime") not in self.supported_runtimes:
+                problems.append(f"runtime {config.get('Runtime')} is not one AWS supports "
+                                f"({', '.join(self.supported_runtimes)})")
+            try:
+                policy = json.loads(lam.get_policy(aws_retry=True, FunctionName=arn)["Policy"])
+            except is_boto3_error_code("ResourceNotFoundException"):
+                policy = {}
+            principals = [str(s.get("Principal", {}).get("Service", s.get("Principal")))
+                          for s in _statements(policy) if s.get("Effect") == "Allow"] if policy else []
+            if "events.amazonaws.com" not in principals:
+                problems.append("EventBridge (events.amazonaws.com) may not invoke it")
+            self.add(name, "problem" if problems else "ok",
+                     "; ".join(problems) if problems else f"{arn} ({config.get('Runtime')}, {config.get('Handler')})")
+
+    def check_profile(self):
+        iam = self.client("iam")
+        arn = self.setting("ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN") or self.outputs.get("profile", {}).get(
+            "InstanceProfileArn")
+        if not arn or not self._compare("instance profile", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "profile",
+                                        "InstanceProfileArn"):
+            return
+        try:
+            profile = iam.get_instance_profile(aws_retry=True, InstanceProfileName=arn.rsplit("/", 1)[-1])[
+                "InstanceProfile"]
+        except is_boto3_error_code("NoSuchEntity"):
+            self.add("instance profile", "missing", f"{arn} does not exist")
+            return
+        if profile["Arn"] != arn:
+            self.add("instance profile", "mismatch", f"the config names {arn}, the account has {profile['Arn']}")
+            return
+        roles = profile.get("Roles") or []
+        if len(roles) != 1:
+            self.add("instance profile", "problem", f"{arn} holds {len(roles)} roles instead of one")
+            return
+        bucket = self.setting("ANNEX_DEFAULT_S3_BUCKET") or self.outputs.get("bucket", {}).get("BucketName") or ""
+        problems = []
+        role = roles[0]["RoleName"]
+        if iam.list_attached_role_policies(aws_retry=True, RoleName=role).get("AttachedPolicies"):
+            problems.append("managed policies are attached to its role")
+        for policy_name in iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []:
+            document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            for statement in _statements(document):
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = _as_list(statement.get("Action", []))
+                resources = _as_list(statement.get("Resource", []))
+                if set(actions) - {"s3:GetObject"}:
+                    problems.append(f"{policy_name} allows {', '.join(sorted(set(actions) - {'s3:GetObject'}))}")
+                wide = [r for r in resources if not re.match(rf"^arn:[a-z-]+:s3:::{re.escape(bucket)}/config-", r)]
+                if wide:
+                    problems.append(f"{policy_name} reads beyond {bucket}/config-*: {', '.join(wide)}")
+        self.add("instance profile", "problem" if problems else "ok",
+                 "; ".join(problems) if problems else f"{arn} (role {role}: s3:GetObject on {bucket}/config-* only)")
+
+    def check_security_group(self):
+        ec2 = self.client("ec2")
+        configured = self.setting("ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS")
+        ids = [i.strip() for i in (configured or self.outputs.get("security_group", {}).get("SecurityGroupId", "")).split(",")
+               if i.strip()]
+        if not ids or not self._compare("security group", "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS", "security_group",
+                                        "SecurityGroupId"):
+            return
+        for group_id in ids:
+            try:
+                group = ec2.describe_security_groups(aws_retry=True, GroupIds=[group_id])["SecurityGroups"][0]
+            except is_boto3_error_code(["InvalidGroup.NotFound", "InvalidGroupId.Malformed"]):
+                self.add("security group", "missing", f"{group_id} does not exist")
+                continue
+            problems, sources = [], {22: set(), 9618: set()}
+            for rule in group.get("IpPermissions") or []:
+                cidrs = [r["CidrIp"] for r in rule.get("IpRanges") or []] + [
+                    r["CidrIpv6"] for r in rule.get("Ipv6Ranges") or []]
+                ports = (rule.get("FromPort"), rule.get("ToPort"))
+                if any(_world(c) for c in cidrs):
+                    problems.append(f"ports {ports[0]}-{ports[1]} are open to the whole internet")
+                if rule.get("IpProtocol") == "tcp" and ports[0] == ports[1] and ports[0] in sources:
+                    sources[ports[0]].update(cidrs)
+                else:
+                    problems.append(f"unexpected rule {rule.get('IpProtocol')} {ports[0]}-{ports[1]} from "
+                                    f"{', '.join(cidrs) or 'other groups'}")
+            for port, wanted, label in ((9618, self.central_manager_cidrs, "the central manager"),
+                                        (22, self.ssh_allowlist, "the SSH allow-list")):
+                if wanted is not None and sources[port] != set(wanted):
+                    problems.append(f"port {port} is open to {', '.join(sorted(sources[port])) or 'nobody'}, "
+                                    f"{label} is {', '.join(sorted(wanted)) or 'empty'}")
+            self.add("security group", "problem" if problems else "ok",
+                     "; ".join(problems) if problems else
+                     f"{group_id}: 9618 from {', '.join(sorted(sources[9618]))}; 22 from {', '.join(sorted(sources[22]))}")
+
+    def check_key_pair(self):
+        name = self.setting("ANNEX_DEFAULT_ODI_KEY_NAME")
+        if not name:
+            return
+        pairs = self.client("ec2").describe_key_pairs(aws_retry=True, Filters=[{"Name": "key-name", "Values": [name]}])
+        self.add("key pair", "ok" if pairs.get("KeyPairs") else "missing", name)
+
+    def run(self):
+        self.check_config()
+        if not self.region:
+            return
+        self.check_stacks()
+        self.check_bucket()
+        self.check_functions()
+        self.check_profile()
+        self.check_security_group()
+        self.check_key_pair()

@@ -1,0 +1,187 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cloudformation_stack
+short_description: Deploy a CloudFormation stack only when its template, parameters or tags differ
+version_added: 0.1.0
+description:
+  - Creates, updates or deletes one CloudFormation stack from a template body.
+  - Before updating, it reads the deployed template (C(GetTemplate)) and the stack's parameters and tags and
+    compares them with the task's. When nothing differs it makes no write call and reports no change.
+    (M(amazon.aws.cloudformation) updates on every run against some endpoints, moto among them, and so never
+    reports C(changed=false) there.)
+  - A stack left in C(ROLLBACK_COMPLETE) by a failed creation is deleted and created again.
+  - When a creation or update fails, the reasons CloudFormation gives in the stack's events are in the message.
+  - The region is checked against the regions botocore knows before any call.
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  name:
+    description: The stack's name.
+    type: str
+    required: true
+    aliases: [stack_name]
+  state:
+    description: Whether the stack should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  template_body:
+    description: The template, as YAML or JSON text. Required with O(state=present).
+    type: str
+  parameters:
+    description:
+      - Template parameters. A list value is joined with commas (for C(CommaDelimitedList) parameters).
+      - Parameters left out take the template's defaults.
+    type: dict
+    default: {}
+  tags:
+    description: Tags of the stack (CloudFormation copies them to the resources that take tags).
+    type: dict
+    default: {}
+  capabilities:
+    description: Capabilities to acknowledge, such as C(CAPABILITY_IAM) for a template that creates IAM roles.
+    type: list
+    elements: str
+    default: [CAPABILITY_IAM]
+  wait:
+    description: Wait until the stack is complete.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait at most.
+    type: int
+    default: 900
+  wait_delay:
+    description: Seconds between two looks at the stack while waiting.
+    type: int
+    default: 5
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: Compares and reports what would change; makes no write call.
+  diff_mode:
+    support: full
+    description: Shows the stack's template, parameters and tags before and after.
+"""
+
+EXAMPLES = r"""
+- name: The annex configuration bucket
+  cloudburst.aws.cloudformation_stack:
+    name: HTCondorAnnex-ConfigurationBucket
+    template_body: "{{ lookup('ansible.builtin.file', 'configuration-bucket.yaml') }}"
+    parameters:
+      BucketName: cloudburst-annex-123456789012-us-east-1
+    tags:
+      managed-by: cloudburst.aws
+  register: bucket_stack
+
+- name: Remove a stack
+  cloudburst.aws.cloudformation_stack:
+    name: HTCondorAnnex-SecurityGroup
+    state: absent
+"""
+
+RETURN = r"""
+stack:
+  description: The stack after the task (predicted in check mode); empty when it does not exist.
+  returned: always
+  type: dict
+  contains:
+    stack_name:
+      description: The stack's name.
+      type: str
+    stack_id:
+      description: The stack's ARN.
+      type: str
+    status:
+      description: The stack's status.
+      type: str
+      sample: CREATE_COMPLETE
+    parameters:
+      description: The stack's parameters.
+      type: dict
+    outputs:
+      description: The stack's outputs, by output name.
+      type: dict
+      sample: {"BucketName": "cloudburst-annex-123456789012-us-east-1"}
+    tags:
+      description: The stack's tags.
+      type: dict
+changes:
+  description: What the task did (or would do in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+"""
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+    from botocore.exceptions import WaiterError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import StackDeployer
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import cfn_retry
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True, aliases=["stack_name"]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        template_body=dict(type="str"),
+        parameters=dict(type="dict", default={}),
+        tags=dict(type="dict", default={}),
+        capabilities=dict(type="list", elements="str", default=["CAPABILITY_IAM"]),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=900),
+        wait_delay=dict(type="int", default=5),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
+                              supports_check_mode=True)
+    params = module.params
+    name = params["name"]
+    parameters = {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                  for k, v in params["parameters"].items()}
+    tags = {str(k): str(v) for k, v in params["tags"].items()}
+    try:
+        check_region(module.region)
+    except AnnexSetupError as exc:
+        module.fail_json(msg=str(exc), changes=[])
+    deployer = StackDeployer(module, module.client("cloudformation", retry_decorator=cfn_retry()))
+    try:
+        if params["state"] == "present":
+            before, after = deployer.ensure_present(name, params["template_body"], parameters, tags,
+                                                    params["capabilities"])
+        else:
+            before, after = deployer.ensure_absent(name)
+    except WaiterError as exc:
+        reasons = deployer.failure_reasons(name)
+        module.fail_json(msg=f"Stack {name} did not complete: {exc}. Reasons: {'; '.join(reasons) or 'none given'}",
+                         changes=deployer.changes)
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg=f"CloudFormation call failed for stack {name}", changes=deployer.changes)
+    result = dict(changed=bool(deployer.changes), changes=deployer.changes,
+                  stack={k: v for k, v in after.items() if k != "template_body"})
+    if module._diff:
+        result["diff"] = dict(before=before, after=after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cloudburst.aws contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: s3_lambda_package
+short_description: Zip one Python file for Lambda and store it in S3 under a key named by its content
+version_added: 0.1.0
+description:
+  - Reads one Python file on the controller and zips it deterministically (fixed time stamps and modes), so
+    the same code always gives the same bytes.
+  - Stores the zip as C(<prefix><file name>-<first 16 hex digits of its SHA-256>.zip) in a bucket, only when
+    no object of that key exists. New code therefore gets a new key, which is what a CloudFormation
+    C(AWS::Lambda::Function) with C(Code.S3Key) needs to deploy it; unchanged code makes no write call.
+  - Old packages are left in place (a stack being rolled back may still need one).
+author:
+  - cloudburst.aws maintainers (@cloudburst)
+options:
+  src:
+    description: The Python file on the controller.
+    type: path
+    required: true
+  bucket:
+    description: The bucket to store the package in.
+    type: str
+    required: true
+  prefix:
+    description: A key prefix for the package, such as C(lambda/).
+    type: str
+    default: ""
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    support: full
+    description: Computes the key and looks for it; stores nothing.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Package the lease function
+  cloudburst.aws.s3_lambda_package:
+    src: "{{ playbook_dir }}/../plugins/module_utils/annex_lease.py"
+    bucket: cloudburst-annex-123456789012-us-east-1
+  register: lease_code
+"""
+
+RETURN = r"""
+bucket:
+  description: The bucket.
+  returned: always
+  type: str
+key:
+  description: The package's key.
+  returned: always
+  type: str
+  sample: annex-lease-0c1d2e3f4a5b6c7d.zip
+handler_module:
+  description: The module name a Lambda handler names (the file name without C(.py)).
+  returned: always
+  type: str
+  sample: annex_lease
+sha256:
+  description: The SHA-256 of the zip, hex.
+  returned: always
+  type: str
+size:
+  description: The zip's size in bytes.
+  returned: always
+  type: int
+"""
+
+import hashlib
+import os
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import package_key
+
+
+def main():
+    argument_spec = dict(
+        src=dict(type="path", required=True),
+        bucket=dict(type="str", required=True),
+        prefix=dict(type="str", default=""),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    src, bucket = module.params["src"], module.params["bucket"]
+    arcname = os.path.basename(src)
+    if not arcname.endswith(".py"):
+        module.fail_json(msg=f"{src} is not a Python file (*.py): a Lambda handler names a Python module.")
+    try:
+        with open(src, encoding="utf-8") as stream:
+            data = deterministic_zip(stream.read(), arcname)
+    except OSError as exc:
+        module.fail_json(msg=f"Cannot read the function's code {src}: {exc.strerror or exc}")
+    key = package_key(module.params["prefix"], arcname, data)
+    result = dict(bucket=bucket, key=key, handler_module=arcname[:-3], sha256=hashlib.sha256(data).hexdigest(),
+                  size=len(data), changed=False)
+    s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        try:
+            s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
+        except is_boto3_error_code(["404", "NoSuchKey", "NotFound"]):
+            result["changed"] = True
+            if not module.check_mode:
+                s3.put_object(aws_retry=True, Bucket=bucket, Key=key, Body=data, ContentType="application/zip",
+                              ChecksumAlgorithm="SHA256")
+    except (BotoCoreError, ClientError) as exc:
+        module.fail_json_aws(exc, msg=f"Could not store {key} in bucket {bucket}")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
