@@ -15,6 +15,7 @@ Three parts, shared by cloudformation_stack, s3_lambda_package and htcondor_anne
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -298,7 +299,11 @@ def _world(cidr):
 
 def _statements(document):
     if isinstance(document, str):
-        document = json.loads(document)
+        try:
+            document = json.loads(document)
+        except ValueError:
+            # moto 5.2 hands back the inline policies of roles made by CloudFormation as a Python dict's repr.
+            document = ast.literal_eval(document)
     statements = document.get("Statement") or []
     return statements if isinstance(statements, list) else [statements]
 

@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+"""The annex setup (condor_annex -setup done safely) and htcondor_annex_check against moto.
+
+One module-scoped setup in its own region: later tests read it, and the tests that break an item repair it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from conftest import write_calls
+from ec2_plays import run_play, run_roles
+
+REGION = "eu-north-1"
+PREFIX = "eu_north_1"
+CM_CIDR = "10.140.0.5/32"
+SSH_CIDR = "11.22.33.44/32"
+STACKS = ["HTCondorAnnex-ConfigurationBucket", "HTCondorAnnex-LambdaFunctions", "HTCondorAnnex-InstanceProfile",
+          "HTCondorAnnex-SecurityGroup"]
+
+
+def condor_home(root, moto):
+    """A user's ~/.condor as cloudburst.aws.iam_restricted_user leaves it: the two key files, 0600."""
+    condor = root / ".condor"
+    condor.mkdir(mode=0o700, exist_ok=True)
+    for name, value in (("publicKeyFile", moto.credentials["aws_access_key_id"]),
+                        ("privateKeyFile", moto.credentials["aws_secret_access_key"])):
+        path = condor / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    return condor
+
+
+def setup_vars(condor, **extra):
+    return dict({
+        "htcondor_annex_setup_region": REGION,
+        "htcondor_annex_setup_collector_host": "10.140.0.5",
+        "htcondor_annex_setup_central_manager_cidrs": [CM_CIDR],
+        "htcondor_annex_setup_ssh_allowlist": [SSH_CIDR],
+        "htcondor_annex_setup_condor_dir": str(condor),
+    }, **extra)
+
+
+def run_setup(tmp_path, moto, condor, extra_args=(), **extra):
+    return run_roles(tmp_path, moto, [("htcondor_annex_setup", setup_vars(condor, **extra))], extra_args, region=REGION)
+
+
+def run_check(tmp_path, moto, condor, **options):
+    task = {"cloudburst.aws.htcondor_annex_check": dict(
+        {"config_file": str(condor / "user_config"), "central_manager_cidrs": [CM_CIDR], "ssh_allowlist": [SSH_CIDR]},
+        **options), "register": "checked"}
+    result = run_play(tmp_path, moto, [task], region=REGION, name="check.yml")
+    return result, result.parsed["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def by_name(check):
+    return {item["name"]: item for item in check["items"]}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, moto_server):
+    """The setup, run once; the first run's result is kept for the tests that look at it."""
+    root = tmp_path_factory.mktemp("annex-home")
+    condor = condor_home(root, moto_server)
+    moto_server.reset_recording()
+    first = run_setup(root, moto_server, condor)
+    assert first.rc == 0, first.failure_messages() or first.output[-4000:]
+    first.actions = moto_server.recorded_actions()
+    return root, condor, first
+
+
+@pytest.fixture
+def clients(boto3_session, moto_server):
+    return lambda service: boto3_session.client(service, endpoint_url=moto_server.url, region_name=REGION)
+
+
+def test_setup_makes_the_four_stacks_and_a_second_run_changes_nothing(deployed, moto_server, clients):
+    root, condor, first = deployed
+    assert first.changed > 0
+    assert "ec2:ImportKeyPair" in first.actions
+    stacks = {s["StackName"]: s for s in clients("cloudformation").describe_stacks()["Stacks"]}
+    assert all(stacks[name]["StackStatus"] == "CREATE_COMPLETE" for name in STACKS)
+
+    moto_server.reset_recording()
+    second = run_setup(root, moto_server, condor)
+    assert second.rc == 0 and second.changed == 0, second.changed_tasks()
+    assert write_calls(moto_server.recorded_actions()) == []
+
+    moto_server.reset_recording()
+    checked = run_setup(root, moto_server, condor, ["--check", "--diff"])
+    assert checked.rc == 0 and checked.changed == 0, checked.changed_tasks()
+    assert write_calls(moto_server.recorded_actions()) == []
+
+
+def test_config_is_written_the_way_condor_annex_does(deployed, clients):
+    _, condor, _ = deployed
+    config = (condor / "user_config").read_text()
+    settings = dict(line.split(" = ", 1) for line in config.splitlines() if " = " in line)
+    outputs = {}
+    for stack in clients("cloudformation").describe_stacks()["Stacks"]:
+        outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    assert settings["ANNEX_DEFAULT_AWS_REGION"] == REGION
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_S3_BUCKET"] == outputs["BucketName"]
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS"] == outputs["SecurityGroupId"]
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == outputs["OdiLeaseFunctionArn"]
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN"] == outputs["SfrLeaseFunctionArn"]
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN"] == outputs["InstanceProfileArn"]
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_KEY_NAME"] == "HTCondorAnnex-KeyPair"
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_ACCESS_KEY_FILE"] == str(condor / "publicKeyFile")
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_SECRET_KEY_FILE"] == str(condor / "privateKeyFile")
+    assert settings["COLLECTOR_HOST"] == "10.140.0.5"
+    assert settings["SEC_PASSWORD_FILE"] == str(condor / "pool_password")
+    assert not any(line.startswith(REGION) for line in config.splitlines()), "hyphenated prefix"
+    assert stat.S_IMODE(os.stat(condor / "pool_password").st_mode) == 0o600
+
+
+def test_resources_behind_the_stacks(deployed, clients):
+    _, condor, _ = deployed
+    outputs = {}
+    for stack in clients("cloudformation").describe_stacks()["Stacks"]:
+        outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    s3 = clients("s3")
+    block = s3.get_public_access_block(Bucket=outputs["BucketName"])["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    lam = clients("lambda")
+    for arn in (outputs["OdiLeaseFunctionArn"], outputs["SfrLeaseFunctionArn"]):
+        config = lam.get_function(FunctionName=arn)["Configuration"]
+        assert config["Runtime"] == "python3.13" and config["Handler"] == "annex_lease.handler"
+        assert config["Environment"]["Variables"]["ANNEX_BUCKET"] == outputs["BucketName"]
+    group = clients("ec2").describe_security_groups(GroupIds=[outputs["SecurityGroupId"]])["SecurityGroups"][0]
+    rules = sorted((r["FromPort"], c["CidrIp"]) for r in group["IpPermissions"] for c in r["IpRanges"])
+    assert rules == [(22, SSH_CIDR), (9618, CM_CIDR)]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["BucketName"]).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("annex-lease-") and keys[0].endswith(".zip")
+
+
+def test_check_reports_every_item_ok(deployed, moto_server):
+    root, condor, _ = deployed
+    moto_server.reset_recording()
+    result, check = run_check(root, moto_server, condor)
+    assert result.rc == 0 and check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
+    assert check["summary"] == "Your setup looks OK."
+    names = by_name(check)
+    for name in STACKS:
+        assert names[f"stack {name}"]["status"] == "ok"
+    for name in ("bucket", "bucket public access block", "bucket encryption", "ODI lease function",
+                 "SFR lease function", "instance profile", "security group", "key pair", "secret key file",
+                 f"{PREFIX}.ANNEX_DEFAULT_S3_BUCKET", "COLLECTOR_HOST", "SEC_PASSWORD_FILE"):
+        assert names[name]["status"] == "ok", names.get(name)
+    assert write_calls(moto_server.recorded_actions()) == []
+
+
+def test_check_names_a_missing_config_key_and_a_contradicting_one(deployed, moto_server):
+    root, condor, _ = deployed
+    config = condor / "user_config"
+    original = config.read_text()
+    try:
+        lines = [line for line in original.splitlines() if ".ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN" not in line]
+        lines = [line.replace("ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS = sg-", "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS = sg-0")
+                 for line in lines]
+        config.write_text("\n".join(lines + [f"{REGION}.ANNEX_DEFAULT_S3_BUCKET = typo"]) + "\n")
+        result, check = run_check(root, moto_server, condor, fail_on_problem=True)
+        assert result.rc != 0 and check["ok"] is False
+        names = by_name(check)
+        assert names[f"{PREFIX}.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"]["status"] == "missing"
+        assert names["security group"]["status"] == "mismatch"
+        assert names["config syntax"]["status"] == "problem"
+        assert f"{PREFIX}.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN (missing)" in check["msg"]
+    finally:
+        config.write_text(original)
+
+
+def test_check_names_a_private_key_file_others_can_read(deployed, moto_server):
+    root, condor, _ = deployed
+    (condor / "privateKeyFile").chmod(0o644)
+    try:
+        _, check = run_check(root, moto_server, condor)
+        assert by_name(check)["secret key file"]["status"] == "problem"
+    finally:
+        (condor / "privateKeyFile").chmod(0o600)
+
+
+def test_check_names_a_deleted_stack_and_setup_repairs_it(deployed, moto_server, clients):
+    root, condor, _ = deployed
+    clients("cloudformation").delete_stack(StackName="HTCondorAnnex-SecurityGroup")
+    _, check = run_check(root, moto_server, condor)
+    names = by_name(check)
+    assert check["ok"] is False
+    assert names["stack HTCondorAnnex-SecurityGroup"]["status"] == "missing"
+    assert names["security group"]["status"] == "missing"
+    assert [i["name"] for i in check["items"] if i["status"] != "ok"] == [
+        "stack HTCondorAnnex-SecurityGroup", "security group"]
+
+    repaired = run_setup(root, moto_server, condor)
+    assert repaired.rc == 0, repaired.failure_messages()
+    _, check = run_check(root, moto_server, condor)
+    assert check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
+
+
+def test_check_names_a_group_opened_to_the_world(deployed, moto_server, clients):
+    root, condor, _ = deployed
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in clients("cloudformation").describe_stacks(
+        StackName="HTCondorAnnex-SecurityGroup")["Stacks"][0]["Outputs"]}
+    ec2 = clients("ec2")
+    world = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2.authorize_security_group_ingress(GroupId=outputs["SecurityGroupId"], IpPermissions=world)
+    try:
+        _, check = run_check(root, moto_server, condor)
+        item = by_name(check)["security group"]
+        assert item["status"] == "problem" and "whole internet" in item["detail"]
+    finally:
+        ec2.revoke_security_group_ingress(GroupId=outputs["SecurityGroupId"], IpPermissions=world)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"htcondor_annex_setup_ssh_allowlist": ["0.0.0.0/0"]}, "Refusing 0.0.0.0/0"),
+    ({"htcondor_annex_setup_central_manager_cidrs": ["::/0"]}, "Refusing ::/0"),
+    ({"htcondor_annex_setup_ssh_allowlist": ["0.0.0.0/1", "128.0.0.0/1"]}, "allowlist_cidrs"),
+    ({"htcondor_annex_setup_region": "us-moon-1"}, "Unknown AWS region 'us-moon-1'"),
+    ({"htcondor_annex_setup_region": "us_east_1"}, "needs an AWS region like us-east-1"),
+    ({"htcondor_annex_setup_central_manager_cidrs": []}, "htcondor_annex_setup_central_manager_cidrs is empty"),
+    ({"htcondor_annex_setup_lambda_runtime": "python3.9"}, "python3.9"),
+])
+def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_server, override, message):
+    condor = condor_home(tmp_path, moto_server)
+    moto_server.reset_recording()
+    result = run_setup(tmp_path, moto_server, condor, **override)
+    assert result.rc != 0
+    messages = " ".join(result.failure_messages()) or result.output[-3000:]
+    assert message in messages, messages
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert not (condor / "user_config").exists()
