@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+"""Unit tests of the annex setup's pure parts: condor config, regions, the code package, the checker's config
+reading and the stack comparison (with a botocore Stubber only for the template read moto cannot vary)."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+import pytest
+
+from ansible_collections.cloudburst.aws.plugins.module_utils import annex_setup
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
+
+
+def test_region_prefix_uses_underscores():
+    assert annex_setup.region_prefix("us-east-1") == "us_east_1"
+    assert annex_setup.region_prefix("ap-southeast-2") == "ap_southeast_2"
+
+
+@pytest.mark.parametrize("region", ["us-moon-1", "us_east_1", "", None, "US-EAST-1", "us-east-1\n"])
+def test_unknown_regions_are_refused(region):
+    with pytest.raises(AnnexSetupError):
+        annex_setup.check_region(region)
+
+
+def test_known_regions_pass():
+    for region in ("us-east-1", "eu-north-1", "us-gov-west-1"):
+        assert annex_setup.check_region(region) == region
+
+
+def test_condor_config_parsing():
+    text = (
+        "# comment\n"
+        "us_east_1.ANNEX_DEFAULT_S3_BUCKET = first\n"
+        "US_EAST_1.annex_default_s3_bucket = second\n"
+        "COLLECTOR_HOST=cm.example.org:9618\n"
+        "LONG = a \\\n  b\n"
+        "EMPTY =\n"
+    )
+    settings = annex_setup.parse_condor_config(text)
+    assert annex_setup.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "second"
+    assert annex_setup.lookup_setting(settings, "COLLECTOR_HOST")[1] == "cm.example.org:9618"
+    assert annex_setup.lookup_setting(settings, "LONG")[1] == "a   b"
+    assert annex_setup.lookup_setting(settings, "EMPTY") == (None, None)
+    # condor_annex falls back to the name without the region prefix
+    settings = annex_setup.parse_condor_config("ANNEX_DEFAULT_S3_BUCKET = plain\n")
+    assert annex_setup.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "plain"
+
+
+def test_hyphenated_prefixes_are_found():
+    text = "us-east-1.ANNEX_DEFAULT_S3_BUCKET = x\nus_east_1.ANNEX_DEFAULT_S3_BUCKET = y\nA-B = c\n"
+    assert annex_setup.hyphenated_prefixes(text) == ["us-east-1.ANNEX_DEFAULT_S3_BUCKET = x"]
+
+
+def test_code_package_is_deterministic_and_named_by_content():
+    first = annex_setup.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
+    again = annex_setup.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
+    other = annex_setup.deterministic_zip("def handler(e, c):\n    return 2\n", "annex_lease.py")
+    assert first == again and first != other
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.namelist() == ["annex_lease.py"]
+        assert archive.getinfo("annex_lease.py").date_time == (1980, 1, 1, 0, 0, 0)
+    key = annex_setup.package_key("", "annex_lease.py", first)
+    assert key.startswith("annex-lease-") and key.endswith(".zip") and "/" not in key
+    assert key != annex_setup.package_key("", "annex_lease.py", other)
+
+
+def test_templates_compare_by_meaning_for_json_and_by_text_for_yaml():
+    norm = annex_setup._normalise_template  # pylint: disable=protected-access
+    assert norm('{"a": 1, "b": [2]}') == norm({"b": [2], "a": 1})
+    assert norm("a: 1  \nb: 2\n\n") == norm("a: 1\nb: 2")
+    assert norm("a: 1\n") != norm("a: 2\n")
+
+
+def write_config(tmp_path, text, secret_mode=0o600):
+    secret = tmp_path / "privateKeyFile"
+    secret.write_text("s\n")
+    secret.chmod(secret_mode)
+    (tmp_path / "publicKeyFile").write_text("p\n")
+    (tmp_path / "pw").write_text("")
+    config = tmp_path / "user_config"
+    config.write_text(text.format(dir=tmp_path))
+    return config
+
+
+FULL = """ANNEX_DEFAULT_AWS_REGION = us-east-1
+us_east_1.ANNEX_DEFAULT_ACCESS_KEY_FILE = {dir}/publicKeyFile
+us_east_1.ANNEX_DEFAULT_SECRET_KEY_FILE = {dir}/privateKeyFile
+us_east_1.ANNEX_DEFAULT_S3_BUCKET = b
+us_east_1.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS = sg-1
+us_east_1.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN = arn:odi
+us_east_1.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN = arn:sfr
+us_east_1.ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN = arn:profile
+us_east_1.ANNEX_DEFAULT_ODI_KEY_NAME = k
+COLLECTOR_HOST = cm
+SEC_PASSWORD_FILE = {dir}/pw
+"""
+
+
+def statuses(checker):
+    return {item["name"]: item["status"] for item in checker.items}
+
+
+def test_checker_reads_a_complete_config_as_condor_annex_would(tmp_path):
+    checker = SetupChecker(None, os.getuid(), str(write_config(tmp_path, FULL)))
+    checker.check_config()
+    assert set(statuses(checker).values()) == {"ok"}, checker.items
+    assert checker.region == "us-east-1" and checker.prefix == "us_east_1"
+
+
+def test_checker_names_what_is_missing_private_or_contradicting(tmp_path):
+    text = FULL.replace("us_east_1.ANNEX_DEFAULT_S3_BUCKET = b\n", "") + "us-east-1.ANNEX_DEFAULT_S3_BUCKET = b\n"
+    checker = SetupChecker(None, os.getuid(), str(write_config(tmp_path, text, secret_mode=0o640)), region="eu-west-1")
+    checker.check_config()
+    found = statuses(checker)
+    assert found["ANNEX_DEFAULT_AWS_REGION"] == "mismatch"
+    # the check runs in eu-west-1, so every region-prefixed setting is looked up there
+    assert found["eu_west_1.ANNEX_DEFAULT_S3_BUCKET"] == "missing"
+    assert found["config syntax"] == "problem"
+    assert not checker.ok and "config syntax (problem)" in checker.summary()
+    checker = SetupChecker(None, os.getuid(), str(tmp_path / "user_config"))
+    checker.check_config()
+    assert statuses(checker)["secret key file"] == "problem"
+    assert statuses(checker)["us_east_1.ANNEX_DEFAULT_S3_BUCKET"] == "missing"
+
+
+def test_checker_reports_a_missing_config_file(tmp_path):
+    checker = SetupChecker(None, os.getuid(), str(tmp_path / "nowhere"))
+    checker.check_config()
+    found = statuses(checker)
+    assert found["config file"] == "missing" and found["ANNEX_DEFAULT_AWS_REGION"] == "missing"
+    assert found["COLLECTOR_HOST"] == "missing"
+
+
+def test_moto_role_policy_repr_is_read():
+    document = "{'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:GetObject'}]}"
+    assert annex_setup._statements(document)[0]["Action"] == "s3:GetObject"  # pylint: disable=protected-access
