@@ -73,6 +73,8 @@ def test_every_aws_module_is_in_the_group():
 def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_server, boto3_session):
     policy = {"Version": "2012-10-17",
               "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    handler = tmp_path / "handler.py"
+    handler.write_text("def handler(event, context):\n    return event\n")
     calls = {
         "iam_user": {"name": "cb-group-user"},
         "iam_user_info": {"name": "cb-group-user"},
@@ -85,10 +87,15 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
         "iam_audit": {"max_key_age_days": 30},
         "htcondor_annex_reaper": {"annex_name": "cb-group-annex"},
         "htcondor_annex_status": {"annex_name": "cb-group-annex"},
+        "cloudformation_stack": {"name": "cb-group-stack", "capabilities": [], "template_body":
+                                 "Resources: {Bucket: {Type: AWS::S3::Bucket, Properties: {BucketName: cb-group-package}}}"},
+        "s3_lambda_package": {"src": str(handler), "bucket": "cb-group-package"},
+        "htcondor_annex_check": {"config_file": str(tmp_path / "user_config")},
     }
     assert sorted(calls) == aws_group_modules(), "add a call for every module in the group"
     order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
-             "iam_mfa_device", "sts_session", "iam_audit", "htcondor_annex_reaper", "htcondor_annex_status"]
+             "iam_mfa_device", "sts_session", "iam_audit", "htcondor_annex_reaper", "htcondor_annex_status",
+             "cloudformation_stack", "s3_lambda_package", "htcondor_annex_check"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]
@@ -98,6 +105,9 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
     assert by_name["iam_managed_policy"]["changed"] is True
     assert len(by_name["iam_access_key_info"]["access_keys"]) == 1
     assert by_name["htcondor_annex_reaper"]["terminated"] == [] and by_name["htcondor_annex_status"]["annexes"] == []
+    assert by_name["cloudformation_stack"]["stack"]["status"] == "CREATE_COMPLETE"
+    assert by_name["s3_lambda_package"]["changed"] is True
+    assert by_name["htcondor_annex_check"]["ok"] is False and by_name["htcondor_annex_check"]["region"] == "eu-west-1"
 
     iam = boto3_session.client("iam", endpoint_url=moto_server.url)
     keys = iam.list_access_keys(UserName="cb-group-user")["AccessKeyMetadata"]
