@@ -24,7 +24,7 @@ description:
     profile exists and its role reads only the bucket's C(config-*) objects; the security group exists and
     opens nothing to C(0.0.0.0/0) or C(::/0), only 22 and 9618 (to the given networks when they are given); the
     key pair exists. A setting that differs from what its stack made is a C(mismatch).
-  - A region prefix spelled with hyphens (C(us-east-1.ANNEX_DEFAULT_S3_BUCKET)) is reported: it is a config
+  - A region prefix spelled with hyphens (C(us-east-1.ANNEX_DEFAULT_S3_BUCKET)) is reported, because it is a config
     syntax error that breaks every condor tool.
   - Makes only read calls and never changes anything.
 author:
