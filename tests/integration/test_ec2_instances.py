@@ -86,6 +86,12 @@ def test_exact_count_is_scoped_by_tags_and_strangers_survive(tmp_path, moto_serv
     behaviour = ec2.describe_instance_attribute(InstanceId=launched[0], Attribute="instanceInitiatedShutdownBehavior")
     assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     assert sorted(i["instance_id"] for i in first.fact("ec2_instances_result")) == launched
+    # The root volume has the size asked for, read back from the volume itself.
+    root_name = ec2.describe_images(ImageIds=[world["image"]])["Images"][0]["RootDeviceName"]
+    for reservation in ec2.describe_instances(InstanceIds=launched)["Reservations"]:
+        for instance in reservation["Instances"]:
+            (root,) = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == root_name]
+            assert ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 12
 
     moto_server.reset_recording()
     again = converge(2, ec2_instances_lease_end="2026-11-25T18:00:00Z", ec2_instances_root_volume_size=12)
@@ -101,6 +107,10 @@ def test_exact_count_is_scoped_by_tags_and_strangers_survive(tmp_path, moto_serv
     down = converge(1)
     assert down.rc == 0, down.failure_messages()
     assert len(live(ec2, "inst-a")) == 1 and state_of(ec2, world["stranger"]) == "running"
+    # Newest first: the one kept is the oldest, the first of the first launch.
+    oldest = min(ec2.describe_instances(InstanceIds=launched)["Reservations"][0]["Instances"],
+                 key=lambda i: (i["LaunchTime"], i["AmiLaunchIndex"]))
+    assert live(ec2, "inst-a") == [oldest["InstanceId"]]
 
     none = converge(0)
     assert none.rc == 0, none.failure_messages()
@@ -170,19 +180,19 @@ def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2
     assert live(ec2, "inst-bad") == []
 
 
-def test_spot_goes_through_a_launch_template_with_the_market_options(tmp_path, moto_server, ec2, world):
+def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, moto_server, ec2, world):
     options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05"}
+    moto_server.reset_recording()
     first = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
     assert first.rc == 0, first.failure_messages()
     assert len(live(ec2, "inst-spot")) == 2
     for reservation in ec2.describe_instances(InstanceIds=live(ec2, "inst-spot"))["Reservations"]:
         for instance in reservation["Instances"]:
+            assert instance["InstanceLifecycle"] == "spot"
             assert instance["SubnetId"] == world["subnet"]
             assert [g["GroupId"] for g in instance["SecurityGroups"]] == [world["group"]]
-    template = ec2.describe_launch_template_versions(LaunchTemplateName="cloudburst-inst-spot-worker-spot")
-    data = template["LaunchTemplateVersions"][0]["LaunchTemplateData"]
-    assert data["InstanceMarketOptions"]["MarketType"] == "spot"
-    assert data["InstanceMarketOptions"]["SpotOptions"]["MaxPrice"] == "0.05"
+    assert ec2_writes(moto_server.recorded_actions()) == ["ec2:RunInstances"]  # no template, no CreateTags
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
 
     moto_server.reset_recording()
     again = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
@@ -193,5 +203,16 @@ def test_spot_goes_through_a_launch_template_with_the_market_options(tmp_path, m
         "ec2_instances_cluster": "inst-spot", "ec2_instances_role": "", "ec2_instances_state": "absent"})))
     assert gone.rc == 0, gone.failure_messages()
     assert tagged(ec2, "cloudburst:cluster", "inst-spot") == []
-    assert ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name",
-                                                   "Values": ["cloudburst-inst-spot-worker-spot"]}])["LaunchTemplates"] == []
+
+
+def test_destroying_a_cluster_never_reaches_a_cluster_whose_name_extends_it(tmp_path, moto_server, ec2, world):
+    """The old spot templates were found by a name wildcard, so destroying prod reached prod-eu's; everything
+    is found by exact tag values now."""
+    for cluster in ("prod", "prod-eu"):
+        made = run_play(tmp_path, moto_server, role_tasks(instances(cluster, world, ec2_instances_count=1,
+                                                                    ec2_instances_market="spot")))
+        assert made.rc == 0, made.failure_messages()
+    gone = run_play(tmp_path, moto_server, role_tasks(("ec2_instances", {
+        "ec2_instances_cluster": "prod", "ec2_instances_role": "", "ec2_instances_state": "absent"})))
+    assert gone.rc == 0, gone.failure_messages()
+    assert live(ec2, "prod") == [] and len(live(ec2, "prod-eu")) == 1

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+"""Instances launched by the EC2 roles are usable over real SSH by the next play: the cluster key, the
+cluster's own known_hosts file with strict checking, user admin and become through sudo, on the local cloud.
+
+The playbook imports playbooks/ec2_launch.yml (network, groups, key, one master and one worker) and then runs
+a task over SSH with become on both hosts. It runs twice with changed=0 the second time; then a stale line (a
+terminated instance that had the worker's address, with another key) replaces the worker's line, and the next
+run replaces it back instead of failing the strict check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+from ec2_plays import REGION, ec2_env
+
+from conftest import REPO_ROOT, run
+
+CLUSTER = "ssh-a"
+LOCAL_CLOUD_CLUSTERS = [CLUSTER]  # what the local_cloud fixture mirrors
+LOCAL_CLOUD_REGION = REGION
+VPC_CIDR, SUBNET_CIDR = "10.100.0.0/16", "10.100.1.0/24"
+
+
+@pytest.fixture(scope="module")
+def ec2(moto_server):
+    import boto3
+
+    return boto3.client("ec2", endpoint_url=moto_server.url, region_name=REGION,
+                        aws_access_key_id=moto_server.credentials["aws_access_key_id"],
+                        aws_secret_access_key=moto_server.credentials["aws_secret_access_key"])
+
+
+@pytest.fixture(scope="module")
+def launch(moto_server, local_cloud, ec2, tmp_path_factory):
+    """A function that runs the playbook (launch, then a task over SSH) and returns its Completed."""
+    from rig import CheckipServer
+
+    workdir = tmp_path_factory.mktemp("ssh")
+    image = ec2.register_image(Name="debian-13-amd64-20250401-0000", RootDeviceName="/dev/xvda")["ImageId"]
+    playbook = workdir / "launch-and-ssh.yml"
+    playbook.write_text(json.dumps([
+        {"ansible.builtin.import_playbook": os.path.join(REPO_ROOT, "playbooks", "ec2_launch.yml")},
+        {"name": "Use the new hosts over SSH", "hosts": "spark_master:spark_workers", "gather_facts": False,
+         "become": True, "tasks": [
+             {"name": "Who am I, through sudo", "ansible.builtin.command": "id -un", "register": "who",
+              "changed_when": False},
+             {"name": "Host name", "ansible.builtin.command": "hostname", "register": "name", "changed_when": False},
+             {"name": "Root through sudo, on the instance at ansible_host", "ansible.builtin.assert": {"that": [
+                 "who.stdout == 'root'",
+                 "name.stdout == 'ip-' ~ ansible_host | replace('.', '-')"]}}]},
+    ], indent=1))
+    extra = {"cloudburst_aws_region": REGION, "ec2_launch_cluster": CLUSTER, "ec2_launch_workers": 1,
+             "ec2_instances_ami": image, "ec2_network_vpc_cidr": VPC_CIDR, "ec2_network_subnet_cidr": SUBNET_CIDR,
+             "ec2_cluster_key_path": str(workdir / "keys" / f"{CLUSTER}_ed25519")}
+    checkip = CheckipServer().start()
+    env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url})
+
+    def go():
+        return run(["ansible-playbook", str(playbook), "-e", json.dumps(extra)], env=env, timeout=900)
+
+    go.key_path = extra["ec2_cluster_key_path"]
+    yield go
+    checkip.stop()
+    found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}])
+    ids = [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+    if ids:
+        ec2.terminate_instances(InstanceIds=ids)
+
+
+def recap(output):
+    """host -> (ok, changed, unreachable, failed) from the PLAY RECAP."""
+    return {m.group(1): tuple(int(m.group(i)) for i in (2, 3, 4, 5)) for m in re.finditer(
+        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)}
+
+
+def live_instances(ec2):
+    found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
+                                            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return {i["InstanceId"]: i for r in found["Reservations"] for i in r["Instances"]}
+
+
+def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, ec2):
+    first = launch()
+    assert first.rc == 0, first.output[-6000:]
+    instances = live_instances(ec2)
+    assert len(instances) == 2
+    counts = recap(first.stdout)
+    assert set(counts) == {"localhost", *instances}, first.stdout[-3000:]
+    assert all(counts[i][0] >= 3 and counts[i][2:] == (0, 0) for i in instances), first.stdout[-3000:]
+
+    # One line per instance, keyed by its private address with its id as a second name; 0600 key beside it.
+    known_hosts = launch.key_path + ".known_hosts"
+    lines = sorted(open(known_hosts).read().split("\n")[:-1])
+    assert sorted(line.split()[0] for line in lines) == sorted(
+        f"{i['PrivateIpAddress']},{i['InstanceId']}" for i in instances.values())
+    assert all(line.split()[1] == "ssh-ed25519" for line in lines)
+
+    # Idempotent launch: nothing changes on the second run, and SSH still works.
+    second = launch()
+    assert second.rc == 0, second.output[-6000:]
+    assert all(c[1] == 0 for c in recap(second.stdout).values()), second.stdout[-3000:]
+    assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
+
+    # A terminated instance once had the worker's address (its line names another id and holds another key):
+    # the next run scans the worker again and replaces that line rather than failing the strict check.
+    worker = next(i for i in instances.values()
+                  if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
+    stranger = launch.key_path + ".other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
+    other_key = open(stranger + ".pub").read().split()[1]
+    stale = [line if worker["InstanceId"] not in line
+             else f"{worker['PrivateIpAddress']},i-0000000000000dead ssh-ed25519 {other_key}" for line in lines]
+    with open(known_hosts, "w") as stream:
+        stream.write("\n".join(stale) + "\n")
+    third = launch()
+    assert third.rc == 0, third.output[-6000:]
+    assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
