@@ -43,8 +43,9 @@ def setup_vars(condor, **extra):
     }, **extra)
 
 
-def run_setup(tmp_path, moto, condor, extra_args=(), **extra):
-    return run_roles(tmp_path, moto, [("htcondor_annex_setup", setup_vars(condor, **extra))], extra_args, region=REGION)
+def run_setup(tmp_path, moto, condor, extra_args=(), region=REGION, **extra):
+    extra.setdefault("htcondor_annex_setup_region", region)
+    return run_roles(tmp_path, moto, [("htcondor_annex_setup", setup_vars(condor, **extra))], extra_args, region=region)
 
 
 def run_check(tmp_path, moto, condor, **options):
@@ -212,6 +213,16 @@ def test_check_names_a_group_opened_to_the_world(deployed, moto_server, clients)
         assert item["status"] == "problem" and "whole internet" in item["detail"]
     finally:
         ec2.revoke_security_group_ingress(GroupId=outputs["SecurityGroupId"], IpPermissions=world)
+
+
+def test_check_mode_on_a_fresh_account_writes_nothing(tmp_path, moto_server):
+    condor = condor_home(tmp_path, moto_server)
+    moto_server.reset_recording()
+    result = run_setup(tmp_path, moto_server, condor, ["--check", "--diff"], region="eu-south-1")
+    assert result.rc == 0, result.failure_messages()
+    assert result.changed > 0
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert sorted(p.name for p in condor.iterdir()) == ["privateKeyFile", "publicKeyFile"]
 
 
 @pytest.mark.parametrize("override, message", [
