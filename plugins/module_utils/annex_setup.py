@@ -19,7 +19,9 @@ import ast
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import zipfile
 
 try:
@@ -396,9 +398,6 @@ class SetupChecker:
         return lookup_setting(self.settings, name, self.prefix)[1]
 
     def check_files(self):
-        import os
-        import stat
-
         access = self.setting("ANNEX_DEFAULT_ACCESS_KEY_FILE")
         if access:
             self.add("access key file", "ok" if os.path.isfile(access) else "missing", access)
