@@ -9,7 +9,9 @@ What the policy lets its user do, and how each part is bounded:
 - EC2: describe anything (read-only calls have no resource to scope). Launch instances and create security
   groups only when the request tags them with one of the launch tag keys (aws:RequestTag), tag only while
   creating (ec2:CreateAction), and start, stop, terminate, read the console of, change the rules of, or
-  delete only what carries one of those keys (ec2:ResourceTag). Key pairs only by name prefix. Spot Fleet
+  delete only what carries one of those keys (ec2:ResourceTag). The same holds for the network the ec2_network
+  role makes (VPC, subnet, internet gateway, route table): created only with a launch tag in the request,
+  changed, attached, routed or deleted only when it carries the first launch tag key. Key pairs only by name prefix. Spot Fleet
   requests may be made, and changed or cancelled only when tagged.
 - S3, CloudFormation, Lambda and CloudWatch Events: only on resources named with a resource prefix.
 - IAM: read roles and instance profiles with a resource prefix; pass such roles only to EC2, Lambda and
@@ -48,8 +50,18 @@ EC2_TAGGED_ACTIONS = (
     "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
     "ec2:CancelSpotFleetRequests", "ec2:ModifySpotFleetRequest",
 )
+# The network the ec2_network role makes: created only with a launch tag in the request, and changed or
+# deleted only when it carries one.
+EC2_NETWORK_CREATE_ACTIONS = ("ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateRouteTable")
+EC2_NETWORK_TAGGED_ACTIONS = (
+    "ec2:ModifyVpcAttribute", "ec2:ModifySubnetAttribute", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
+    "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
+    "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway", "ec2:DeleteRouteTable",
+)
+EC2_NETWORK_RESOURCES = ("vpc/*", "subnet/*", "internet-gateway/*", "route-table/*")
 # The calls whose resources may be tagged while they are created (ec2:CreateAction).
-EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "RequestSpotFleet", "CreateKeyPair", "ImportKeyPair")
+EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "RequestSpotFleet", "CreateKeyPair", "ImportKeyPair",
+                      "CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable")
 
 
 class LaunchPolicyError(ValueError):
@@ -137,12 +149,23 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Resource": [ec2("instance/*"), ec2("security-group/*")],
             "Condition": {"StringLike": {f"aws:RequestTag/{key}": "*"}},
         })
+    network = [ec2(resource) for resource in EC2_NETWORK_RESOURCES]
+    # Each network action acts only on network resources (a VPC, subnet, gateway or route table), so naming
+    # them again as resources would only cost characters of IAM's 6144; the tag conditions do the scoping.
+    # One statement for every key: a create request must carry at least one of the launch tag keys.
+    statements.append({
+        "Sid": "Ec2CreateTaggedNetwork",
+        "Effect": "Allow",
+        "Action": list(EC2_NETWORK_CREATE_ACTIONS),
+        "Resource": [ec2("*")],
+        "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": tag_keys}},
+    })
     statements.append({
         "Sid": "Ec2TagOnlyWhileCreating",
         "Effect": "Allow",
         "Action": ["ec2:CreateTags"],
         "Resource": [ec2("instance/*"), ec2("volume/*"), ec2("network-interface/*"), ec2("security-group/*"),
-                     ec2("spot-fleet-request/*")] + key_pairs,
+                     ec2("spot-fleet-request/*")] + network + key_pairs,
         "Condition": {"StringEquals": {"ec2:CreateAction": list(EC2_CREATE_ACTIONS)}},
     })
     for index, key in enumerate(tag_keys, start=1):
@@ -153,6 +176,15 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Resource": [ec2("instance/*"), ec2("security-group/*"), ec2("spot-fleet-request/*")],
             "Condition": {"StringLike": {f"ec2:ResourceTag/{key}": "*"}},
         })
+    # The network is changed only when it carries the first launch tag key (cloudburst:cluster by default, the
+    # key ec2_network tags everything with): one statement, within IAM's size limit.
+    statements.append({
+        "Sid": "Ec2ChangeTaggedNetwork",
+        "Effect": "Allow",
+        "Action": list(EC2_NETWORK_TAGGED_ACTIONS),
+        "Resource": [ec2("*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{tag_keys[0]}": "*"}},
+    })
     statements += [
         {
             # condor_annex's fleets carry its tag on their instances, not on the request itself.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 from ec2_plays import REGION, ec2_writes, recap_changed, run_roles, run_roles_verbose, tagged
@@ -69,3 +70,30 @@ def test_a_missing_key_file_fails_clearly_with_nothing_created(tmp_path, moto_se
     assert result.rc != 0
     assert any(f"Key file {missing} does not exist" in m for m in result.failure_messages()), result.failure_messages()
     assert moto_server.recorded_actions() == [] and not missing.parent.exists()
+
+
+def test_a_same_named_key_pair_of_someone_else_is_never_replaced(tmp_path, moto_server, ec2):
+    theirs = ec2.create_key_pair(KeyName="cloudburst-key-d")["KeyFingerprint"]
+    moto_server.reset_recording()
+    result = run_roles(tmp_path, moto_server, [key("key-d", tmp_path / "keys" / "d_ed25519")])
+    assert result.rc != 0
+    assert any("Key pair cloudburst-key-d already exists in EC2 without the tags cloudburst:cluster=key-d" in m
+               for m in result.failure_messages()), result.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    assert ec2.describe_key_pairs(KeyNames=["cloudburst-key-d"])["KeyPairs"][0]["KeyFingerprint"] == theirs
+
+
+def test_a_key_file_the_caller_brought_is_used_and_never_deleted(tmp_path, moto_server, ec2):
+    path = tmp_path / "mine_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(path)], check=True)
+    before = (path.read_bytes(), (tmp_path / "mine_ed25519.pub").read_bytes())
+    made = run_roles(tmp_path, moto_server, [key("key-e", path)])  # ec2_cluster_key_generate stays true
+    assert made.rc == 0, made.failure_messages()
+    pair = ec2.describe_key_pairs(KeyNames=["cloudburst-key-e"], IncludePublicKey=True)["KeyPairs"][0]
+    assert pair["PublicKey"].split()[1] == before[1].split()[1].decode()
+    assert (path.read_bytes(), (tmp_path / "mine_ed25519.pub").read_bytes()) == before  # comment untouched
+
+    gone = run_roles(tmp_path, moto_server, [key("key-e", path, ec2_cluster_key_state="absent")])
+    assert gone.rc == 0, gone.failure_messages()
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["cloudburst-key-e"]}])["KeyPairs"] == []
+    assert (path.read_bytes(), (tmp_path / "mine_ed25519.pub").read_bytes()) == before

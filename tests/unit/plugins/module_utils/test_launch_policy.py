@@ -67,3 +67,21 @@ def test_filter_returns_a_dict_and_reports_bad_input():
     assert launch(["cloudburst-"], ec2_tag_keys=["cloudburst:managed-by"])["Version"] == "2012-10-17"
     with pytest.raises(AnsibleFilterError, match="launch_policy: resource prefix '\\*'"):
         launch(["*"])
+
+
+def test_the_network_ec2_network_makes_is_created_and_changed_only_with_tags():
+    document = statements(build_launch_policy())
+    create = document["Ec2CreateTaggedNetwork"]
+    assert set(create["Action"]) == {"ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway",
+                                     "ec2:CreateRouteTable"}
+    assert create["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": ["cloudburst:cluster",
+                                                                                "htcondor:AnnexName"]}}
+    change = document["Ec2ChangeTaggedNetwork"]
+    assert {"ec2:DeleteVpc", "ec2:AttachInternetGateway", "ec2:CreateRoute", "ec2:AssociateRouteTable",
+            "ec2:ModifySubnetAttribute", "ec2:DisassociateRouteTable", "ec2:DeleteRouteTable"} <= set(change["Action"])
+    assert change["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
+    tagging = document["Ec2TagOnlyWhileCreating"]
+    assert {"CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable"} <= set(
+        tagging["Condition"]["StringEquals"]["ec2:CreateAction"])
+    # No launch templates: spot goes on RunInstances.
+    assert not [a for s in document.values() for a in s["Action"] if "LaunchTemplate" in a]
