@@ -88,3 +88,18 @@ def test_destroy_spares_an_existing_vpc_and_a_stranger_in_its_subnet(tmp_path, m
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"] and ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
     state = ec2.describe_instances(InstanceIds=[stranger])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "running"
+
+
+def test_launch_in_check_mode_on_a_fresh_cluster_reports_without_failing(tmp_path, moto_server, checkip, image):
+    """No VPC, groups or key exist yet: check mode reports what it would create, with no write call."""
+    moto_server.reset_recording()
+    extra = launch_vars("life-check", image, tmp_path)
+    env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url})
+    checked = run(["ansible-playbook", "playbooks/ec2_launch.yml", "--check", "-v", "-e",
+                   json.dumps(dict({"cloudburst_aws_region": REGION}, **extra))], env=env)
+    assert checked.rc == 0, checked.output[-4000:]
+    assert "Would create cloudburst-life-check-master, cloudburst-life-check-worker" in checked.stdout
+    assert "launch 1 on-demand" in checked.stdout and "launch 2 on-demand" in checked.stdout
+    assert recap_changed(checked.stdout) > 0
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    assert not (tmp_path / "keys").exists()

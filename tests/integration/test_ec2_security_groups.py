@@ -112,3 +112,35 @@ def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_ser
     assert any(message in m for m in result.failure_messages()), result.failure_messages()
     assert moto_server.recorded_actions() == []
     assert tagged(ec2, "cloudburst:cluster", "sg-bad") == []
+
+
+def test_a_same_named_group_it_did_not_create_is_never_adopted(tmp_path, moto_server, ec2):
+    """A group named like the cluster's but without its ownership tags stays someone else's: the role fails
+    clearly instead of tagging it as its own (which would let destroy delete it)."""
+    vpc = ec2.create_vpc(CidrBlock="10.102.0.0/16")["Vpc"]["VpcId"]
+    theirs = ec2.create_security_group(GroupName="cloudburst-sg-own-worker", Description="someone's", VpcId=vpc)["GroupId"]
+    options = {"ec2_security_groups_vpc_id": vpc, "ec2_security_groups_roles": ROLES,
+               "ec2_security_groups_allowlist": ["203.0.113.0/24"]}
+    moto_server.reset_recording()
+    result = run_roles(tmp_path, moto_server, [groups("sg-own", **options)])
+    assert result.rc != 0
+    assert any(f"cloudburst-sg-own-worker ({theirs}) already exist in {vpc} without the tags "
+               "cloudburst:cluster=sg-own" in m for m in result.failure_messages()), result.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    assert ec2.describe_security_groups(GroupIds=[theirs])["SecurityGroups"][0].get("Tags", []) == []
+
+    gone = run_roles(tmp_path, moto_server, [groups("sg-own", ec2_security_groups_state="absent")])
+    assert gone.rc == 0, gone.failure_messages()
+    assert ec2.describe_security_groups(GroupIds=[theirs])["SecurityGroups"]
+
+
+def test_check_mode_without_a_vpc_yet_reports_the_groups(tmp_path, moto_server):
+    moto_server.reset_recording()
+    checked = run_roles(tmp_path, moto_server, [groups("sg-fresh", ec2_security_groups_roles=ROLES,
+                                                       ec2_security_groups_allowlist=["203.0.113.0/24"])], ["--check"])
+    assert checked.rc == 0 and checked.changed == 1, checked.failure_messages()
+    assert checked.fact("ec2_security_groups_result") == {"master": "", "worker": ""}
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    refused = run_roles(tmp_path, moto_server, [groups("sg-fresh", ec2_security_groups_roles=ROLES,
+                                                       ec2_security_groups_allowlist=["203.0.113.0/24"])])
+    assert refused.rc != 0 and any("a VPC id (ec2_security_groups_vpc_id)" in m for m in refused.failure_messages())
