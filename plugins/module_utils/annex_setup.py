@@ -504,8 +504,33 @@ class SetupChecker:
                           for s in _statements(policy) if s.get("Effect") == "Allow"] if policy else []
             if "events.amazonaws.com" not in principals:
                 problems.append("EventBridge (events.amazonaws.com) may not invoke it")
+            problems += self.lease_role_problems(config.get("Role", ""))
             self.add(name, "problem" if problems else "ok",
                      "; ".join(problems) if problems else f"{arn} ({config.get('Runtime')}, {config.get('Handler')})")
+
+    def lease_role_problems(self, role_arn):
+        """What the lease functions' role may do beyond its job: any wildcard action, or terminating instances
+        that do not carry the htcondor:AnnexName tag."""
+        iam = self.client("iam")
+        role = role_arn.rsplit("/", 1)[-1]
+        try:
+            names = iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []
+            attached = iam.list_attached_role_policies(aws_retry=True, RoleName=role).get("AttachedPolicies") or []
+        except is_boto3_error_code("NoSuchEntity"):
+            return [f"its role {role} does not exist"]
+        problems = [f"its role has managed policies attached: {', '.join(p['PolicyName'] for p in attached)}"] if attached else []
+        for policy_name in names:
+            document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            for statement in _statements(document):
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = _as_list(statement.get("Action", []))
+                if any("*" in action for action in actions):
+                    problems.append(f"its role's {policy_name} allows {', '.join(a for a in actions if '*' in a)}")
+                if "ec2:TerminateInstances" in actions and "htcondor:AnnexName" not in json.dumps(
+                        statement.get("Condition") or {}):
+                    problems.append(f"its role's {policy_name} may terminate instances of any kind, not only annexes'")
+        return problems
 
     def check_profile(self):
         iam = self.client("iam")

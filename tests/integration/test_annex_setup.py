@@ -6,6 +6,7 @@ One module-scoped setup in its own region: later tests read it, and the tests th
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -223,6 +224,22 @@ def test_check_mode_on_a_fresh_account_writes_nothing(tmp_path, moto_server):
     assert result.changed > 0
     assert write_calls(moto_server.recorded_actions()) == []
     assert sorted(p.name for p in condor.iterdir()) == ["privateKeyFile", "publicKeyFile"]
+
+
+def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto_server, clients):
+    root, condor, _ = deployed
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in clients("cloudformation").describe_stacks(
+        StackName="HTCondorAnnex-LambdaFunctions")["Stacks"][0]["Outputs"]}
+    iam, role = clients("iam"), outputs["LeaseRoleArn"].rsplit("/", 1)[-1]
+    wide = {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=role, PolicyName="too-wide", PolicyDocument=json.dumps(wide))
+    try:
+        _, check = run_check(root, moto_server, condor)
+        item = by_name(check)["ODI lease function"]
+        assert item["status"] == "problem" and "terminate instances of any kind" in item["detail"]
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="too-wide")
 
 
 @pytest.mark.parametrize("override, message", [
