@@ -372,7 +372,7 @@ class SetupChecker:
         if bad:
             self.add("config syntax", "problem",
                      f"region prefixes must use underscores; these lines break every condor tool: {'; '.join(bad)}")
-        _, configured_region = lookup_setting(self.settings, "ANNEX_DEFAULT_AWS_REGION")
+        configured_region = lookup_setting(self.settings, "ANNEX_DEFAULT_AWS_REGION")[1]
         if configured_region is None:
             self.add("ANNEX_DEFAULT_AWS_REGION", "missing", "unset")
         elif self.region and configured_region != self.region:

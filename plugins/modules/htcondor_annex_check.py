@@ -64,6 +64,7 @@ attributes:
     description: The module never changes anything, so check mode runs it in full.
   diff_mode:
     support: none
+    description: The module changes nothing a diff could show.
 """
 
 EXAMPLES = r"""

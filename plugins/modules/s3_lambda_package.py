@@ -42,6 +42,7 @@ attributes:
     description: Computes the key and looks for it; stores nothing.
   diff_mode:
     support: none
+    description: No diff; RV(key) names what was stored.
 """
 
 EXAMPLES = r"""

@@ -97,7 +97,7 @@ def test_setup_makes_the_four_stacks_and_a_second_run_changes_nothing(deployed, 
 
 
 def test_config_is_written_the_way_condor_annex_does(deployed, clients):
-    _, condor, _ = deployed
+    condor = deployed[1]
     config = (condor / "user_config").read_text()
     settings = dict(line.split(" = ", 1) for line in config.splitlines() if " = " in line)
     outputs = {}
@@ -119,7 +119,7 @@ def test_config_is_written_the_way_condor_annex_does(deployed, clients):
 
 
 def test_resources_behind_the_stacks(deployed, clients):
-    _, condor, _ = deployed
+    condor = deployed[1]
     outputs = {}
     for stack in clients("cloudformation").describe_stacks()["Stacks"]:
         outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
@@ -139,7 +139,7 @@ def test_resources_behind_the_stacks(deployed, clients):
 
 
 def test_check_reports_every_item_ok(deployed, moto_server):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     moto_server.reset_recording()
     result, check = run_check(root, moto_server, condor)
     assert result.rc == 0 and check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
@@ -155,7 +155,7 @@ def test_check_reports_every_item_ok(deployed, moto_server):
 
 
 def test_check_names_a_missing_config_key_and_a_contradicting_one(deployed, moto_server):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     config = condor / "user_config"
     original = config.read_text()
     try:
@@ -175,19 +175,19 @@ def test_check_names_a_missing_config_key_and_a_contradicting_one(deployed, moto
 
 
 def test_check_names_a_private_key_file_others_can_read(deployed, moto_server):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     (condor / "privateKeyFile").chmod(0o644)
     try:
-        _, check = run_check(root, moto_server, condor)
+        check = run_check(root, moto_server, condor)[1]
         assert by_name(check)["secret key file"]["status"] == "problem"
     finally:
         (condor / "privateKeyFile").chmod(0o600)
 
 
 def test_check_names_a_deleted_stack_and_setup_repairs_it(deployed, moto_server, clients):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     clients("cloudformation").delete_stack(StackName="HTCondorAnnex-SecurityGroup")
-    _, check = run_check(root, moto_server, condor)
+    check = run_check(root, moto_server, condor)[1]
     names = by_name(check)
     assert check["ok"] is False
     assert names["stack HTCondorAnnex-SecurityGroup"]["status"] == "missing"
@@ -197,19 +197,19 @@ def test_check_names_a_deleted_stack_and_setup_repairs_it(deployed, moto_server,
 
     repaired = run_setup(root, moto_server, condor)
     assert repaired.rc == 0, repaired.failure_messages()
-    _, check = run_check(root, moto_server, condor)
+    check = run_check(root, moto_server, condor)[1]
     assert check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
 
 
 def test_check_names_a_group_opened_to_the_world(deployed, moto_server, clients):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in clients("cloudformation").describe_stacks(
         StackName="HTCondorAnnex-SecurityGroup")["Stacks"][0]["Outputs"]}
     ec2 = clients("ec2")
     world = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
     ec2.authorize_security_group_ingress(GroupId=outputs["SecurityGroupId"], IpPermissions=world)
     try:
-        _, check = run_check(root, moto_server, condor)
+        check = run_check(root, moto_server, condor)[1]
         item = by_name(check)["security group"]
         assert item["status"] == "problem" and "whole internet" in item["detail"]
     finally:
@@ -227,7 +227,7 @@ def test_check_mode_on_a_fresh_account_writes_nothing(tmp_path, moto_server):
 
 
 def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto_server, clients):
-    root, condor, _ = deployed
+    root, condor = deployed[:2]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in clients("cloudformation").describe_stacks(
         StackName="HTCondorAnnex-LambdaFunctions")["Stacks"][0]["Outputs"]}
     iam, role = clients("iam"), outputs["LeaseRoleArn"].rsplit("/", 1)[-1]
@@ -235,7 +235,7 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
             "Statement": [{"Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*"}]}
     iam.put_role_policy(RoleName=role, PolicyName="too-wide", PolicyDocument=json.dumps(wide))
     try:
-        _, check = run_check(root, moto_server, condor)
+        check = run_check(root, moto_server, condor)[1]
         item = by_name(check)["ODI lease function"]
         assert item["status"] == "problem" and "terminate instances of any kind" in item["detail"]
     finally:
@@ -333,7 +333,7 @@ class TlsFront:
 
         while self.running:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except socket.timeout:
                 continue
             except OSError:
@@ -398,7 +398,7 @@ def stock_condor():
 
 
 def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_condor, tmp_path):
-    _, condor, _ = deployed
+    condor = deployed[1]
     ca, cert, key = _test_ca(STOCK_NAMES)
     (tmp_path / "cert.pem").write_bytes(cert)
     (tmp_path / "key.pem").write_bytes(key)
