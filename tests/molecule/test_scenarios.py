@@ -17,14 +17,10 @@ def spark_archive_env():
 
 
 def fake_spark_mirror_env():
-    """The spark_download scenario downloads from a stand-in Apache mirror on 127.0.0.1."""
-    import tempfile
-
+    """The spark_download scenario's node downloads from a stand-in Apache mirror on its network's gateway."""
     import fake_spark_mirror
 
-    root = tempfile.mkdtemp(prefix="cloudburst-mirror-")
-    fake_spark_mirror.build_mirror(root)
-    return {"CLOUDBURST_SPARK_MIRROR": fake_spark_mirror.serve(root) + "/spark"}
+    return fake_spark_mirror.scenario_env()
 
 
 # Scenario-specific environment, computed only when that scenario runs.
