@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import pytest
-from conftest import write_calls
-from ec2_plays import run_play, run_roles
+from conftest import REPO_ROOT, run, write_calls
+from ec2_plays import ec2_env, run_play, run_roles
 
 REGION = "eu-north-1"
 PREFIX = "eu_north_1"
@@ -93,6 +94,21 @@ def test_setup_makes_the_four_stacks_and_a_second_run_changes_nothing(deployed, 
     moto_server.reset_recording()
     checked = run_setup(root, moto_server, condor, ["--check", "--diff"])
     assert checked.rc == 0 and checked.changed == 0, checked.changed_tasks()
+    assert write_calls(moto_server.recorded_actions()) == []
+
+
+def test_the_playbook_checks_the_setup_and_changes_nothing_more(deployed, moto_server):
+    root, condor = deployed[:2]
+    env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "AWS_REGION": REGION,
+                                "CLOUDBURST_CREDENTIALS_HOME": str(root)})
+    extra = {"htcondor_annex_setup_collector_host": "10.140.0.5", "htcondor_annex_setup_central_manager_cidrs": [CM_CIDR],
+             "htcondor_annex_setup_ssh_allowlist": [SSH_CIDR]}
+    moto_server.reset_recording()
+    result = run(["ansible-playbook", os.path.join(REPO_ROOT, "playbooks", "annex_setup.yml"), "-e", json.dumps(extra)],
+                 env=env)
+    assert result.rc == 0, result.output[-4000:]
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0 ", result.stdout), result.stdout[-2000:]
+    assert "Your setup looks OK." in result.stdout
     assert write_calls(moto_server.recorded_actions()) == []
 
 
