@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -101,7 +100,8 @@ def main():
     print("| ---: | ---: | ---: | ---: |")
     for count, joined, wall, cpu in rows:
         print(f"| {count} | {joined:.1f} | {wall:.1f} | {cpu:.1f} |")
-    (small, _, _, cpu_small), (large, _, _, cpu_large) = rows[0], rows[-1]
+    small, cpu_small = rows[0][0], rows[0][3]
+    large, cpu_large = rows[-1][0], rows[-1][3]
     if large > small:
         print(f"\ncontroller CPU per added node: {(cpu_large - cpu_small) / (large - small):.2f} s")
 

@@ -27,6 +27,7 @@ An instance whose lease-end tag is missing or unreadable is never terminated; it
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 
@@ -229,5 +230,7 @@ def handler(event, context):  # pylint: disable=unused-argument
     dry_run = bool(event.get("dry_run", False))
     now = datetime.datetime.now(datetime.timezone.utc)
     result = reap(boto3.client("ec2"), boto3.client("s3"), bucket, now, annex_name=annex_name, dry_run=dry_run)
-    print(f"annex lease: {result}")
+    logger = logging.getLogger("annex_lease")
+    logger.setLevel(logging.INFO)
+    logger.info("annex lease: %s", result)  # to CloudWatch Logs, through Lambda's log handler
     return result

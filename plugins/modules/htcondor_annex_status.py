@@ -44,7 +44,7 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Read the pool's slots on the central manager
   ansible.builtin.command:
-    argv: [condor_status, -json, -constraint, IsAnnex =?= true]
+    argv: [condor_status, -json, -constraint, "IsAnnex =?= true"]
   register: pool_slots
   delegate_to: "{{ groups['htcondor_central_manager'][0] }}"
   changed_when: false

@@ -54,7 +54,9 @@ class AnnexWorld:
         self.moto, self.region, self.prefix, self.inventory = moto, region, prefix, inventory_path
         session = boto3.session.Session(aws_access_key_id=moto.credentials["aws_access_key_id"],
                                         aws_secret_access_key=moto.credentials["aws_secret_access_key"])
-        client = lambda name: session.client(name, endpoint_url=moto.url, region_name=region)  # noqa: E731
+        def client(name):
+            return session.client(name, endpoint_url=moto.url, region_name=region)
+
         self.ec2, self.s3, self.events = client("ec2"), client("s3"), client("events")
         iam, cfn = client("iam"), client("cloudformation")
         self.function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:HTCondorAnnex-LambdaFunctions-odi-lease"

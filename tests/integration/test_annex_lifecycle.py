@@ -79,8 +79,9 @@ def annex_a(world, wedged):
            'requirements = (TARGET.IsAnnex =?= True) && (TARGET.AnnexName == "h4-a")\nqueue\n')
     world.on_cm("sh", "-c", f"printf '%s' '{job}' > job.sub && condor_submit job.sub", user="alice")
     seen = set()
-    result = world.playbook("annex_launch.yml", {"htcondor_annex_name": "h4-a", "htcondor_annex_count": 2,
-                                                  "htcondor_annex_idle_seconds": 60, "htcondor_annex_lease_seconds": 1800})
+    result = world.playbook("annex_launch.yml", {
+        "htcondor_annex_name": "h4-a", "htcondor_annex_count": 2, "htcondor_annex_idle_seconds": 60,
+        "htcondor_annex_lease_seconds": 1800})
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     deadline = time.monotonic() + 60
     while len(seen) < 2 and time.monotonic() < deadline:
