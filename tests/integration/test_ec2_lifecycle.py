@@ -59,6 +59,9 @@ def test_launch_rerun_destroy_in_a_created_network(tmp_path, moto_server, ec2, c
     plain = {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v for k, v in hostvars.items()}  # composed values
     assert master.startswith("i-") and plain["ansible_host"] == plain["ec2_private_ip_address"]
     assert plain["cloudburst_role"] == "master" and plain["ansible_user"] == "admin"
+    assert plain["ansible_ssh_private_key_file"] == "~/.ssh/cloudburst-life-a_ed25519"
+    assert plain["ansible_ssh_common_args"] == ("-o UserKnownHostsFile=~/.ssh/cloudburst-life-a_ed25519.known_hosts "
+                                                "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes")
 
     moto_server.reset_recording()
     second = playbook("ec2_launch.yml", moto_server, checkip, extra)

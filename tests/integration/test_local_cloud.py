@@ -11,7 +11,8 @@ import time
 
 import pytest
 from conftest import ansible_env, run
-from localcloud import CLUSTER_TAG, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, network_name, wait_until
+from localcloud import (CLUSTER_TAG, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, LocalCloudError, local_hosts, network_name,
+                        wait_until)
 
 # The local_cloud fixture mirrors only these clusters; OTHER_CLUSTER's managed instance must stay unmirrored.
 LOCAL_CLOUD_CLUSTERS = ["local-cloud-test"]
@@ -173,3 +174,17 @@ def test_poweroff_applies_the_shutdown_behaviour(cloud, local_cloud, name, expec
     else:  # stopped, as EC2 stops it: the container (its disk) stays, powered off
         time.sleep(3)
         assert container_state(instance_id) == "exited" and instance_state(cloud["ec2"], instance_id) == "stopped"
+
+
+def test_local_hosts_never_removes_a_container_it_did_not_make():
+    """local_hosts state=absent checks the owner label: a same-named container of someone else stays."""
+    names = ["cloudburst-test-stranger", "cloudburst-test-unlabelled"]
+    podman("create", "--name", names[0], "--label", "owner=someone-else", "localhost/cloudburst-trixie:latest", "true")
+    podman("create", "--name", names[1], "localhost/cloudburst-trixie:latest", "true")
+    try:
+        with pytest.raises(LocalCloudError, match=r"Refusing to remove cloudburst-test-stranger, "
+                                                  r"cloudburst-test-unlabelled: .*\(someone-else, none\)"):
+            local_hosts([{"name": name} for name in names], state="absent")
+        assert [container_state(name) for name in names] == ["created", "created"]
+    finally:
+        podman("rm", "-f", *names, check=False)
