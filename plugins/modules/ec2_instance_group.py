@@ -257,10 +257,11 @@ def main():
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"EC2 call failed for {what}", changes=manager.changes,
                              launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    else:
+        diff = result.pop("diff")
+        if module._diff:
+            result["diff"] = diff
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":
