@@ -268,8 +268,8 @@ class InstanceGroupManager:
             "instance_ids": [i["InstanceId"] for i in after],
             "launched_ids": self.launched_ids,
             "terminated_ids": self.terminated_ids,
-            "diff": {"before": summary(before), "after": summary(after, self.changes if self.check_mode else None,
-                                                                  self.params)},
+            "diff": {"before": summary(before),
+                     "after": summary(after, self.changes if self.check_mode else None, self.params)},
         }
 
 
@@ -280,4 +280,3 @@ def summary(instances, planned=None, params=None):
     if planned and params is not None and params["state"] == "present":
         result["count"] = params["count"]
     return result
-

@@ -186,7 +186,7 @@ instances:
       description: The instance's tags as a dict.
       type: dict
 instance_ids:
-  description: The ids of O(instances).
+  description: The ids of RV(instances).
   returned: always
   type: list
   elements: str

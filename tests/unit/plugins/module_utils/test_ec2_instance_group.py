@@ -99,9 +99,9 @@ def test_launch_is_one_run_instances_and_the_calls_do_not_grow_with_n(world, cou
 
 
 def test_scale_down_terminates_the_newest_first_in_one_call(world):
-    first, _ = converge(world, count=2)
+    first = converge(world, count=2)[0]
     time.sleep(1.1)  # EC2 launch times have whole seconds
-    second, _ = converge(world, count=4)
+    second = converge(world, count=4)[0]
     newest = [i for i in second["instance_ids"] if i not in first["instance_ids"]]
     assert len(newest) == 2 and second["instance_ids"][:2] == first["instance_ids"]  # oldest first
 
@@ -111,15 +111,15 @@ def test_scale_down_terminates_the_newest_first_in_one_call(world):
     assert down["instance_ids"] == [first["instance_ids"][0]] == live(world)
     assert all(state_of(world, i) == "terminated" for i in down["terminated_ids"])
 
-    none, _ = converge(world, count=0)
+    none = converge(world, count=0)[0]
     assert none["changed"] and live(world) == [] and state_of(world, world["stranger"]) == "running"
 
 
 def test_only_the_tagged_group_counts(world):
     converge(world, count=2)
-    other, _ = converge(world, count=1, role="master")
+    other = converge(world, count=1, role="master")[0]
     assert other["changed"] and len(other["launched_ids"]) == 1
-    elsewhere, _ = converge(world, count=1, cluster="unit-b")
+    elsewhere = converge(world, count=1, cluster="unit-b")[0]
     assert elsewhere["changed"]
     assert len(live(world)) == 3 and len(live(world, "unit-b")) == 1
 
