@@ -13,14 +13,20 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 .PHONY: demo demo-clean test setup host venv image link sanity lint molecule clean
 
-## demo: run playbooks/site.yml against a local AWS endpoint (moto) and local podman hosts
+## demo: playbooks/site.yml on the local cloud: moto, a checkip answer and the local cloud keep running in
+## the background (tools/local-aws --start), so the cluster launched through the EC2 layer stays until demo-clean
 demo: setup
-	CLOUDBURST_SPARK_ARCHIVE=$$(tools/build-spark-archive) \
-	$(VENV)/bin/python tools/local-aws -- ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
+	$(VENV)/bin/python tools/local-aws --start
+	source .build/local-aws.env && CLOUDBURST_SPARK_ARCHIVE=$$(tools/build-spark-archive) \
+	ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
-## demo-clean: remove the demo's containers
-demo-clean: setup
-	ansible-playbook playbooks/local_hosts.yml -e @playbooks/vars/demo.yml -e local_hosts_state=absent
+## demo-clean: destroy the demo's cluster through the EC2 layer, then stop moto and the local cloud
+## (no container, network or process of the demo is left)
+demo-clean: venv link
+	rc=0; if [ -f .build/local-aws.env ]; then \
+	  source .build/local-aws.env && ansible-playbook playbooks/spark_ec2.yml -e @playbooks/vars/demo.yml \
+	    -e spark_ec2_action=destroy || rc=$$?; \
+	fi; $(VENV)/bin/python tools/local-aws --stop || rc=$$?; exit $$rc
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
 test: setup
