@@ -88,6 +88,11 @@ def spark_ec2(cluster, action, **extra):
     return run(["ansible-playbook", "playbooks/spark_ec2.yml", "-e", f"@{varfile}"], env=env, timeout=1500)
 
 
+def flat(output):
+    """The output with every run of whitespace as one space: the callback wraps long lines."""
+    return " ".join(output.split())
+
+
 def changed_total(output):
     """changed= summed over every host of the recap."""
     return sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", output, re.M))
@@ -102,7 +107,9 @@ def step(cluster, action, **extra):
     again = spark_ec2(cluster, action, **extra)
     assert again.rc == 0, again.output[-6000:]
     assert changed_total(again.stdout) == 0, again.stdout[-6000:]
-    TIMINGS[f"{action} {extra or ''}".strip()] = (round(middle - started, 1), round(time.monotonic() - middle, 1))
+    name = " ".join([action] + [str(v) for v in extra.values()])
+    TIMINGS[name] = (round(middle - started, 1), round(time.monotonic() - middle, 1))
+    print(f"spark_ec2 step {name}: {TIMINGS[name][0]} s, no-change re-run {TIMINGS[name][1]} s", flush=True)
     return first
 
 
@@ -182,8 +189,8 @@ def test_bad_input_changes_nothing(cluster, moto_server):
         moto_server.reset_recording()
         result = spark_ec2(cluster, action, **extra)
         assert result.rc != 0, result.output[-3000:]
-        assert message in " ".join(result.stdout.split()), (extra, result.stdout[-3000:])
-        assert "nothing was changed" in result.stdout.lower().replace("\n", " ").replace("  ", " ")
+        assert message in flat(result.stdout), (extra, result.stdout[-3000:])
+        assert "nothing was changed" in flat(result.stdout).lower()
         assert "Traceback" not in result.output
         assert ec2_writes(moto_server.recorded_actions()) == [], (extra, moto_server.recorded_actions())
     assert nodes(cluster["ec2"]) == [] and tagged(cluster["ec2"], "cloudburst:cluster", "no-such-cluster") == []
@@ -202,9 +209,13 @@ def test_lifecycle(cluster):
         launched = step(cluster, "launch", spark_ec2_workers=2)
         assert len(nodes(ec2, "worker")) == 2 and len(alive_workers(ec2)) == 2
         assert workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
-        assert "Alive workers: 2" in launched.stdout
-        describe_line = re.search(r"Login: (ssh .*)", launched.stdout).group(1)
-        assert "-o StrictHostKeyChecking=yes" in describe_line and str(cluster["home"]) in describe_line
+        assert "Alive workers: 2" in flat(launched.stdout)
+        login = re.search(r"Login: (ssh -i \S+ -o UserKnownHostsFile=\S+ -o StrictHostKeyChecking=yes admin@[\d.]+)",
+                          flat(launched.stdout))
+        assert login and str(cluster["home"]) in login.group(1), flat(launched.stdout)[-3000:]
+        argv = login.group(1).split()  # the line describe prints logs in with the cluster's key and known_hosts
+        ssh = run(argv[:-1] + ["-o", "BatchMode=yes", argv[-1], "systemctl", "is-active", "spark-master"])
+        assert ssh.rc == 0 and ssh.stdout.strip() == "active", ssh.output
         assert 3.0 < float(run_job(ec2)) < 3.3
 
         master = nodes(ec2, "master")[0]
@@ -236,14 +247,14 @@ def test_lifecycle(cluster):
         assert {i["State"]["Name"] for i in nodes(ec2)} == {"stopped"}
 
         started = step(cluster, "start")
-        assert "Alive workers: 1" in started.stdout
+        assert "Alive workers: 1" in flat(started.stdout)
         assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
         assert 3.0 < float(run_job(ec2)) < 3.3
 
         described = spark_ec2(cluster, "describe")
         assert described.rc == 0 and changed_total(described.stdout) == 0, described.output[-3000:]
-        assert f"Master URL: spark://{master['PrivateIpAddress']}:7077" in described.stdout
-        assert re.search(r"Worker i-\w+: running 10\.121\.1\.\d+", described.stdout)
+        assert f"Master URL: spark://{master['PrivateIpAddress']}:7077" in flat(described.stdout)
+        assert re.search(r"Worker i-\w+: running 10\.121\.1\.\d+", flat(described.stdout))
 
         step(cluster, "destroy")
         assert tagged(ec2, "cloudburst:cluster", CLUSTER) == []
