@@ -54,6 +54,7 @@ class AnnexWorld:
         self.moto, self.region, self.prefix, self.inventory = moto, region, prefix, inventory_path
         session = boto3.session.Session(aws_access_key_id=moto.credentials["aws_access_key_id"],
                                         aws_secret_access_key=moto.credentials["aws_secret_access_key"])
+
         def client(name):
             return session.client(name, endpoint_url=moto.url, region_name=region)
 

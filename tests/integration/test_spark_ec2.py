@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from ec2_plays import REGION, ec2_env, ec2_writes, recap_changed, tagged
+from ec2_plays import REGION, ec2_env, ec2_writes, tagged
 
 from conftest import REPO_ROOT, run
 
