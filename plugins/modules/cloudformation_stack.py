@@ -14,7 +14,7 @@ description:
   - Creates, updates or deletes one CloudFormation stack from a template body.
   - Before updating, it reads the deployed template (C(GetTemplate)) and the stack's parameters and tags and
     compares them with the task's. When nothing differs it makes no write call and reports no change.
-    (M(amazon.aws.cloudformation) updates on every run against some endpoints, moto among them, and so never
+    (C(amazon.aws.cloudformation) updates on every run against some endpoints, moto among them, and so never
     reports C(changed=false) there.)
   - A stack left in C(ROLLBACK_COMPLETE) by a failed creation is deleted and created again.
   - When a creation or update fails, the reasons CloudFormation gives in the stack's events are in the message.
