@@ -10,6 +10,7 @@ an unrelated instance in the same subnet survives, and bad input fails clearly w
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -207,6 +208,11 @@ def test_bad_input_changes_nothing(cluster, moto_server):
     assert nodes(cluster["ec2"]) == [] and tagged(cluster["ec2"], "cloudburst:cluster", "no-such-cluster") == []
 
 
+# About 30 minutes on two quiet cores (launch 1+2, job, resize 3, resize 1, stop, start, job, destroy, each step
+# run twice): more than the suite can spend while CI allows 90 minutes for everything. `make demo`'s test covers
+# launch, job and destroy through the same playbook; this runs on request.
+@pytest.mark.skipif(not os.environ.get("CLOUDBURST_SPARK_EC2_LIFECYCLE"),
+                    reason="opt-in (CLOUDBURST_SPARK_EC2_LIFECYCLE=1): the whole lifecycle takes about 30 minutes")
 def test_lifecycle(cluster):
     ec2 = cluster["ec2"]
     # An unrelated instance with the same ownership tags but another cluster's name must survive everything.
