@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO_ROOT, run, write_calls
 from ec2_plays import ec2_env, run_play, run_roles
 
-REGION = "eu-north-1"
-PREFIX = "eu_north_1"
+REGION = "ca-central-1"  # no other test module uses it: the lifecycle test makes its own HTCondorAnnex-* stacks in eu-north-1 in the same moto
+PREFIX = "ca_central_1"
 CM_CIDR = "10.140.0.5/32"
 SSH_CIDR = "11.22.33.44/32"
 STACKS = ["HTCondorAnnex-ConfigurationBucket", "HTCondorAnnex-LambdaFunctions", "HTCondorAnnex-InstanceProfile",
