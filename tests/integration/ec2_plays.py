@@ -25,6 +25,15 @@ def ec2_env(moto, extra=None):
     return env
 
 
+def ec2_client(moto, region=REGION):
+    """A boto3 EC2 client on the moto server with the rig's credentials."""
+    import boto3
+
+    return boto3.client("ec2", endpoint_url=moto.url, region_name=region,
+                        aws_access_key_id=moto.credentials["aws_access_key_id"],
+                        aws_secret_access_key=moto.credentials["aws_secret_access_key"])
+
+
 def ec2_writes(actions):
     """The EC2 (and other) calls among actions that are not reads."""
     return [a for a in actions if not a.split(":", 1)[-1].startswith(READ_PREFIXES)]

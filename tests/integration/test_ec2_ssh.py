@@ -16,7 +16,7 @@ import re
 import subprocess
 
 import pytest
-from ec2_plays import REGION, ec2_env
+from ec2_plays import REGION, ec2_client, ec2_env
 
 from conftest import REPO_ROOT, run
 
@@ -28,11 +28,7 @@ VPC_CIDR, SUBNET_CIDR = "10.100.0.0/16", "10.100.1.0/24"
 
 @pytest.fixture(scope="module")
 def ec2(moto_server):
-    import boto3
-
-    return boto3.client("ec2", endpoint_url=moto_server.url, region_name=REGION,
-                        aws_access_key_id=moto_server.credentials["aws_access_key_id"],
-                        aws_secret_access_key=moto_server.credentials["aws_secret_access_key"])
+    return ec2_client(moto_server)
 
 
 @pytest.fixture(scope="module")

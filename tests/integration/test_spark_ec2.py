@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from ec2_plays import REGION, ec2_env, ec2_writes, tagged
+from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, tagged
 
 from conftest import REPO_ROOT, run
 
@@ -36,11 +36,7 @@ def podman(*argv, check=True):
 
 @pytest.fixture(scope="module")
 def ec2(moto_server):
-    import boto3
-
-    return boto3.client("ec2", endpoint_url=moto_server.url, region_name=REGION,
-                        aws_access_key_id=moto_server.credentials["aws_access_key_id"],
-                        aws_secret_access_key=moto_server.credentials["aws_secret_access_key"])
+    return ec2_client(moto_server)
 
 
 @pytest.fixture(scope="module")
