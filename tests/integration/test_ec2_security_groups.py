@@ -92,7 +92,36 @@ def test_explicit_allowlist_with_ipv6(tmp_path, moto_server, ec2):
                                     ("tcp", 9618, 9618, "2001:db8::/64")}
 
 
+def test_cluster_ports_narrow_what_the_groups_reach(tmp_path, moto_server, ec2):
+    """With cluster_ports a group lets in only the named ports (and ranges) from the named roles' groups."""
+    vpc = ec2.create_vpc(CidrBlock="10.63.0.0/16")["Vpc"]["VpcId"]
+    roles = [{"name": "master", "ports": [22], "cluster_ports": [{"from": "worker", "ports": [7077, "7100-7115"]}]},
+             {"name": "worker", "ports": [], "cluster_ports": [{"from": "master", "ports": [22, 7078]},
+                                                               {"from": "worker", "ports": ["7200-7215"]}]}]
+    options = {"ec2_security_groups_vpc_id": vpc, "ec2_security_groups_roles": roles,
+               "ec2_security_groups_allowlist": ["203.0.113.7/32"]}
+    first = run_roles(tmp_path, moto_server, [groups("sg-n", **options)])
+    assert first.rc == 0, first.failure_messages()
+    ids = first.fact("ec2_security_groups_result")
+    master, worker = ids["master"], ids["worker"]
+    assert rules_of(ec2, master) == {("tcp", 22, 22, "203.0.113.7/32"), ("tcp", 7077, 7077, worker),
+                                     ("tcp", 7100, 7115, worker)}
+    assert rules_of(ec2, worker) == {("tcp", 22, 22, master), ("tcp", 7078, 7078, master),
+                                     ("tcp", 7200, 7215, worker)}
+    moto_server.reset_recording()
+    again = run_roles(tmp_path, moto_server, [groups("sg-n", **options)])
+    assert again.rc == 0 and again.changed == 0, again.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    gone = run_roles(tmp_path, moto_server, [groups("sg-n", ec2_security_groups_state="absent")])
+    assert gone.rc == 0, gone.failure_messages()
+
+
 @pytest.mark.parametrize("options, message", [
+    ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "cluster_ports": [{"from": "nobody", "ports": [1]}]}]},
+     "Each entry of a role's cluster_ports needs 'from', the name of one of this cluster's roles (master)"),
+    ({"ec2_security_groups_roles": [{"name": "master", "ports": [22],
+                                     "cluster_ports": [{"from": "master", "ports": ["7115-7100", 70000, "x"]}]}]},
+     'not valid: ["7115-7100", 70000, "x"]'),
     ({"ec2_security_groups_allowlist": ["0.0.0.0/0"]}, "Refusing 0.0.0.0/0 in ec2_security_groups_allowlist"),
     ({"ec2_security_groups_allowlist": ["203.0.113.0/24", "::/0"]}, "Refusing ::/0 in ec2_security_groups_allowlist"),
     ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "world_ports": [443, 7077]}]},
