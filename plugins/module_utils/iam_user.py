@@ -388,7 +388,7 @@ class IamUserManager(IamManager):
                 )
             policies, boundary = self.policies_after()
             try:
-                reasons = lockout_reasons(policies, address, boundary)
+                reasons = lockout_reasons(policies, address, boundary, self.partition, self.account)
             except SourceIpPolicyError as exc:
                 raise IamInputError(f"the lockout guard cannot read a policy of user {self.name}: {exc}; set "
                                     "allow_lockout: true to apply the change anyway")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import re
 
 POLICY_VERSION = "2012-10-17"
 RESTRICTION_SID = "CloudburstDenyOutsideSourceIpAllowList"
@@ -231,17 +232,22 @@ def _condition_holds(operator, key, expected, actual, if_exists):
 _KNOWN_KEYS = ("aws:sourceip", "aws:viaawsservice")
 
 
-def lockout_reasons(policies, source_ip, boundary=None):
+def lockout_reasons(policies, source_ip, boundary=None, partition="aws", account=None):
     """Why a request from source_ip would be denied by these policies, or could not be shown to be allowed.
 
     policies: (label, document) pairs, every identity policy that will apply to the user (its inline and
     attached policies and its groups'). boundary: (label, document) for a permissions boundary, or None.
     Returns a list of reasons; an empty list means the address keeps working. A request is locked out when:
     - a Deny that holds for the address depends on aws:SourceIp or covers every action on every resource;
+    - the Deny statements that hold for the address together cover every action on every resource;
     - the policies allow something, but no Allow holds for the address (an Allow limited to other addresses);
     - a permissions boundary is set and none of its Allow statements holds for the address.
     A statement whose conditions cannot be evaluated here counts as holding for a Deny and as not holding
     for an Allow: the guard fails closed. A user with no Allow at all is not locked out by its address.
+    "Every action on every resource" is not only "*" on "*": a Deny counts as covering everything unless a
+    real request in the user's partition and account (see _PROBES) is shown to escape it, so "*:*",
+    "arn:*", "arn:aws:*:*:*:*", NotAction and NotResource count too. partition and account name the
+    user's; without account, only the probes that name no account are tried (fewer probes, more refusals).
     """
     try:
         address = ipaddress.ip_address(source_ip)
@@ -249,19 +255,34 @@ def lockout_reasons(policies, source_ip, boundary=None):
         raise SourceIpPolicyError(f"{source_ip!r} is not an IP address")
     context = {"aws:sourceip": address, "aws:viaawsservice": "false"}
     reasons = []
+    probes = _probes(partition, account)
+    partial, covered = [], set()  # Deny statements that hold but cover only some probes, and what they cover
     labelled = list(policies) + ([boundary] if boundary else [])
     for label, document in labelled:
         for index, statement in enumerate(_statements(document)):
-            if statement.get("Effect") != "Deny":
+            effect = statement.get("Effect")
+            if effect not in ("Allow", "Deny"):
+                raise SourceIpPolicyError(f"{_statement_name(label, index, statement)} has Effect {effect!r}, "
+                                          "neither Allow nor Deny")
+            if effect != "Deny":
                 continue
             holds, unknown = _conditions_state(statement, context)
-            if holds is False or not (_depends_on_source_ip(statement) or _covers_everything(statement)):
+            if holds is False:
                 continue
             name = _statement_name(label, index, statement)
+            denied = _probes_denied(statement, probes)
+            if not (_depends_on_source_ip(statement) or len(denied) == len(probes)):
+                if denied:
+                    partial.append(name)
+                    covered |= denied
+                continue
             if holds is None:
                 reasons.append(f"{name} cannot be evaluated here ({unknown}) and may deny requests from {address}")
             else:
                 reasons.append(f"{name} denies requests from {address}")
+    if partial and len(covered) == len(probes):
+        reasons.append(f"{', '.join(partial)} together may deny every action on every resource for requests from "
+                       f"{address}")
     for what, group in (("the policies", list(policies)), ("the permissions boundary", [boundary] if boundary else [])):
         allows = [(label, index, statement) for label, document in group
                   for index, statement in enumerate(_statements(document)) if statement.get("Effect") == "Allow"]
@@ -305,11 +326,72 @@ def _depends_on_source_ip(statement):
     return any(key.lower() == "aws:sourceip" for tests in statement.get("Condition", {}).values() for key in tests)
 
 
-def _covers_everything(statement):
-    """A Deny on every action (or on all but some, NotAction) and every resource."""
-    actions = "NotAction" in statement or "*" in _as_list(statement.get("Action"))
-    resources = "NotResource" in statement or "*" in _as_list(statement.get("Resource"))
-    return actions and resources
+# Real requests a Deny is tried against: (action, resource ARN) of different services, regions and ARN
+# shapes. A Deny counts as covering every action on every resource unless one of these escapes it, so any
+# spelling of "everything" ("*:*", "arn:*", "arn:aws:*:*:*:*", "*" inside a list, "?*") counts, and a Deny
+# that escapes one of them is shown not to (the request it lets through is real). "{account}" probes are
+# tried only when the account is known: a Deny on "arn:aws:*:*:123456789012:*" covers that account's every
+# resource, and a probe in another account would wrongly show it escapable.
+_PROBES = (
+    ("ec2:TerminateInstances", "arn:{partition}:ec2:{region0}:{account}:instance/i-0123456789abcdef0"),
+    ("s3:GetObject", "arn:{partition}:s3:::cloudburst-probe/key"),
+    ("iam:GetUser", "arn:{partition}:iam::{account}:user/cloudburst-probe"),
+    ("sts:AssumeRole", "arn:{partition}:iam::{account}:role/cloudburst-probe"),
+    ("cloudformation:DescribeStacks",
+     "arn:{partition}:cloudformation:{region1}:{account}:stack/cloudburst-probe/00000000-0000-0000-0000-000000000000"),
+    ("lambda:InvokeFunction", "arn:{partition}:lambda:{region0}:{account}:function:cloudburst-probe"),
+    ("events:PutRule", "arn:{partition}:events:{region1}:{account}:rule/cloudburst-probe"),
+    ("sqs:SendMessage", "arn:{partition}:sqs:{region0}:{account}:cloudburst-probe"),
+    ("dynamodb:GetItem", "arn:{partition}:dynamodb:{region1}:{account}:table/cloudburst-probe"),
+    ("kms:Decrypt", "arn:{partition}:kms:{region0}:{account}:key/00000000-0000-0000-0000-000000000000"),
+)
+# Two regions of each partition, so that a Deny limited to one region is seen to leave the other. In a
+# partition not named here only the probes without a region are tried.
+_PARTITION_REGIONS = {"aws": ("us-east-1", "eu-west-1"), "aws-cn": ("cn-north-1", "cn-northwest-1"),
+                      "aws-us-gov": ("us-gov-west-1", "us-gov-east-1")}
+
+
+def _probes(partition, account):
+    regions = _PARTITION_REGIONS.get(partition)
+    probes = []
+    for action, template in _PROBES:
+        if ("{account}" in template and not account) or ("{region" in template and not regions):
+            continue
+        names = {"partition": partition, "account": account or ""}
+        if regions:
+            names.update(region0=regions[0], region1=regions[1])
+        probes.append((action, template.format(**names)))
+    return probes
+
+
+def _iam_wildcard(pattern):
+    """An IAM wildcard pattern as a regular expression: * is any run of characters (":" and "/" too), ? one
+    character, anything else literal ("[" is no character class, unlike fnmatch). A policy variable ${...}
+    may stand for anything here, so it counts as *. Case is ignored: more matches, so a Deny covers more."""
+    parts = re.split(r"(\$\{[^}]*\}|\*|\?)", pattern)
+    text = "".join(".*" if part == "*" or part.startswith("${") else "." if part == "?" else re.escape(part)
+                   for part in parts)
+    return re.compile(text, re.IGNORECASE | re.DOTALL)
+
+
+def _element_matches(statement, key, not_key, value):
+    """Whether the statement's Action/NotAction (or Resource/NotResource) may apply to value. A NotAction or
+    NotResource counts as applying to everything, the guard's "all but some" (fail closed); so does an
+    element that is missing, empty or not strings, which the guard cannot read."""
+    if not_key in statement:
+        return True
+    patterns = statement.get(key)
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+        return True
+    return any(_iam_wildcard(pattern).fullmatch(value) for pattern in patterns)
+
+
+def _probes_denied(statement, probes):
+    """The indexes of the probes that a Deny statement may deny (its conditions aside)."""
+    return {index for index, (action, resource) in enumerate(probes)
+            if _element_matches(statement, "Action", "NotAction", action)
+            and _element_matches(statement, "Resource", "NotResource", resource)}
 
 
 def _conditions_state(statement, context):

@@ -127,9 +127,11 @@ options:
       - With O(source_ip_allowlist), the task fails if a request from this address would be denied after the
         change. The guard evaluates every policy that will then apply to the user (the restriction, the other
         inline policies, the attached managed policies, the groups' policies and the permissions boundary). A
-        Deny that holds for the address and depends on C(aws:SourceIp) or covers every action refuses the
-        change, and so do Allow statements that all exclude the address. A statement with a condition the
-        guard cannot evaluate counts against the address.
+        Deny that holds for the address and depends on C(aws:SourceIp) or covers every action on every resource
+        refuses the change, and so do Deny statements that cover everything only together, and Allow
+        statements that all exclude the address. "Every action on every resource" is any spelling that no real
+        request escapes (V(*:*), V(arn:*), V(arn:aws:*:*:*:*), C(NotAction), C(NotResource)). A statement
+        with a condition the guard cannot evaluate counts against the address.
     type: str
   allow_lockout:
     description:

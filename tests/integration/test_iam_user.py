@@ -344,6 +344,50 @@ def test_the_guard_evaluates_every_policy_that_applies(tmp_path, moto_server, ia
     assert forced["changed"] is True and "add inline policy mfa" in forced["changes"]
 
 
+def test_the_guard_sees_every_spelling_of_everything(tmp_path, moto_server, iam):
+    """A Deny of every action on every resource written as "*:*", "arn:*", "arn:aws:*:*:*:*" or split over
+    policies is refused like Deny "*" on "*"; a Deny that a real request escapes (one region) is not."""
+    everything = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AllArns", "Effect": "Deny", "Action": ["s3:GetObject", "*:*"], "Resource": "arn:aws:*:*:*:*"}]}
+    arn = iam.create_policy(PolicyName="guard-all-arns", PolicyDocument=json.dumps(everything))["Policy"]["Arn"]
+    iam.create_group(GroupName="guard-no-s3")
+    iam.put_group_policy(GroupName="guard-no-s3", PolicyName="no-s3", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Sid": "NoS3", "Effect": "Deny", "Action": "*",
+                                                  "Resource": "arn:aws:s3:::*"}]}))
+    not_s3 = {"Version": "2012-10-17", "Statement": [{"Sid": "NotS3", "Effect": "Deny", "Action": "*",
+                                                      "NotResource": "arn:aws:s3:::*"}]}
+    vpc_only = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "VpcOnly", "Effect": "Deny", "Action": "*:*", "Resource": "arn:*",
+         "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-0123456789abcdef0"}}}]}
+    one_region = {"Version": "2012-10-17", "Statement": [{"Sid": "NotVirginia", "Effect": "Deny", "Action": "*",
+                                                          "Resource": "arn:aws:*:us-east-1:*"}]}
+    own_account = {"Version": "2012-10-17", "Statement": [{"Sid": "NotHere", "Effect": "Deny", "Action": "*",
+                                                           "Resource": "arn:aws:*:*:123456789012:*"}]}
+    base = dict(name="guard-spelling", source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")
+    cases = [
+        ({"managed_policies": ["ReadOnlyAccess", arn]},
+         f"statement 'AllArns' of managed policy {arn} denies requests from 203.0.113.9"),
+        ({"inline_policies": {"vpc-only": vpc_only}, "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'VpcOnly' of inline policy vpc-only cannot be evaluated here (StringNotEquals on aws:SourceVpc)"),
+        ({"inline_policies": {"not-s3": not_s3}, "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'NotS3' of inline policy not-s3 denies requests from 203.0.113.9"),
+        # Every resource of the account, and S3 (whose ARNs name no account) from the group: everything.
+        ({"inline_policies": {"own-account": own_account}, "groups": ["guard-no-s3"],
+          "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'NotHere' of inline policy own-account, statement 'NoS3' of inline policy no-s3 of group "
+         "guard-no-s3 together may deny every action"),
+    ]
+    moto_server.reset_recording()
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(**base, **options), ignore_errors=True) for options, _message in cases] + [
+        user_task(**base, inline_policies={"one-region": one_region}, managed_policies=["ReadOnlyAccess"])])
+    for (options, message), result in zip(cases, results):
+        assert result["failed"] is True, (options, result)
+        assert message in result["msg"], (options, result["msg"])
+    assert write_calls(moto_server.recorded_actions()[:moto_server.recorded_actions().index("iam:CreateUser")]) == []
+    assert results[-1]["changed"] is True and "add inline policy one-region" in results[-1]["changes"]
+
+
 def test_require_mfa_puts_and_removes_the_documented_policy(tmp_path, moto_server, iam):
     from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import requires_mfa
 

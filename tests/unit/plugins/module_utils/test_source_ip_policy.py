@@ -256,3 +256,114 @@ def test_restriction_is_found_by_its_statement_id_and_taken_out():
     assert without_restriction(RESTRICTION) is None
     assert without_restriction(mixed) == {"Version": "2012-10-17", "Statement": ADMIN["Statement"]}
     assert without_restriction(json.dumps(mixed))["Statement"] == ADMIN["Statement"]
+
+
+# --- "every action on every resource", however it is written (review item 1) ----------------------------
+
+ACCOUNT = "123456789012"
+
+
+def deny(action=None, resource=None, **extra):
+    statement = {"Effect": "Deny"}
+    if action is not None:
+        statement["Action"] = action
+    if resource is not None:
+        statement["Resource"] = resource
+    statement.update(extra)
+    return {"Statement": [statement]}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        deny("*:*", "*"),
+        deny(["s3:GetObject", "*"], "*"),
+        deny("*", ["*"]),
+        deny("?*", "*"),
+        deny("*:?*", "*"),
+        deny("**", "*"),
+        deny("*", "arn:*"),
+        deny("*", "arn:aws:*"),
+        deny("*", "arn:aws:*:*:*:*"),
+        deny("*", "arn:*:*:*:*:*"),
+        deny("*", ["arn:aws:s3:::only-this", "arn:*"]),
+        deny("*", ["arn:aws:s3:::*", f"arn:aws:*:*:{ACCOUNT}:*"]),  # the user's own account, and S3 (no account)
+        deny("*:*", "arn:${aws:partition}:*"),  # a policy variable may stand for anything
+        deny(resource="arn:*", NotAction="iam:ChangePassword"),
+        deny("*", NotResource="arn:aws:s3:::only-this"),
+        deny(NotAction=[], NotResource=[]),
+        deny(),  # neither Action nor Resource: the guard cannot read what it covers
+        deny([], []),
+    ],
+    ids=lambda document: json.dumps(document["Statement"][0], sort_keys=True),
+)
+def test_guard_sees_every_spelling_of_a_deny_of_everything(document):
+    assert lockout_reasons([("admin", ADMIN), ("p", document)], "203.0.113.9", account=ACCOUNT) == [
+        "statement 1 of p denies requests from 203.0.113.9"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        deny("iam:*", "*"),
+        deny("*", "arn:aws:s3:::*"),
+        deny("*", "arn:aws:*:us-east-1:*"),  # other regions stay open
+        deny("*", "arn:aws:*:*:999999999999:*"),  # another account's resources
+        deny("*", "arn:aws-cn:*"),  # another partition's resources
+        deny("ec2:*", "arn:*"),
+        deny("[a-z]*", "*"),  # IAM has no character classes: "[" is a literal, no action starts with it
+        deny("*", f"arn:aws:*:*:{ACCOUNT}:*"),  # S3 objects name no account: they escape it
+    ],
+    ids=lambda document: json.dumps(document["Statement"][0], sort_keys=True),
+)
+def test_guard_lets_a_deny_that_a_real_request_escapes_through(document):
+    assert lockout_reasons([("admin", ADMIN), ("p", document)], "203.0.113.9", account=ACCOUNT) == []
+
+
+def test_guard_counts_everything_in_the_users_own_partition_only():
+    for partition in ("aws-cn", "aws-us-gov"):
+        document = deny("*", f"arn:{partition}:*")
+        assert lockout_reasons([("admin", ADMIN), ("p", document)], "203.0.113.9", partition=partition,
+                               account=ACCOUNT) == ["statement 1 of p denies requests from 203.0.113.9"]
+        assert lockout_reasons([("admin", ADMIN), ("p", document)], "203.0.113.9", account=ACCOUNT) == []
+    # A partition with no regions known here: only the probes without a region are tried (IAM, S3).
+    assert lockout_reasons([("admin", ADMIN), ("p", deny("*", "arn:aws-iso:*"))], "203.0.113.9",
+                           partition="aws-iso", account=ACCOUNT) == [
+        "statement 1 of p denies requests from 203.0.113.9"]
+
+
+def test_guard_without_the_account_tries_only_the_probes_that_name_none():
+    # arn:aws:*:*:123456789012:* may be the user's own account; unknown, only the S3 probe decides, and an
+    # S3 object escapes that Deny, whatever the account.
+    assert lockout_reasons([("admin", ADMIN), ("p", deny("*", f"arn:aws:*:*:{ACCOUNT}:*"))], "203.0.113.9") == []
+    assert lockout_reasons([("admin", ADMIN), ("p", deny("*", "arn:aws:*"))], "203.0.113.9") == [
+        "statement 1 of p denies requests from 203.0.113.9"]
+
+
+def test_guard_adds_up_denies_that_cover_everything_only_together():
+    letters = {"Statement": [{"Sid": f"Deny{c.upper()}", "Effect": "Deny", "Action": f"{c}*", "Resource": "*"}
+                             for c in "abcdefghijklmnopqrstuvwxyz"]}
+    (reason,) = lockout_reasons([("admin", ADMIN), ("p", letters)], "203.0.113.9", account=ACCOUNT)
+    assert reason.startswith("statement 'DenyC' of p, statement 'DenyD' of p, statement 'DenyE' of p")
+    assert reason.endswith("together may deny every action on every resource for requests from 203.0.113.9")
+    # Split over two policies and a resource half each: still everything.
+    services = ["ec2", "iam", "cloudformation", "lambda", "events", "sqs", "dynamodb", "kms"]
+    halves = [("one", deny("*", "arn:aws:s3:::*")), ("two", deny("*", [f"arn:aws:{s}:*" for s in services]))]
+    assert lockout_reasons([("admin", ADMIN)] + halves, "203.0.113.9", account=ACCOUNT) == [
+        "statement 1 of one, statement 1 of two together may deny every action on every resource for requests "
+        "from 203.0.113.9"]
+    # A Deny whose condition does not hold for the address is not part of the sum.
+    office = deny("*", "arn:aws:s3:::*", Condition={"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}})
+    assert lockout_reasons([("admin", ADMIN), ("one", office), halves[1]], "203.0.113.9", account=ACCOUNT) == []
+
+
+def test_guard_fails_closed_on_a_wildcard_deny_with_a_condition_it_cannot_evaluate():
+    vpc_only = deny(["ec2:*", "*:*"], "arn:*", Condition={"StringNotEquals": {"aws:SourceVpc": "vpc-1"}})
+    (reason,) = lockout_reasons([("admin", ADMIN), ("p", vpc_only)], "203.0.113.9", account=ACCOUNT)
+    assert reason == ("statement 1 of p cannot be evaluated here (StringNotEquals on aws:SourceVpc) and may deny "
+                      "requests from 203.0.113.9")
+
+
+def test_guard_refuses_a_statement_that_is_neither_allow_nor_deny():
+    with pytest.raises(SourceIpPolicyError, match="has Effect 'deny', neither Allow nor Deny"):
+        lockout_reasons([("admin", ADMIN), ("p", {"Statement": [{"Effect": "deny", "Action": "*"}]})], "203.0.113.9")
