@@ -44,6 +44,10 @@ MAX_KEYS_PER_USER = 2
 # deletes what the lost try made.
 CREATE_ATTEMPTS = 4
 CREATE_RETRY_DELAY = 1.0
+# IAM is eventually consistent: ListAccessKeys right after a CreateAccessKey whose answer was lost may not
+# show the key yet. After an unknown outcome the keys are listed again after each of these pauses (7 s in
+# all), until every lost try's key is seen; a key never seen is counted as possibly made (see create_key).
+LOST_KEY_LISTING_DELAYS = (1.0, 2.0, 4.0)
 
 
 def describe_key(meta, now=None):
@@ -186,48 +190,102 @@ class AccessKeyManager(IamManager):
     def create_key(self, keys):
         """CreateAccessKey, never retried blindly. Returns the new key (None in check mode).
 
-        After an unknown outcome the user's keys are listed; a key that was not there before was made by the
-        lost call and nobody holds its secret, so it is deleted (and the record keeps it if that fails).
+        After an unknown outcome the user's keys are listed until the lost call's key is seen (with backoff,
+        LOST_KEY_LISTING_DELAYS); a key that was not there before was made by the lost call and nobody holds
+        its secret, so it is deleted (and the record keeps it if that fails). A lost call whose key is never
+        seen may still have made one that IAM does not list yet ("unseen"). IAM allows two keys per user, so
+        no try is made that could be a third key while one is unseen: the task stops and says so. A try that
+        succeeds while one is unseen is followed by one more look for it.
         """
         self.change("create a new access key")
         if self.check_mode:
             return None
         known = {k["AccessKeyId"] for k in keys}
         error = None
+        unseen = 0  # tries with an unknown outcome whose key has not been seen (and deleted)
         for attempt in range(CREATE_ATTEMPTS):
             if attempt:
+                if unseen and len(known) + unseen + 1 > MAX_KEYS_PER_USER:
+                    raise IamInputError(self.unseen_message(known, unseen, error))
                 time.sleep(CREATE_RETRY_DELAY * attempt)
             try:
-                return self.create_client.create_access_key(UserName=self.user)["AccessKey"]
+                created = self.create_client.create_access_key(UserName=self.user)["AccessKey"]
             except (BotoCoreError, ClientError) as exc:
                 outcome = create_outcome(exc)
                 if outcome == "refused":
                     raise
                 error = exc
+            else:
+                if unseen:
+                    self.look_for_unseen_key(known | {created["AccessKeyId"]}, created["AccessKeyId"], error)
+                return created
             if outcome == "unknown":
-                self.delete_lost_keys(known, error)
+                unseen = max(0, unseen + 1 - self.delete_lost_keys(known, error, unseen + 1))
         raise IamInputError(
             f"CreateAccessKey for user {self.user} failed {CREATE_ATTEMPTS} times, last with "
-            f"{aws_error_text(error)}; no new key is left behind, and the destinations are unchanged"
+            f"{aws_error_text(error)}; " + (self.unseen_message(known, unseen, error, tried=True) if unseen else
+                                            "no new key is left behind, and the destinations are unchanged")
         )
 
-    def delete_lost_keys(self, known, error):
-        for key in self.list_keys():
-            key_id = key["AccessKeyId"]
-            if key_id in known:
-                continue
-            why = (f"CreateAccessKey's response was lost ({aws_error_text(error)}) after AWS made this key, so "
-                   "nobody holds its secret")
-            self.module.warn(f"access key {key_id} of user {self.user}: {why}; deleting it")
-            self.note("undelivered", key_id)
-            try:
-                self.delete_key(key_id, why)
-            except (BotoCoreError, ClientError) as exc:
-                raise IamInputError(
-                    f"{why}; deleting key {key_id} failed too ({aws_error_text(exc)}). Key {key_id} is left behind "
-                    f"and Active; {self.remembered(key_id)}"
-                )
-            self.save_record()
+    def unseen_message(self, known, unseen, error, tried=False):
+        waited = sum(LOST_KEY_LISTING_DELAYS)
+        text = (f"CreateAccessKey's response was lost ({aws_error_text(error)}) and user {self.user}'s keys, "
+                f"listed for {waited:g} seconds since, show no key that it made; AWS may still have made one "
+                "that IAM does not list yet, whose secret nobody holds. ")
+        if not tried:
+            text += (f"The user has {len(known)} other key(s) and IAM allows {MAX_KEYS_PER_USER}, so another try "
+                     "could be a third key: none is made. ")
+        return text + (f"Look again in a minute (aws iam list-access-keys --user-name {self.user}) and delete a key "
+                       "that is in no destination, then run the task again; the destinations are unchanged")
+
+    def new_keys(self, keys, known):
+        """The keys that are neither known nor deleted by this run (a deleted key may still be listed)."""
+        return [k for k in keys if k["AccessKeyId"] not in known
+                and k["AccessKeyId"] not in self.out["deleted_access_key_ids"]]
+
+    def delete_lost_keys(self, known, error, expected):
+        """List the keys until `expected` lost keys are seen or LOST_KEY_LISTING_DELAYS are used up; delete
+        every key that appeared. Returns how many were found."""
+        found = 0
+        for delay in (0,) + tuple(LOST_KEY_LISTING_DELAYS):
+            if delay:
+                time.sleep(delay)
+            for key in self.new_keys(self.list_keys(), known):
+                self.delete_lost_key(key["AccessKeyId"], error)
+                found += 1
+            if found >= expected:
+                break
+        return found
+
+    def look_for_unseen_key(self, known, created_id, error):
+        """After a try succeeded while an earlier lost try's key was unseen: list until the new key is
+        listed (the lost one was made before it), delete any other key that appeared, warn if none did."""
+        for delay in (0,) + tuple(LOST_KEY_LISTING_DELAYS):
+            if delay:
+                time.sleep(delay)
+            keys = self.list_keys()
+            lost = self.new_keys(keys, known)
+            for key in lost:
+                self.delete_lost_key(key["AccessKeyId"], error)
+            if lost or any(k["AccessKeyId"] == created_id for k in keys):
+                return
+        self.module.warn(f"an earlier CreateAccessKey for user {self.user} lost its response "
+                         f"({aws_error_text(error)}) and IAM does not list the new key {created_id} yet either; if a "
+                         "key that is in no destination appears, nobody holds its secret: delete it")
+
+    def delete_lost_key(self, key_id, error):
+        why = (f"CreateAccessKey's response was lost ({aws_error_text(error)}) after AWS made this key, so "
+               "nobody holds its secret")
+        self.module.warn(f"access key {key_id} of user {self.user}: {why}; deleting it")
+        self.note("undelivered", key_id)
+        try:
+            self.delete_key(key_id, why)
+        except (BotoCoreError, ClientError) as exc:
+            raise IamInputError(
+                f"{why}; deleting key {key_id} failed too ({aws_error_text(exc)}). Key {key_id} is left behind "
+                f"and Active; {self.remembered(key_id)}"
+            )
+        self.save_record()
 
     # --- present ----------------------------------------------------------------------------------
 

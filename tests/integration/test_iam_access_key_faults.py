@@ -233,6 +233,34 @@ def test_lost_create_response_deletes_the_key_nobody_holds(tmp_path, signed_moto
     assert list(key_statuses(iam, user)) == [kept]
 
 
+def test_a_503_with_no_key_listed_makes_no_try_that_could_be_a_third_key(tmp_path, signed_moto, faults, iam, user):
+    """A 503 before AWS acted looks like a lost answer: the keys are listed with backoff (7 s), and as no key
+    shows up, one may still appear (on real AWS, which lists new keys late). With one key already there,
+    another try could be a third: none is made, and the task says why. Without keys, one more try fits."""
+    home = tmp_path / "home"
+    task = both_destinations(user, home)
+    (first,) = run(tmp_path, faults, task)
+    old = first["access_key"]["access_key_id"]
+    (home / ".condor" / "publicKeyFile").unlink()  # rotate
+    faults.set_rules(Rule("unavailable", action="CreateAccessKey"))
+    (stopped,) = run(tmp_path, faults, task)
+    assert stopped["failed"] is True
+    assert "listed for 7 seconds since, show no key that it made" in stopped["msg"]
+    assert "another try could be a third key: none is made" in stopped["msg"]
+    assert faults.actions.count("CreateAccessKey") == 1
+    assert faults.actions[faults.actions.index("CreateAccessKey"):].count("ListAccessKeys") == 4
+    assert key_statuses(iam, user) == {old: "Active"}
+    assert held_credentials(home / ".condor", home / ".aws" / "credentials", "annex")[0][0] == old
+
+    faults.set_rules(Rule("unavailable", action="CreateAccessKey"))
+    other = tmp_path / "other"
+    iam.delete_access_key(UserName=user, AccessKeyId=old)
+    (made,) = run(tmp_path, faults, both_destinations(user, other))
+    assert not made.get("failed"), made["msg"]
+    assert faults.actions.count("CreateAccessKey") == 2
+    assert_only_held_keys_active(signed_moto, iam, user, other / ".condor", other / ".aws" / "credentials")
+
+
 def test_every_create_response_lost_fails_with_no_key_left(tmp_path, signed_moto, faults, iam, user):
     home = tmp_path / "home"
     task = both_destinations(user, home)
