@@ -82,8 +82,16 @@ def validate_profile_name(profile):
             f"profile name {profile!r} is not allowed: use 1 to 64 letters, digits and the characters _.+=,@-")
 
 
-def _profile_block(text, profile):
-    """(start, end) line indexes of the profile's section in text's lines, or None."""
+def profile_section(text, profile):
+    """Where profile's section is in the text of a credentials file: (lines, start, end).
+
+    lines is text.splitlines(keepends=True), so "".join(lines) == text. lines[start] is the profile's
+    "[profile]" header and lines[start + 1:end] its settings, up to the next section or the end of the file
+    (start and end are None when the file has no such section). A header is a line with only "[name]" and
+    white space, matched exactly; the first such section is the profile's. This is the one reading of
+    sections that every writer of credentials files uses (render, without_profile, sts_session), so that
+    they never disagree on where a profile ends.
+    """
     lines = text.splitlines(keepends=True)
     start = None
     for index, line in enumerate(lines):
@@ -114,16 +122,26 @@ def read_key_id(fmt, dest, profile):
         match = re.search(r"^export AWS_ACCESS_KEY_ID=(\S+)$", text, re.M)
         has_secret = re.search(r"^export AWS_SECRET_ACCESS_KEY=\S+$", text, re.M)
         return match.group(1) if match and has_secret else None
-    lines, start, end = _profile_block(text, profile)
+    settings = profile_settings(text, profile)
+    if not settings or not settings.get("aws_secret_access_key"):
+        return None
+    return settings.get("aws_access_key_id") or None
+
+
+def profile_settings(text, profile):
+    """{key: value} of profile's section in the text of a credentials file, or None when it has none.
+
+    Keys and values are stripped of white space; lines without "=" (comments, blank lines) are left out.
+    """
+    lines, start, end = profile_section(text, profile)
     if start is None:
         return None
     settings = {}
     for line in lines[start + 1:end]:
-        key, _sep, value = line.partition("=")
-        settings[key.strip()] = value.strip()
-    if not settings.get("aws_secret_access_key"):
-        return None
-    return settings.get("aws_access_key_id") or None
+        key, sep, value = line.partition("=")
+        if sep:
+            settings[key.strip()] = value.strip()
+    return settings
 
 
 def render(fmt, dest, profile, key_id, secret):
@@ -134,7 +152,7 @@ def render(fmt, dest, profile, key_id, secret):
         return {dest: f"export AWS_ACCESS_KEY_ID={key_id}\nexport AWS_SECRET_ACCESS_KEY={secret}\n"}
     block = [f"[{profile}]\n", f"aws_access_key_id = {key_id}\n", f"aws_secret_access_key = {secret}\n"]
     existing = _read(dest) or ""
-    lines, start, end = _profile_block(existing, profile)
+    lines, start, end = profile_section(existing, profile)
     if start is None:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
@@ -151,7 +169,7 @@ def render(fmt, dest, profile, key_id, secret):
 
 def without_profile(dest, profile):
     """The text of the credentials file dest with profile's section removed, or None if it has none."""
-    lines, start, end = _profile_block(_read(dest) or "", profile)
+    lines, start, end = profile_section(_read(dest) or "", profile)
     if start is None:
         return None
     del lines[start:end]

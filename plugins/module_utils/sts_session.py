@@ -16,6 +16,7 @@ import datetime
 import os
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import profile_settings
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import read_seed_file
@@ -28,19 +29,6 @@ EXPIRATION_KEY = "aws_session_expiration"
 SESSION_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", EXPIRATION_KEY)
 
 
-def profile_settings(text, profile):
-    """{key: value} of profile's section in a credentials file's text, or None when it has none."""
-    lines, start, end = files._profile_block(text, profile)  # the writer's own reading of sections
-    if start is None:
-        return None
-    settings = {}
-    for line in lines[start + 1:end]:
-        key, sep, value = line.partition("=")
-        if sep:
-            settings[key.strip()] = value.strip()
-    return settings
-
-
 def render_session_profile(path, profile, credentials, expiration):
     """The credentials file at path with profile's section holding the session's credentials.
 
@@ -49,7 +37,7 @@ def render_session_profile(path, profile, credentials, expiration):
     """
     text = files.render("aws_credentials", path, profile, credentials["AccessKeyId"],
                         credentials["SecretAccessKey"])[path]
-    lines, start, end = files._profile_block(text, profile)
+    lines, start, end = files.profile_section(text, profile)
     block = [line for line in lines[start:end] if line.partition("=")[0].strip() not in SESSION_KEYS[2:]]
     block[3:3] = [f"aws_session_token = {credentials['SessionToken']}\n", f"{EXPIRATION_KEY} = {expiration}\n"]
     lines[start:end] = block

@@ -178,3 +178,50 @@ def test_a_destination_without_its_secret_holds_no_key(tmp_path):
     assert files.read_key_id("aws_credentials", str(credentials), "annex") is None
     credentials.write_text("[annex]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s3cr3t\n")
     assert files.read_key_id("aws_credentials", str(credentials), "annex") == "AKIDEXAMPLE"
+
+
+# --- the public reading of a profile's section (review item 3) -----------------------------------------
+
+def test_profile_section_finds_the_profile_up_to_the_next_section():
+    lines, start, end = files.profile_section(EXISTING, "annex")
+    assert "".join(lines) == EXISTING
+    assert lines[start] == "[annex]\n" and lines[end] == "[later]\n"
+    assert lines[start + 1:end] == ["region = eu-west-1\n", "aws_access_key_id = OLDID\n",
+                                    "aws_secret_access_key = old-secret\n", "output = json\n", "\n"]
+    lines, start, end = files.profile_section(EXISTING, "later")
+    assert (lines[start], end) == ("[later]\n", len(lines))
+    assert files.profile_section(EXISTING, "missing")[1:] == (None, None)
+    assert files.profile_section("", "annex") == ([], None, None)
+    # A header is matched exactly (white space around the name aside), not as a prefix.
+    assert files.profile_section("[annex-2]\nx = 1\n[ annex ]\ny = 2\n", "annex")[1] == 2
+
+
+def test_profile_settings_reads_one_profile_and_skips_lines_without_a_value():
+    assert files.profile_settings(EXISTING, "annex") == {
+        "region": "eu-west-1", "aws_access_key_id": "OLDID", "aws_secret_access_key": "old-secret",
+        "output": "json"}
+    assert files.profile_settings("[a]\n# note\nkey =  spaced value \n", "a") == {"key": "spaced value"}
+    assert files.profile_settings(EXISTING, "missing") is None
+
+
+def test_no_module_reaches_into_credential_files_private_names():
+    """sts_session once imported the private _profile_block: every user goes through the public functions."""
+    import ast
+    import pathlib
+
+    private = {name for name in vars(files) if name.startswith("_") and not name.startswith("__")}
+    plugins = pathlib.Path(files.__file__).parent.parent
+    checked = 0
+    for path in plugins.rglob("*.py"):
+        if path.name == "credential_files.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "files":
+                names = {node.attr}  # every user imports the module as "files"
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("credential_files"):
+                names = {alias.name for alias in node.names}
+            else:
+                continue
+            checked += 1
+            assert not private & names, f"{path} uses {private & names} of credential_files"
+    assert checked > 20 and "_read" in private
