@@ -26,6 +26,7 @@ import zipfile
 
 try:
     import botocore.session
+    from botocore.exceptions import WaiterError
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
@@ -176,13 +177,79 @@ def stack_view(stack, template=None):
     return view
 
 
-class StackDeployer:
-    """Create, update or delete one stack, but only when what is deployed differs from what is asked."""
+def foreign_tags(stack, owner_tags):
+    """The owner tags a stack lacks (or carries with another value): empty when the stack is the owner's."""
+    tags = stack_tags(stack)
+    return {k: v for k, v in (owner_tags or {}).items() if tags.get(k) != v}
 
-    def __init__(self, module, client):
+
+def describe_owner(stack):
+    """Who made a stack, as far as its tags tell."""
+    tags = stack_tags(stack)
+    if not tags:
+        return "no tags (stock condor_annex -setup tags none)"
+    return "tags " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+class StackDeployer:
+    """Create, update or delete one stack, but only when what is deployed differs from what is asked.
+
+    With owner_tags, a stack that exists without them was made by someone else (stock condor_annex -setup, for
+    example): it is refused before any write, or, with replace_foreign, deleted and created from the template.
+    """
+
+    def __init__(self, module, client, owner_tags=None, replace_foreign=False):
         self.module = module
         self.client = client
+        self.owner_tags = owner_tags or {}
+        self.replace_foreign = replace_foreign
         self.changes = []
+        self.replaced = False
+        self.retained = []
+
+    def foreign(self, stack):
+        """None when the stack is this caller's; else why not, in words."""
+        if not stack or not self.owner_tags or not foreign_tags(stack, self.owner_tags):
+            return None
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(self.owner_tags.items()))
+        return f"stack {stack['StackName']} was not made here: it has {describe_owner(stack)}, not {wanted}"
+
+    def refuse_or_replace(self, stack):
+        """A foreign stack: AnnexSetupError without replace_foreign; else delete it (in check mode only say so)."""
+        why = self.foreign(stack)
+        if why is None:
+            return stack
+        name = stack["StackName"]
+        if not self.replace_foreign:
+            raise AnnexSetupError(
+                f"Refusing to change {why}. Set replace_foreign to delete it and create it from this template, or "
+                "delete it yourself. Nothing was changed.")
+        self.changes.append(f"replace stack {name}: {why}")
+        if not self.module.check_mode:
+            self.delete_keeping_what_cannot_go(name)
+        self.replaced = True
+        return None
+
+    def delete_keeping_what_cannot_go(self, name):
+        """Delete a stack; when CloudFormation cannot delete some of its resources (a bucket that still holds
+        objects, for example), delete it again keeping them, and say so."""
+        self.client.delete_stack(aws_retry=True, StackName=name)
+        try:
+            self._wait(name, "stack_delete_complete")
+            return
+        except WaiterError:
+            stack = describe_stack(self.client, name)
+            if not stack or stack["StackStatus"] != "DELETE_FAILED":
+                raise
+        resources = self.client.describe_stack_resources(aws_retry=True, StackName=name)["StackResources"]
+        failed = [r for r in resources if r.get("ResourceStatus") == "DELETE_FAILED"]
+        self.client.delete_stack(aws_retry=True, StackName=name, RetainResources=[r["LogicalResourceId"] for r in failed])
+        self._wait(name, "stack_delete_complete")
+        for resource in failed:
+            kept = f"{resource['ResourceType']} {resource.get('PhysicalResourceId') or resource['LogicalResourceId']}"
+            self.retained.append(kept)
+            self.changes.append(f"kept {kept} of stack {name}: CloudFormation could not delete it "
+                                f"({resource.get('ResourceStatusReason') or 'no reason given'})")
 
     def deployed_template(self, name):
         body = self.client.get_template(aws_retry=True, StackName=name, TemplateStage="Original")["TemplateBody"]
@@ -219,6 +286,8 @@ class StackDeployer:
     def ensure_present(self, name, template, parameters, tags, capabilities):
         stack = describe_stack(self.client, name)
         before = stack_view(stack, self.deployed_template(name) if stack else None)
+        tags = dict(tags, **self.owner_tags)
+        stack = self.refuse_or_replace(stack)
         api_parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())]
         api_tags = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
         if stack and stack["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
@@ -262,6 +331,9 @@ class StackDeployer:
         if stack is None:
             return {}, {}
         before = stack_view(stack)
+        if self.foreign(stack) is not None:
+            self.refuse_or_replace(stack)  # refuses, or deletes it
+            return before, {}
         self.changes.append(f"delete stack {name}")
         if not self.module.check_mode:
             self.client.delete_stack(aws_retry=True, StackName=name)
@@ -323,7 +395,7 @@ class SetupChecker:
     """
 
     def __init__(self, clients, uid, config_file, region=None, central_manager_cidrs=None, ssh_allowlist=None,
-                 supported_runtimes=SUPPORTED_RUNTIMES):
+                 supported_runtimes=SUPPORTED_RUNTIMES, owner_tags=None):
         self.connect = clients  # (service, region) -> boto3 client (with AWSRetry)
         self._clients = {}
         self.uid = uid
@@ -332,6 +404,8 @@ class SetupChecker:
         self.central_manager_cidrs = central_manager_cidrs
         self.ssh_allowlist = ssh_allowlist
         self.supported_runtimes = supported_runtimes
+        self.owner_tags = owner_tags or {}
+        self.foreign = []  # stacks of the setup's names that lack the owner tags: {name, status, tags}
         self.items = []
         self.settings = {}
         self.prefix = None
@@ -437,7 +511,14 @@ class SetupChecker:
                 self.add(f"stack {name}", "missing", "does not exist")
                 continue
             status = stack["StackStatus"]
-            self.add(f"stack {name}", "ok" if status in GOOD_STACK_STATES else "problem", status)
+            missing = foreign_tags(stack, self.owner_tags)
+            if missing:
+                self.foreign.append({"name": name, "status": status, "tags": stack_tags(stack)})
+                wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+                self.add(f"stack {name}", "problem", f"{status}, but not made by the setup: it has "
+                         f"{describe_owner(stack)}, not {wanted}")
+            else:
+                self.add(f"stack {name}", "ok" if status in GOOD_STACK_STATES else "problem", status)
             self.outputs[kind] = stack_outputs(stack)
 
     def _compare(self, name, setting, output_kind, output_key):

@@ -17,6 +17,11 @@ description:
     (C(amazon.aws.cloudformation) updates on every run against some endpoints, moto among them, and so never
     reports C(changed=false) there.)
   - A stack left in C(ROLLBACK_COMPLETE) by a failed creation is deleted and created again.
+  - With O(owner_tags), a stack of that name that exists without those tags was made by someone else (stock
+    C(condor_annex -setup), for example). The module refuses it before any write call, or, with
+    O(replace_foreign=true), deletes it and creates it from the template (with O(state=absent), deletes it).
+    Resources CloudFormation cannot delete, such as a bucket that still holds objects, are kept and named in
+    RV(changes) and in a warning.
   - When a creation or update fails, the reasons CloudFormation gives in the stack's events are in the message.
   - The region is checked against the regions botocore knows before any call.
 author:
@@ -45,6 +50,20 @@ options:
     description: Tags of the stack (CloudFormation copies them to the resources that take tags).
     type: dict
     default: {}
+  owner_tags:
+    description:
+      - Tags that mark the stacks this task manages; they are added to O(tags).
+      - An existing stack that lacks any of them (or has another value) is foreign; see O(replace_foreign).
+      - Empty means every stack of that name is treated as the task's own.
+    type: dict
+    default: {}
+  replace_foreign:
+    description:
+      - What to do with a foreign stack (see O(owner_tags)). V(false) fails without a write call, naming the
+        stack and its tags. V(true) deletes it and creates it from O(template_body) (with O(state=absent), only
+        deletes it), and says so in RV(changes) and in a warning.
+    type: bool
+    default: false
   capabilities:
     description: Capabilities to acknowledge, such as C(CAPABILITY_IAM) for a template that creates IAM roles.
     type: list
@@ -86,6 +105,14 @@ EXAMPLES = r"""
       managed-by: cloudburst.aws
   register: bucket_stack
 
+- name: The security group stack, replacing one that stock condor_annex -setup made (open to 0.0.0.0/0)
+  cloudburst.aws.cloudformation_stack:
+    name: HTCondorAnnex-SecurityGroup
+    template_body: "{{ lookup('ansible.builtin.template', 'security-group.yaml.j2') }}"
+    owner_tags:
+      cloudburst:made-by: cloudburst.aws.htcondor_annex_setup
+    replace_foreign: true
+
 - name: Remove a stack
   cloudburst.aws.cloudformation_stack:
     name: HTCondorAnnex-SecurityGroup
@@ -123,6 +150,16 @@ changes:
   returned: always
   type: list
   elements: str
+replaced:
+  description: Whether a foreign stack was (or, in check mode, would be) deleted and made anew.
+  returned: always
+  type: bool
+retained_resources:
+  description: Resources of a replaced stack that CloudFormation could not delete and that were kept.
+  returned: always
+  type: list
+  elements: str
+  sample: ["AWS::S3::Bucket htcondorannex-configurationbucket-s3bucket-1x2y3z"]
 """
 
 try:
@@ -147,6 +184,8 @@ def main():
         template_body=dict(type="str"),
         parameters=dict(type="dict", default={}),
         tags=dict(type="dict", default={}),
+        owner_tags=dict(type="dict", default={}),
+        replace_foreign=dict(type="bool", default=False),
         capabilities=dict(type="list", elements="str", default=["CAPABILITY_IAM"]),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=900),
@@ -163,7 +202,9 @@ def main():
         check_region(module.region)
     except AnnexSetupError as exc:
         module.fail_json(msg=str(exc), changes=[])
-    deployer = StackDeployer(module, module.client("cloudformation", retry_decorator=cfn_retry()))
+    owner_tags = {str(k): str(v) for k, v in params["owner_tags"].items()}
+    deployer = StackDeployer(module, module.client("cloudformation", retry_decorator=cfn_retry()), owner_tags,
+                             params["replace_foreign"])
     try:
         if params["state"] == "present":
             before, after = deployer.ensure_present(name, params["template_body"], parameters, tags,
@@ -174,10 +215,15 @@ def main():
         reasons = deployer.failure_reasons(name)
         module.fail_json(msg=f"Stack {name} did not complete: {exc}. Reasons: {'; '.join(reasons) or 'none given'}",
                          changes=deployer.changes)
+    except AnnexSetupError as exc:
+        module.fail_json(msg=str(exc), changes=deployer.changes)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"CloudFormation call failed for stack {name}", changes=deployer.changes)
-    result = dict(changed=bool(deployer.changes), changes=deployer.changes,
-                  stack={k: v for k, v in after.items() if k != "template_body"})
+    for change in deployer.changes:
+        if change.startswith(("replace stack", "kept ")):
+            module.warn(change)
+    result = dict(changed=bool(deployer.changes), changes=deployer.changes, replaced=deployer.replaced,
+                  retained_resources=deployer.retained, stack={k: v for k, v in after.items() if k != "template_body"})
     if module._diff:
         result["diff"] = dict(before=before, after=after)
     module.exit_json(**result)

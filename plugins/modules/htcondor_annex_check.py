@@ -47,6 +47,14 @@ options:
     type: list
     elements: str
     default: [python3.10, python3.11, python3.12, python3.13, python3.14, nodejs20.x, nodejs22.x]
+  owner_tags:
+    description:
+      - Tags the setup's stacks carry (cloudburst.aws.htcondor_annex_setup adds these). A stack of the setup's names
+        without them was made by someone else, stock C(condor_annex -setup) for example; it is a C(problem) and is
+        listed in RV(foreign_stacks).
+      - Empty accepts every stack of those names.
+    type: dict
+    default: {"cloudburst:made-by": cloudburst.aws.htcondor_annex_setup}
   fail_on_problem:
     description: Fail the task when any item is not C(ok).
     type: bool
@@ -107,6 +115,22 @@ region:
   description: The region checked.
   returned: always
   type: str
+foreign_stacks:
+  description: Stacks of the setup's names that lack O(owner_tags), such as those stock C(condor_annex -setup) made.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The stack's name.
+      type: str
+    status:
+      description: The stack's status.
+      type: str
+    tags:
+      description: The stack's tags.
+      type: dict
+  sample: [{"name": "HTCondorAnnex-SecurityGroup", "status": "CREATE_COMPLETE", "tags": {}}]
 """
 
 import os
@@ -132,6 +156,7 @@ def main():
         central_manager_cidrs=dict(type="list", elements="str"),
         ssh_allowlist=dict(type="list", elements="str"),
         supported_runtimes=dict(type="list", elements="str", default=list(SUPPORTED_RUNTIMES)),
+        owner_tags=dict(type="dict", default={"cloudburst:made-by": "cloudburst.aws.htcondor_annex_setup"}),
         fail_on_problem=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -143,15 +168,17 @@ def main():
 
     checker = SetupChecker(connect, os.getuid(), params["config_file"], region=module.region,
                            central_manager_cidrs=params["central_manager_cidrs"], ssh_allowlist=params["ssh_allowlist"],
-                           supported_runtimes=params["supported_runtimes"])
+                           supported_runtimes=params["supported_runtimes"],
+                           owner_tags={str(k): str(v) for k, v in params["owner_tags"].items()})
     try:
         checker.run()
     except AnnexSetupError as exc:
-        module.fail_json(msg=str(exc), items=checker.items, ok=False)
+        module.fail_json(msg=str(exc), items=checker.items, ok=False, foreign_stacks=checker.foreign)
     except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not read the annex setup", items=checker.items, ok=False)
+        module.fail_json_aws(exc, msg="Could not read the annex setup", items=checker.items, ok=False,
+                             foreign_stacks=checker.foreign)
     result = dict(changed=False, ok=checker.ok, summary=checker.summary(), items=checker.items,
-                  region=checker.region or "")
+                  region=checker.region or "", foreign_stacks=checker.foreign)
     if params["fail_on_problem"] and not checker.ok:
         module.fail_json(msg=checker.summary(), **result)
     module.exit_json(**result)

@@ -50,11 +50,11 @@ def run_setup(tmp_path, moto, condor, extra_args=(), region=REGION, **extra):
     return run_roles(tmp_path, moto, [("htcondor_annex_setup", setup_vars(condor, **extra))], extra_args, region=region)
 
 
-def run_check(tmp_path, moto, condor, **options):
+def run_check(tmp_path, moto, condor, region=REGION, **options):
     task = {"cloudburst.aws.htcondor_annex_check": dict(
         {"config_file": str(condor / "user_config"), "central_manager_cidrs": [CM_CIDR], "ssh_allowlist": [SSH_CIDR]},
         **options), "register": "checked"}
-    result = run_play(tmp_path, moto, [task], region=REGION, name="check.yml")
+    result = run_play(tmp_path, moto, [task], region=region, name="check.yml")
     return result, result.parsed["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
@@ -276,6 +276,85 @@ def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_serve
     assert message in messages, messages
     assert write_calls(moto_server.recorded_actions()) == []
     assert not (condor / "user_config").exists()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Stacks of the same names that stock condor_annex -setup made, in a region of their own: refused before any write,
+# or replaced on request.
+
+FOREIGN_REGION = "ap-northeast-2"  # no other test uses it
+
+
+def stock_stand_ins(cfn, ec2):
+    """What stock condor_annex -setup leaves: untagged HTCondorAnnex-* stacks, here a security group open to the whole
+    internet on 22 and 9618 and a lease function on a runtime AWS retired."""
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    world = [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIp": "0.0.0.0/0"} for port in (22, 9618)]
+    group = {"Resources": {"SecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+        "GroupDescription": "HTCondor annex (stock)", "VpcId": vpc, "SecurityGroupIngress": world}}},
+        "Outputs": {"SecurityGroupID": {"Value": {"Fn::GetAtt": ["SecurityGroup", "GroupId"]}}}}
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    functions = {"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": assume}},
+        "odiLeaseFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python2.7", "Handler": "index.handler", "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"ZipFile": "def handler(event, context):\n    return None\n"}}}}}
+    cfn.create_stack(StackName="HTCondorAnnex-SecurityGroup", TemplateBody=json.dumps(group))
+    cfn.create_stack(StackName="HTCondorAnnex-LambdaFunctions", TemplateBody=json.dumps(functions),
+                     Capabilities=["CAPABILITY_IAM"])
+    return {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"]}
+
+
+def test_stacks_stock_condor_annex_made_are_refused_then_replaced_on_request(tmp_path, moto_server, boto3_session):
+    def client(service):
+        return boto3_session.client(service, endpoint_url=moto_server.url, region_name=FOREIGN_REGION)
+
+    cfn, ec2 = client("cloudformation"), client("ec2")
+    stock = stock_stand_ins(cfn, ec2)
+    stock_group = next(o["OutputValue"] for o in stock["HTCondorAnnex-SecurityGroup"]["Outputs"])
+    condor = condor_home(tmp_path, moto_server)
+
+    moto_server.reset_recording()
+    refused = run_setup(tmp_path, moto_server, condor, region=FOREIGN_REGION)
+    assert refused.rc != 0
+    message = " ".join(" ".join(refused.failure_messages()).split())
+    assert "HTCondorAnnex-LambdaFunctions (CREATE_COMPLETE, no tags); HTCondorAnnex-SecurityGroup (CREATE_COMPLETE, " \
+           "no tags)" in message, message
+    assert "were not made by cloudburst.aws.htcondor_annex_setup" in message
+    assert "Set htcondor_annex_setup_replace_foreign_stacks to true" in message and "Nothing was changed." in message
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert {s["StackName"]: s["StackId"] for s in cfn.describe_stacks()["Stacks"]} == {
+        name: stack["StackId"] for name, stack in stock.items()}
+    assert not (condor / "user_config").exists()
+
+    replaced = run_setup(tmp_path, moto_server, condor, region=FOREIGN_REGION,
+                         htcondor_annex_setup_replace_foreign_stacks=True)
+    assert replaced.rc == 0, replaced.failure_messages() or replaced.output[-4000:]
+    said = [task for p in replaced.parsed["plays"] for task in p["tasks"]
+            if task["task"]["name"].endswith("Say which stacks will be replaced")]
+    assert said[0]["hosts"]["localhost"]["msg"] == ("Replacing HTCondorAnnex-LambdaFunctions, HTCondorAnnex-SecurityGroup,"
+                                                    " which this role did not make.")
+    stacks = {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"}
+    assert sorted(stacks) == sorted(STACKS) and all(s["StackStatus"] == "CREATE_COMPLETE" for s in stacks.values())
+    for name in ("HTCondorAnnex-SecurityGroup", "HTCondorAnnex-LambdaFunctions"):
+        assert stacks[name]["StackId"] != stock[name]["StackId"]
+        assert {t["Key"]: t["Value"] for t in stacks[name]["Tags"]}["cloudburst:made-by"] == \
+            "cloudburst.aws.htcondor_annex_setup"
+    ours = next(o["OutputValue"] for o in stacks["HTCondorAnnex-SecurityGroup"]["Outputs"] if o["OutputKey"] == "SecurityGroupId")
+    assert ours != stock_group
+    assert not ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [stock_group]}])["SecurityGroups"]
+    # The role ends with the check (failing on any problem): it found every item OK, the replaced stacks too.
+    (check,) = [task["hosts"]["localhost"] for p in replaced.parsed["plays"] for task in p["tasks"]
+                if task["task"]["name"].endswith("Check the setup as condor_annex -check-setup would, and the resources "
+                                                 "behind it")]
+    assert check["ok"] is True and check["foreign_stacks"] == [], [i for i in check["items"] if i["status"] != "ok"]
+    assert check["summary"] == "Your setup looks OK."
+
+    moto_server.reset_recording()
+    again = run_setup(tmp_path, moto_server, condor, region=FOREIGN_REGION)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+    assert write_calls(moto_server.recorded_actions()) == []
 
 
 # ------------------------------------------------------------------------------------------------------------

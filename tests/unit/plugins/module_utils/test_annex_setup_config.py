@@ -138,3 +138,78 @@ def test_checker_reports_a_missing_config_file(tmp_path):
 def test_moto_role_policy_repr_is_read():
     document = "{'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:GetObject'}]}"
     assert annex_setup._statements(document)[0]["Action"] == "s3:GetObject"  # pylint: disable=protected-access
+
+
+# ------------------------------------------------------------------------------------- foreign stacks
+
+class _Module:
+    check_mode = False
+    params = {"wait": True, "wait_timeout": 2, "wait_delay": 1}
+
+
+class _RetryingClient:
+    """A boto3 client as AnsibleAWSModule's retry decorator hands it over: calls take aws_retry."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name == "get_waiter" or not callable(attribute):
+            return attribute
+        return lambda aws_retry=False, **kwargs: attribute(**kwargs)
+
+
+def _stubbed_cloudformation():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="stub",
+                          aws_secret_access_key="stub")  # never sent: the Stubber answers every call
+    return client, Stubber(client)
+
+
+STOCK = {"StackName": "HTCondorAnnex-ConfigurationBucket", "StackStatus": "CREATE_COMPLETE", "Tags": [],
+         "CreationTime": "2019-01-01T00:00:00Z"}
+OWNER = {"cloudburst:made-by": "cloudburst.aws.htcondor_annex_setup"}
+
+
+def test_a_foreign_stack_is_refused_without_a_call():
+    client, stubber = _stubbed_cloudformation()
+    with stubber:  # no response queued: any call would fail the test
+        deployer = annex_setup.StackDeployer(_Module(), _RetryingClient(client), OWNER)
+        with pytest.raises(AnnexSetupError, match=r"stack HTCondorAnnex-ConfigurationBucket was not made here: it has "
+                                                  r"no tags .*Nothing was changed"):
+            deployer.refuse_or_replace(STOCK)
+    assert deployer.changes == [] and not deployer.replaced
+    ours = dict(STOCK, Tags=[{"Key": "cloudburst:made-by", "Value": "cloudburst.aws.htcondor_annex_setup"}])
+    assert deployer.refuse_or_replace(ours) is ours
+
+
+def test_a_replaced_stack_keeps_what_cloudformation_cannot_delete():
+    client, stubber = _stubbed_cloudformation()
+    name = STOCK["StackName"]
+    failed = dict(STOCK, StackStatus="DELETE_FAILED")
+    stubber.add_response("delete_stack", {}, {"StackName": name})
+    stubber.add_response("describe_stacks", {"Stacks": [failed]}, {"StackName": name})  # the waiter gives up
+    stubber.add_response("describe_stacks", {"Stacks": [failed]}, {"StackName": name})
+    stubber.add_response("describe_stack_resources", {"StackResources": [
+        {"LogicalResourceId": "S3Bucket", "PhysicalResourceId": "htcondorannex-configurationbucket-s3bucket-1x2y",
+         "ResourceType": "AWS::S3::Bucket", "ResourceStatus": "DELETE_FAILED", "Timestamp": "2026-01-01T00:00:00Z",
+         "ResourceStatusReason": "The bucket you tried to delete is not empty"},
+        {"LogicalResourceId": "Policy", "ResourceType": "AWS::S3::BucketPolicy", "ResourceStatus": "DELETE_COMPLETE",
+         "Timestamp": "2026-01-01T00:00:00Z"}]}, {"StackName": name})
+    stubber.add_response("delete_stack", {}, {"StackName": name, "RetainResources": ["S3Bucket"]})
+    stubber.add_client_error("describe_stacks", service_error_code="ValidationError",
+                             service_message=f"Stack with id {name} does not exist")  # deleted: the waiter's success
+    with stubber:
+        deployer = annex_setup.StackDeployer(_Module(), _RetryingClient(client), OWNER, replace_foreign=True)
+        assert deployer.refuse_or_replace(STOCK) is None
+    stubber.assert_no_pending_responses()
+    assert deployer.replaced
+    assert deployer.retained == ["AWS::S3::Bucket htcondorannex-configurationbucket-s3bucket-1x2y"]
+    assert deployer.changes[0].startswith("replace stack HTCondorAnnex-ConfigurationBucket: stack "
+                                          "HTCondorAnnex-ConfigurationBucket was not made here")
+    assert deployer.changes[1] == ("kept AWS::S3::Bucket htcondorannex-configurationbucket-s3bucket-1x2y of stack "
+                                   "HTCondorAnnex-ConfigurationBucket: CloudFormation could not delete it (The bucket "
+                                   "you tried to delete is not empty)")
