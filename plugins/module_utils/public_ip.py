@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import fetch_url
 
@@ -88,12 +89,46 @@ def check_controller_address(result, url, allow_private=False):
         )
 
 
+def is_loopback_url(url):
+    """True when url's host is a loopback address written as an address (127.0.0.0/8, ::1), not a name:
+    a request to it never leaves the host. A name such as localhost is not trusted to resolve there."""
+    try:
+        host = urlsplit(url).hostname
+        return bool(host) and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_url_problem(url, allow_insecure_url=False):
+    """Why url may not be asked for the controller's address, or None.
+
+    The answer decides the IAM allow-list, and one over plain HTTP can be forged by anyone on the network
+    path. So only https:// URLs are asked, unless allow_insecure_url, or the host is a loopback address.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"url must be an http:// or https:// URL, got {url!r}"
+    if scheme == "http" and not allow_insecure_url and not is_loopback_url(url):
+        return (f"url {url!r} is plain http://: anyone on the network path can forge its answer, and the answer "
+                "decides the controller's IAM allow-list. Use an https:// URL, or set allow_insecure_url: true if "
+                "you accept that risk (only a loopback address, such as http://127.0.0.1/, is asked over http "
+                "without it)")
+    return None
+
+
 def _shorten(text, limit=60):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _fetch_once(module, url, timeout):
+def _fetch_once(module, url, timeout, allow_insecure_url=False):
     response, info = fetch_url(module, url, method="GET", timeout=timeout, force=True)
+    # A redirect may have taken the request to plain http (fetch_url follows redirects): the same rule holds
+    # for where the answer came from.
+    final_url = info.get("url") or url
+    if final_url != url:
+        problem = insecure_url_problem(final_url, allow_insecure_url)
+        if problem:
+            raise PublicIpError(f"{url} redirected to {final_url}; {problem}")
     status = info.get("status", -1)
     if status == -1 or response is None and status < 400:
         # fetch_url reports connection errors and timeouts as status -1 with a message.
@@ -110,17 +145,21 @@ def _fetch_once(module, url, timeout):
     return parse_checkip_body(body, url)
 
 
-def find_public_ip(module, url, timeout, retries, retry_delay, allow_private=False):
+def find_public_ip(module, url, timeout, retries, retry_delay, allow_private=False, allow_insecure_url=False):
     """Ask url for our address, retrying connection errors, timeouts and HTTP 5xx/429 answers.
 
     Returns (result, attempts). Raises PublicIpError with the last reason when every attempt failed
     or when the answer is unusable (an unusable answer is not retried: asking again gives the same).
+    A url that insecure_url_problem refuses is never asked.
     """
+    problem = insecure_url_problem(url, allow_insecure_url)
+    if problem:
+        raise PublicIpError(problem)
     attempt = 0
     while True:
         attempt += 1
         try:
-            result = _fetch_once(module, url, timeout)
+            result = _fetch_once(module, url, timeout, allow_insecure_url)
             check_controller_address(result, url, allow_private)
             return result, attempt
         except PublicIpError as exc:

@@ -27,8 +27,20 @@ options:
   url:
     description:
       - The checkip-style URL to ask.
+      - It must be an C(https) URL, unless O(allow_insecure_url=true) or its host is a loopback address
+        written as an address (C(127.0.0.0/8), C(::1); the name C(localhost) does not count). The answer
+        decides the controller's IAM allow-list, and one over plain HTTP can be forged by anyone on the
+        network path. A redirect to a plain C(http) URL is refused by the same rule.
     type: str
     default: https://checkip.amazonaws.com/
+  allow_insecure_url:
+    description:
+      - Ask a plain C(http) O(url) that is not on a loopback address.
+      - Anyone on the network path between the controller and that URL can then choose the address the
+        module returns, and so the networks an IAM allow-list or a security group lets in. Set it only for a
+        service on a network you trust.
+    type: bool
+    default: false
   timeout:
     description:
       - Seconds to wait for each attempt's answer.
@@ -97,6 +109,11 @@ EXAMPLES = r"""
     timeout: 3
     retries: 5
 
+- name: A plain-http service on a network you trust (its answer could be forged on the path)
+  cloudburst.aws.public_ip_info:
+    url: http://whoami.lab.example.org/
+    allow_insecure_url: true
+
 - name: The controller reaches AWS over a VPN; a service on that network tells the address AWS sees
   cloudburst.aws.public_ip_info:
     url: https://whoami.vpn.example.org/
@@ -143,6 +160,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import DEFAULT_CHECKIP_URL
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
 
 
 def main():
@@ -154,12 +172,14 @@ def main():
             retry_delay=dict(type="float", default=1),
             validate_certs=dict(type="bool", default=True),
             allow_private=dict(type="bool", default=False),
+            allow_insecure_url=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     url = module.params["url"]
-    if not url.startswith(("http://", "https://")):
-        module.fail_json(msg=f"url must be an http:// or https:// URL, got {url!r}", url=url)
+    problem = insecure_url_problem(url, module.params["allow_insecure_url"])
+    if problem:
+        module.fail_json(msg=problem, url=url)
     if module.params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds", url=url)
     if module.params["retries"] < 0 or module.params["retry_delay"] < 0:
@@ -168,7 +188,7 @@ def main():
     try:
         result, attempts = find_public_ip(
             module, url, module.params["timeout"], module.params["retries"], module.params["retry_delay"],
-            module.params["allow_private"],
+            module.params["allow_private"], module.params["allow_insecure_url"],
         )
     except PublicIpError as exc:
         module.fail_json(msg=f"Could not learn the public IP address: {exc}", url=url)

@@ -158,3 +158,21 @@ def test_nothing_listening_fails_clearly(tmp_path):
 def test_bad_options_fail_clearly(tmp_path, options, message):
     answer = ask(tmp_path, **options)
     assert answer["failed"] is True and message in answer["msg"]
+
+
+def test_plain_http_is_refused_before_any_request_unless_allowed(tmp_path, checkip):
+    """A checkip answer over plain http can be forged on the path, and it decides the IAM allow-list. The rig's
+    http://127.0.0.1 is a loopback address and is asked as it is; a name (even localhost) or another host
+    over http needs allow_insecure_url."""
+    by_name = checkip.url.replace("127.0.0.1", "localhost")
+    answers = ask_in_turn(tmp_path, by_name, [{}, {"allow_insecure_url": True}])
+    refused, allowed = answers
+    assert refused["failed"] is True
+    assert refused["msg"].startswith(f"url '{by_name}' is plain http://: anyone on the network path can forge")
+    assert "Use an https:// URL, or set allow_insecure_url: true" in refused["msg"]
+    assert not allowed.get("failed"), allowed
+    assert allowed["ip"] == rig.DEFAULT_CHECKIP_ANSWER
+    assert checkip.requests == 1  # the refused task asked nothing
+    # Never contacted: the task fails before any request (and the test reaches nothing but 127.0.0.1).
+    (elsewhere,) = ask_in_turn(tmp_path, "http://checkip.example.org/", [{}])
+    assert elsewhere["failed"] is True and "is plain http://" in elsewhere["msg"]

@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import check_controller_address
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import parse_checkip_body
 
 URL = "http://127.0.0.1:1/"
@@ -95,3 +96,67 @@ def test_the_rig_answers_a_global_address():
     result = parse_checkip_body(rig.DEFAULT_CHECKIP_ANSWER, URL)
     assert result["is_global"]
     check_controller_address(result, URL)
+
+
+# --- plain http:// refused unless on a loopback address or allow_insecure_url (review item 4) ----------
+
+@pytest.mark.parametrize("url", [
+    "https://checkip.amazonaws.com/",
+    "HTTPS://checkip.example.org/",
+    "http://127.0.0.1:8080/",
+    "http://127.1.2.3/",
+    "http://[::1]:8080/",
+])
+def test_https_and_loopback_urls_are_asked(url):
+    assert insecure_url_problem(url) is None
+
+
+@pytest.mark.parametrize("url", [
+    "http://checkip.amazonaws.com/",
+    "HTTP://checkip.example.org/",
+    "http://localhost:8080/",  # a name: not trusted to resolve to loopback
+    "http://127.0.0.1.example.org/",
+    "http://127.0.0.1@checkip.example.org/",  # user info, not the host
+    "http://10.0.0.1/",
+])
+def test_plain_http_elsewhere_is_refused_unless_allowed(url):
+    problem = insecure_url_problem(url)
+    assert problem.startswith(f"url {url!r} is plain http://: anyone on the network path can forge its answer")
+    assert "allow_insecure_url: true" in problem
+    assert insecure_url_problem(url, allow_insecure_url=True) is None
+
+
+def test_other_schemes_are_refused_whatever_the_option():
+    for allowed in (False, True):
+        assert insecure_url_problem("ftp://127.0.0.1/", allowed) == "url must be an http:// or https:// URL, got " \
+            "'ftp://127.0.0.1/'"
+
+
+class Answer:
+    def read(self, _size):
+        return b"11.22.33.44\n"
+
+
+def test_a_redirect_to_plain_http_is_refused(monkeypatch):
+    # The rig's checkip serves on 127.0.0.1 only, and a test may reach nothing else, so the redirect that
+    # fetch_url followed is played by replacing fetch_url.
+    from ansible_collections.cloudburst.aws.plugins.module_utils import public_ip
+
+    def fetch(module, url, **kwargs):
+        return Answer(), {"status": 200, "url": "http://checkip.example.org/"}
+
+    monkeypatch.setattr(public_ip, "fetch_url", fetch)
+    with pytest.raises(PublicIpError, match=r"^https://checkip.example.org/ redirected to "
+                                            r"http://checkip.example.org/; url 'http://checkip.example.org/' is "
+                                            r"plain http://"):
+        public_ip.find_public_ip(None, "https://checkip.example.org/", 1, 3, 0)
+    assert public_ip.find_public_ip(None, "https://checkip.example.org/", 1, 3, 0, allow_insecure_url=True)[0][
+        "ip"] == "11.22.33.44"
+
+
+def test_a_refused_url_is_never_asked(monkeypatch):
+    from ansible_collections.cloudburst.aws.plugins.module_utils import public_ip
+
+    monkeypatch.setattr(public_ip, "fetch_url", lambda *args, **kwargs: pytest.fail("fetch_url was called"))
+    with pytest.raises(PublicIpError, match="is plain http://"):
+        public_ip.find_public_ip(None, "http://checkip.example.org/", 1, 3, 0)
