@@ -142,6 +142,8 @@ CASES = [
     # --- public_ip_info -----------------------------------------------------------------------------
     case("public_ip_info", "file-url", {"url": "file:///etc/passwd"}, r"url must be an http:// or https:// URL"),
     case("public_ip_info", "ftp-url", {"url": "ftp://checkip.example/"}, r"url must be an http:// or https:// URL"),
+    case("public_ip_info", "plain-http-url", {"url": "http://checkip.example/"},
+         r"is plain http://: anyone on the network path can forge.*allow_insecure_url: true"),
     case("public_ip_info", "timeout-zero", {"url": "{checkip:docs}", "timeout": 0}, r"timeout must be a positive"),
     case("public_ip_info", "retries-negative", {"url": "{checkip:docs}", "retries": -1}, r"must not be negative"),
     case("public_ip_info", "answer-zero", {"url": "{checkip:zero}"}, r"0\.0\.0\.0"),
@@ -159,6 +161,9 @@ CASES = [
     role("allowlist-two-halves", {"iam_restricted_user_allowlist": ["0.0.0.0/1", "128.0.0.0/1"],
                                   "iam_restricted_user_controller_ip": "11.22.33.44"},
          r"(?i)0\.0\.0\.0/1|128\.0\.0\.0/1|every|whole|wide|shorter"),
+    role("allowlist-wider-than-8", {"iam_restricted_user_allowlist": ["10.0.0.0/7"],
+                                    "iam_restricted_user_controller_ip": "10.0.0.5"},
+         r"'10\.0\.0\.0/7' is wider than /8.*allow_wide_prefixes"),
     role("allowlist-locks-out-controller", {"iam_restricted_user_controller_ip": "11.22.33.44"},
          r"(?i)11\.22\.33\.44.*(lock|den|outside)|(lock|den|outside).*11\.22\.33\.44"),
     role("controller-ip-as-cidr", {"iam_restricted_user_controller_ip": "198.51.100.0/24"}, r"controller_ip"),
