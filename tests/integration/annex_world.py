@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 """An annex's world on the moto server and the local cloud, shared by tests/integration/test_annex_lifecycle.py and
-benchmarks/annex_burst.py: a network, the annex setup (bucket, instance profile, security group, lease function ARN
-and the four HTCondorAnnex-* stacks with the outputs cloudburst.aws.htcondor_annex_setup gives), the key pair, an
-image, and a central manager that is itself a local-cloud instance, configured by playbooks/htcondor_pool.yml."""
+benchmarks/annex_burst.py: a network and an image (what an account has before the setup), a central manager that
+is itself a local-cloud instance configured by playbooks/htcondor_pool.yml, and a user's home for the
+playbooks (CLOUDBURST_CREDENTIALS_HOME: the key files, the annex key pair and the HTCondor config go to its
+.condor). The annex setup itself is made by the playbooks, as a user makes it: playbooks/annex_seed000.yml (the
+lifecycle test) or playbooks/annex_setup.yml (the benchmark)."""
 
 from __future__ import annotations
 
@@ -16,22 +18,19 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 import rig  # noqa: E402
 from localcloud import wait_until  # noqa: E402
 
-ACCOUNT = "123456789012"
 CM_ROLE = "htcondor_central_manager"
 BOOT_TIMEOUT = 300
+STACKS = {"bucket": "HTCondorAnnex-ConfigurationBucket", "lambda": "HTCondorAnnex-LambdaFunctions",
+          "profile": "HTCondorAnnex-InstanceProfile", "security_group": "HTCondorAnnex-SecurityGroup"}
 
 
 def podman(*argv, check=True, timeout=300):
     return subprocess.run(["podman", *argv], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def stack_template(outputs):
-    return json.dumps({"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-                       "Outputs": {k: {"Value": v} for k, v in outputs.items()}})
-
-
-def playbook_env(moto, json_output=False):
-    """What a user has: credentials in the environment, the endpoint for the playbooks' group_vars, no AWS_ENDPOINT_URL."""
+def playbook_env(moto, json_output=False, region=None, home=None, checkip_url=None):
+    """What a user has: credentials and region in the environment, the endpoint for the playbooks' group_vars,
+    no AWS_ENDPOINT_URL."""
     env = rig.clean_aws_environment(dict(os.environ))
     for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
         env.pop(name, None)
@@ -40,57 +39,50 @@ def playbook_env(moto, json_output=False):
                PATH=venv_bin + os.pathsep + env.get("PATH", ""), CLOUDBURST_AWS_ENDPOINT_URL=moto.url,
                AWS_ACCESS_KEY_ID=moto.credentials["aws_access_key_id"],
                AWS_SECRET_ACCESS_KEY=moto.credentials["aws_secret_access_key"])
+    for name, value in (("AWS_REGION", region), ("CLOUDBURST_CREDENTIALS_HOME", home),
+                        ("CLOUDBURST_CHECKIP_URL", checkip_url)):
+        if value:
+            env[name] = value
     if json_output:
         env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     return env
 
 
-class AnnexWorld:
-    """Everything an annex launch needs, made in one region with names that start with prefix."""
+def task_result(parsed, name, host="localhost"):
+    """The result on host of the task called name (a role's task as "role : name") in a JSON callback run (the last
+    one of that name)."""
+    found = [task["hosts"][host] for play in parsed["plays"] for task in play["tasks"]
+             if task["task"]["name"].split(" : ")[-1] == name and host in task["hosts"]]
+    assert found, f"no task {name!r} ran on {host}"
+    return found[-1]
 
-    def __init__(self, moto, region, vpc_cidr, subnet_cidr, workdir, prefix, inventory_path, cm_cluster):
+
+class AnnexWorld:
+    """An account's network and image, a central manager on the local cloud, and a user's home, in one region."""
+
+    def __init__(self, moto, region, vpc_cidr, subnet_cidr, home, prefix, inventory_path, cm_cluster, checkip_url):
         import boto3
 
         self.moto, self.region, self.prefix, self.inventory = moto, region, prefix, inventory_path
+        self.home, self.checkip_url = home, checkip_url
+        self.condor_dir = os.path.join(home, ".condor")
+        self.key_path = os.path.join(self.condor_dir, "HTCondorAnnex-KeyPair_ed25519")
         session = boto3.session.Session(aws_access_key_id=moto.credentials["aws_access_key_id"],
                                         aws_secret_access_key=moto.credentials["aws_secret_access_key"])
 
         def client(name):
             return session.client(name, endpoint_url=moto.url, region_name=region)
 
-        self.ec2, self.s3, self.events = client("ec2"), client("s3"), client("events")
-        iam, cfn = client("iam"), client("cloudformation")
-        self.function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:HTCondorAnnex-LambdaFunctions-odi-lease"
-
-        vpc = self.ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
-        self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
-        self.group = self.ec2.create_security_group(GroupName=f"cloudburst-{prefix}-annex", Description="annex nodes",
-                                                    VpcId=vpc)["GroupId"]
+        self.ec2, self.s3, self.events, self.cfn = client("ec2"), client("s3"), client("events"), client("cloudformation")
+        self.vpc = self.ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+        self.subnet = self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
         self.image = self.ec2.register_image(Name=f"debian-13-amd64-{prefix}", RootDeviceName="/dev/xvda",
                                              Architecture="x86_64")["ImageId"]
-        self.key_path = os.path.join(workdir, "HTCondorAnnex-KeyPair_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key_path], check=True)
-        with open(self.key_path + ".pub", "rb") as stream:
-            self.ec2.import_key_pair(KeyName="HTCondorAnnex-KeyPair", PublicKeyMaterial=stream.read())
-        self.bucket = f"cloudburst-annex-{prefix}"
-        self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region})
-        assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                          "Principal": {"Service": "ec2.amazonaws.com"}}]}
-        name = f"cloudburst-{prefix}-annex-node"
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(assume))
-        self.profile = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
-        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-        for stack, outputs in (("ConfigurationBucket", {"BucketName": self.bucket}),
-                               ("LambdaFunctions", {"OdiLeaseFunctionArn": self.function_arn}),
-                               ("InstanceProfile", {"InstanceProfileArn": self.profile}),
-                               ("SecurityGroup", {"SecurityGroupId": self.group})):
-            cfn.create_stack(StackName=f"HTCondorAnnex-{stack}", TemplateBody=stack_template(outputs))
-
         # The central manager: an instance of another cluster in the same subnet, tagged with the role that the
         # local cloud's inventory groups it by.
         cm = self.ec2.run_instances(
             ImageId=self.image, MinCount=1, MaxCount=1, InstanceType="t3.medium", SubnetId=self.subnet,
-            KeyName="HTCondorAnnex-KeyPair", TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 {"Key": "managed-by", "Value": "cloudburst.aws"}, {"Key": "cloudburst:cluster", "Value": cm_cluster},
                 {"Key": "cloudburst:role", "Value": CM_ROLE}]}])["Instances"][0]
         self.cm, self.cm_ip = cm["InstanceId"], cm["PrivateIpAddress"]
@@ -119,17 +111,40 @@ class AnnexWorld:
         who = ["--user", user, "--workdir", f"/home/{user}"] if user else []
         return podman("exec", *who, self.cm, *argv, check=check)
 
-    def playbook(self, name, extra, json_output=False, timeout=1800):
-        variables = dict({
-            "cloudburst_aws_region": self.region,
+    def user_vars(self):
+        """What the user tells the playbooks about their pool and account (inventory or -e)."""
+        return {
             "htcondor_central_manager": self.cm_ip,
+            "htcondor_annex_setup_central_manager_cidrs": [f"{self.cm_ip}/32"],
+            "htcondor_annex_setup_vpc_id": self.vpc,
             "htcondor_annex_ami": self.image,
             "htcondor_annex_subnet_id": self.subnet,
-            "htcondor_annex_key_path": self.key_path,
-        }, **extra)
-        return subprocess.run(["ansible-playbook", "-i", self.inventory, os.path.join("playbooks", name),
-                               "-e", json.dumps(variables)], cwd=REPO_ROOT, env=playbook_env(self.moto, json_output),
+        }
+
+    def playbook(self, name, extra, json_output=False, timeout=1800, wrapper=(), env=None):
+        """playbooks/<name> with this world's inventory, the user's variables plus extra, and a user's environment
+        (plus env); wrapper is a command that runs the ansible-playbook command line it is given (a measurement)."""
+        environment = dict(playbook_env(self.moto, json_output, self.region, self.home, self.checkip_url), **(env or {}))
+        return subprocess.run([*wrapper, "ansible-playbook", "-i", self.inventory, os.path.join("playbooks", name),
+                               "-e", json.dumps(dict(self.user_vars(), **extra))], cwd=REPO_ROOT, env=environment,
                               capture_output=True, text=True, timeout=timeout, check=False)
+
+    def setup_outputs(self):
+        """The four stacks' outputs, by stack kind."""
+        return {kind: {o["OutputKey"]: o["OutputValue"] for o in self.cfn.describe_stacks(StackName=name)[
+            "Stacks"][0].get("Outputs", [])} for kind, name in STACKS.items()}
+
+    @property
+    def bucket(self):
+        return self.setup_outputs()["bucket"]["BucketName"]
+
+    @property
+    def function_arn(self):
+        return self.setup_outputs()["lambda"]["OdiLeaseFunctionArn"]
+
+    @property
+    def profile(self):
+        return self.setup_outputs()["profile"]["InstanceProfileArn"]
 
     def annex_states(self, name):
         found = self.ec2.describe_instances(Filters=[{"Name": "tag:htcondor:AnnexName", "Values": [name]}])

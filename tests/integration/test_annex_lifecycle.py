@@ -1,47 +1,74 @@
 # -*- coding: utf-8 -*-
-"""An annex on the local cloud, end to end, with a central manager that is itself a local-cloud instance:
+"""HTCondor annexes on the local cloud, end to end, with a central manager that is itself a local-cloud instance.
 
-- launch an annex of 2 (playbooks/annex_launch.yml): both slots join with AnnexName, a job requiring IsAnnex
-  runs on one; the instances carry the annex and lease tags and terminate on shutdown, the lease schedule
-  targets the lease function with the annex's input (checked by its configuration: moto never fires it), the
-  annex's record is in the bucket, and no token or key is in the user data;
+The world is made the way a user makes it: playbooks/annex_seed000.yml runs against the session's moto with an
+administrator's key in the environment (as docs/annex-setup.md says the setup needs) - the restricted IAM user
+with its key in the user's condor dir, playbooks/annex_setup.yml with the cloudburst.aws.htcondor_annex_setup
+role, its check (every item OK), the launch of seed-000 (one m3.medium node), a job that requires IsAnnex (it
+runs on the annex node), the status (seed-000 listed with its node and slot) and the termination (nothing of
+seed-000 left). Everything else stands on that same setup and central manager:
+
+- an annex of 2 (playbooks/annex_launch.yml): both slots join with AnnexName, a job requiring IsAnnex runs on one;
+  the instances carry the annex and lease tags and terminate on shutdown, condor on each node leaves at the
+  launch's lease end (the tag's moment, which the backstop counts to as well), the lease schedule targets the
+  setup's lease function with the annex's input (checked by its configuration: moto never fires it), the
+  annex's record is in the setup's bucket, and no token or key is in the user data;
 - idle 60 s: a node powers itself off, the local cloud terminates its instance, and the status shows it;
 - a wedged annex (cloud side only: condor never starts) is terminated after its lease by the boot-time backstop;
 - terminate (playbooks/annex_terminate.yml) leaves no instance, schedule or object of that annex, while another
   annex and an unrelated instance survive.
 
-Hosts are shared between the checks, leases are short. The setup (the four HTCondorAnnex-* stacks) is made
-here with the same outputs the cloudburst.aws.htcondor_annex_setup role gives, in a region of its own.
+Leases are short; one central manager serves every annex.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import json
+import re
 import time
 
 import pytest
-from annex_world import AnnexWorld, playbook_env, podman
+import rig
+from annex_world import AnnexWorld, playbook_env, podman, task_result
 from localcloud import wait_until
 
 from conftest import run
 
 LOCAL_CLOUD_REGION = "eu-north-1"
 REGION = LOCAL_CLOUD_REGION
-LOCAL_CLOUD_CLUSTERS = ["h4-pool", "annex-h4-a", "annex-h4-wedge", "annex-h4-c"]
+LOCAL_CLOUD_CLUSTERS = ["h4-pool", "annex-seed-000", "annex-h4-a", "annex-h4-wedge", "annex-h4-c"]
 VPC_CIDR = "10.150.0.0/16"
 SUBNET_CIDR = "10.150.1.0/24"
 WEDGE_LEASE = 150
+# The seed's IAM user and its launch policy, named for this test: IAM is global, and other test modules make
+# the role's default user on the same moto.
+SEED_USER = {"iam_restricted_user_name": "h4-seed-user", "iam_restricted_user_policy_name": "h4-seed-launch"}
 
 
 @pytest.fixture(scope="module")
 def world(moto_server, local_cloud, tmp_path_factory):
-    """The setup, key, image and a central manager on the local cloud with the pool configured on it."""
-    made = AnnexWorld(moto_server, REGION, VPC_CIDR, SUBNET_CIDR, str(tmp_path_factory.mktemp("condor")), "h4-life",
-                      local_cloud.inventory_path, "h4-pool")
+    """The account's network and image, a user's home, and a central manager on the local cloud with the pool
+    configured on it; no annex setup yet."""
+    checkip = rig.CheckipServer().start()
+    made = AnnexWorld(moto_server, REGION, VPC_CIDR, SUBNET_CIDR, str(tmp_path_factory.mktemp("home")), "h4-life",
+                      local_cloud.inventory_path, "h4-pool", checkip.url)
     made.configure_pool()
     yield made
     made.ec2.terminate_instances(InstanceIds=[made.cm])
+    checkip.stop()
+
+
+@pytest.fixture(scope="module")
+def seed(world):
+    """playbooks/annex_seed000.yml end to end, as a user runs it; its JSON callback output, parsed."""
+    started = time.monotonic()
+    result = world.playbook("annex_seed000.yml", SEED_USER, json_output=True, timeout=2400)
+    assert result.returncode == 0, (result.stdout[-8000:] + result.stderr[-3000:])
+    parsed = json.loads(result.stdout)
+    parsed["seconds"] = time.monotonic() - started
+    return parsed
 
 
 def instance_states(ec2, **filters):
@@ -63,13 +90,18 @@ def cloud_side_only(world, name, extra, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def wedged(world, tmp_path_factory):
-    """Annex h4-wedge: one node whose condor never starts, lease WEDGE_LEASE s, launched first so that its
-    lease runs out while the other checks go on."""
+def wedged(world, seed, tmp_path_factory):
+    """Annex h4-wedge on the seed's setup: one node whose condor never starts, lease WEDGE_LEASE s, launched before
+    annex h4-a so that its lease runs out while the other checks go on."""
     started = time.monotonic()
     result = cloud_side_only(world, "h4-wedge", {"htcondor_annex_lease_seconds": WEDGE_LEASE}, tmp_path_factory)
     assert result.rc == 0, result.output[-5000:]
     return {"started": started, "ids": list(world.annex_states("h4-wedge"))}
+
+
+def shutdown_expression(instance_id):
+    """condor's lease test on an annex node, as its master reads it."""
+    return podman("exec", instance_id, "condor_config_val", "-master", "DAEMON_SHUTDOWN_FAST").stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +115,49 @@ def annex_a(world, wedged):
         "htcondor_annex_name": "h4-a", "htcondor_annex_count": 2, "htcondor_annex_idle_seconds": 60,
         "htcondor_annex_lease_seconds": 1800})
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    ids = sorted(world.annex_states("h4-a"))
+    # Read now: the nodes power themselves off after 60 s idle.
+    expressions = {i: shutdown_expression(i) for i in ids}
     deadline = time.monotonic() + 60
     while len(seen) < 2 and time.monotonic() < deadline:
         seen |= world.annex_slots("h4-a")
         time.sleep(1)
     world.on_cm("condor_reschedule", check=False)  # match the queued job now, not at the next cycle
-    return {"seen": seen, "ids": sorted(world.annex_states("h4-a")), "output": result.stdout + result.stderr}
+    return {"seen": seen, "ids": ids, "expressions": expressions, "output": result.stdout + result.stderr}
+
+
+def test_seed000_from_a_users_first_steps_to_termination(world, seed):
+    # The restricted user's key is in the user's condor dir, where the setup's settings name it.
+    user_key = task_result(seed, "Write one access key for the user, rotated by age")
+    config = open(f"{world.condor_dir}/user_config").read()
+    assert f"ANNEX_DEFAULT_ACCESS_KEY_FILE = {world.condor_dir}/publicKeyFile" in config
+    assert open(f"{world.condor_dir}/publicKeyFile").read().strip() == user_key["access_key"]["access_key_id"]
+
+    check = task_result(seed, "Check the setup as condor_annex -check-setup would, and the resources behind it")
+    assert check["ok"] is True and check["summary"] == "Your setup looks OK.", [
+        i for i in check["items"] if i["status"] != "ok"]
+    assert {i["status"] for i in check["items"]} == {"ok"} and len(check["items"]) >= 20
+
+    # The job ran on the annex's node, and the output names it.
+    launched = task_result(seed, "Note the annex for the plays that follow")["ansible_facts"]["htcondor_annex_result"]
+    (node,) = launched["instances"]
+    found = world.ec2.describe_instances(InstanceIds=[node["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert found["InstanceType"] == "m3.medium"
+    hostname = found["PrivateDnsName"].split(".")[0]
+    ran = task_result(seed, "Summary", host=world.cm)["msg"]  # the central manager's play, named by instance id
+    assert ran == f"The job ran on annex node {hostname}", ran
+
+    # The status listed seed-000 with its node running and its slot in the pool.
+    (annex,) = [a for a in task_result(seed, "Read the annexes from EC2")["annexes"] if a["annex_name"] == "seed-000"]
+    assert annex["states"] == {"running": 1} and annex["slots"] == 1, annex
+    assert annex["instances"][0]["instance_id"] == node["instance_id"]
+    assert annex["lease_end"] == launched["lease_end"]
+
+    # Terminate left nothing of seed-000: no live instance, no schedule, no object.
+    assert set(world.annex_states("seed-000").values()) <= {"shutting-down", "terminated"}
+    assert not [r for r in world.events.list_rules(NamePrefix="HTCondorAnnex-seed-000")["Rules"]]
+    assert not world.s3.list_objects_v2(Bucket=world.bucket, Prefix="config-seed-000/").get("Contents")
+    assert not world.annex_slots("seed-000")
 
 
 def test_annex_of_two_joins_and_runs_an_isannex_job(world, annex_a):
@@ -115,6 +184,10 @@ def test_annex_instances_schedule_and_record(world, annex_a):
         data = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
         user_data = base64.b64decode(data["UserData"]["Value"]).decode()
         assert "cloudburst-annex-backstop" in user_data and lease_end in user_data
+        # condor, the backstop and the reaper all count to the tag's moment.
+        epoch = calendar.timegm(time.strptime(lease_end, "%Y-%m-%dT%H:%M:%SZ"))
+        assert re.search(rf"^end={epoch}$", user_data, re.M), user_data
+        assert annex_a["expressions"][instance["InstanceId"]] == f"CurrentTime >= {epoch}"
         assert "eyJ" not in user_data and "PRIVATE KEY" not in user_data and "token" not in user_data.lower()
 
     # The setup's instance profile was asked for; moto 5.2.5 associates it with the first instance of a
