@@ -177,18 +177,15 @@ def stack_view(stack, template=None):
     return view
 
 
-def foreign_tags(stack, owner_tags):
-    """The owner tags a stack lacks (or carries with another value): empty when the stack is the owner's."""
+def not_owned(stack, owner_tags):
+    """None when the stack carries owner_tags (or none are asked for); else what it has instead, in words."""
     tags = stack_tags(stack)
-    return {k: v for k, v in (owner_tags or {}).items() if tags.get(k) != v}
-
-
-def describe_owner(stack):
-    """Who made a stack, as far as its tags tell."""
-    tags = stack_tags(stack)
-    if not tags:
-        return "no tags (stock condor_annex -setup tags none)"
-    return "tags " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+    missing = {k: v for k, v in (owner_tags or {}).items() if tags.get(k) != v}
+    if not missing:
+        return None
+    found = "tags " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) if tags else \
+        "no tags (stock condor_annex -setup tags none)"
+    return f"it has {found}, not {', '.join(f'{k}={v}' for k, v in sorted(missing.items()))}"
 
 
 class StackDeployer:
@@ -209,10 +206,8 @@ class StackDeployer:
 
     def foreign(self, stack):
         """None when the stack is this caller's; else why not, in words."""
-        if not stack or not self.owner_tags or not foreign_tags(stack, self.owner_tags):
-            return None
-        wanted = ", ".join(f"{k}={v}" for k, v in sorted(self.owner_tags.items()))
-        return f"stack {stack['StackName']} was not made here: it has {describe_owner(stack)}, not {wanted}"
+        why = not_owned(stack, self.owner_tags) if stack else None
+        return f"stack {stack['StackName']} was not made here: {why}" if why else None
 
     def refuse_or_replace(self, stack):
         """A foreign stack: AnnexSetupError without replace_foreign; else delete it (in check mode only say so)."""
@@ -511,12 +506,10 @@ class SetupChecker:
                 self.add(f"stack {name}", "missing", "does not exist")
                 continue
             status = stack["StackStatus"]
-            missing = foreign_tags(stack, self.owner_tags)
-            if missing:
+            why = not_owned(stack, self.owner_tags)
+            if why:
                 self.foreign.append({"name": name, "status": status, "tags": stack_tags(stack)})
-                wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
-                self.add(f"stack {name}", "problem", f"{status}, but not made by the setup: it has "
-                         f"{describe_owner(stack)}, not {wanted}")
+                self.add(f"stack {name}", "problem", f"{status}, but not made by the setup: {why}")
             else:
                 self.add(f"stack {name}", "ok" if status in GOOD_STACK_STATES else "problem", status)
             self.outputs[kind] = stack_outputs(stack)

@@ -213,3 +213,32 @@ def test_a_replaced_stack_keeps_what_cloudformation_cannot_delete():
     assert deployer.changes[1] == ("kept AWS::S3::Bucket htcondorannex-configurationbucket-s3bucket-1x2y of stack "
                                    "HTCondorAnnex-ConfigurationBucket: CloudFormation could not delete it (The bucket "
                                    "you tried to delete is not empty)")
+
+
+def test_checker_names_stacks_the_setup_did_not_make():
+    tagged = [{"Key": "cloudburst:made-by", "Value": "cloudburst.aws.htcondor_annex_setup"}]
+    stacks = {"HTCondorAnnex-ConfigurationBucket": tagged, "HTCondorAnnex-LambdaFunctions": tagged,
+              "HTCondorAnnex-InstanceProfile": [{"Key": "owner", "Value": "alice"}], "HTCondorAnnex-SecurityGroup": []}
+
+    class Cloudformation:
+        @staticmethod
+        def describe_stacks(aws_retry=False, StackName=None):  # noqa: N803 (boto3's name)
+            return {"Stacks": [{"StackName": StackName, "StackStatus": "CREATE_COMPLETE", "Tags": stacks[StackName]}]}
+
+    checker = SetupChecker(lambda service, region: Cloudformation(), os.getuid(), "unused", region="us-east-1",
+                           owner_tags=OWNER)
+    checker.check_stacks()
+    found = {item["name"]: item for item in checker.items}
+    assert found["stack HTCondorAnnex-ConfigurationBucket"]["status"] == "ok"
+    assert found["stack HTCondorAnnex-SecurityGroup"] == {
+        "name": "stack HTCondorAnnex-SecurityGroup", "status": "problem",
+        "detail": "CREATE_COMPLETE, but not made by the setup: it has no tags (stock condor_annex -setup tags none), "
+                  "not cloudburst:made-by=cloudburst.aws.htcondor_annex_setup"}
+    assert "it has tags owner=alice" in found["stack HTCondorAnnex-InstanceProfile"]["detail"]
+    assert checker.foreign == [
+        {"name": "HTCondorAnnex-InstanceProfile", "status": "CREATE_COMPLETE", "tags": {"owner": "alice"}},
+        {"name": "HTCondorAnnex-SecurityGroup", "status": "CREATE_COMPLETE", "tags": {}}]
+    # Without owner tags, any stack of those names is the setup's.
+    checker = SetupChecker(lambda service, region: Cloudformation(), os.getuid(), "unused", region="us-east-1")
+    checker.check_stacks()
+    assert {item["status"] for item in checker.items} == {"ok"} and checker.foreign == []
