@@ -15,10 +15,12 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 ## demo: playbooks/site.yml on the local cloud: moto, a checkip answer and the local cloud keep running in
 ## the background (tools/local-aws --start), so the cluster launched through the EC2 layer stays until demo-clean
+## The nodes download the Spark archive (built from the PyPI pyspark sdist) from this machine's address on the
+## demo subnet's podman network, as they would from Apache's mirror; the controller never uploads it.
 demo: setup
-	$(VENV)/bin/python tools/local-aws --start
-	source .build/local-aws.env && CLOUDBURST_SPARK_ARCHIVE=$$(tools/build-spark-archive) \
-	ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
+	$(VENV)/bin/python tools/local-aws --start --spark-archive "$$(tools/build-spark-archive)" \
+	  --spark-mirror-subnet "$$(sed -n 's/^spark_ec2_subnet_cidr: *//p' playbooks/vars/demo.yml)"
+	source .build/local-aws.env && ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
 ## demo-clean: destroy the demo's cluster through the EC2 layer, then stop moto and the local cloud
 ## (no container, network or process of the demo is left)
@@ -28,9 +30,10 @@ demo-clean: venv link
 	    -e spark_ec2_action=destroy || rc=$$?; \
 	fi; $(VENV)/bin/python tools/local-aws --stop || rc=$$?; exit $$rc
 
-## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary
+## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary. Two
+## workers, each running whole test files, longest first (tests/conftest.py): the long tests mostly wait.
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ## docs: the HTML docs site (every module, filter, role, playbook and guide); prints the page to open.
 ## It needs only the venv and the collection link, not podman.

@@ -21,6 +21,34 @@ VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 sys.path.insert(0, COLLECTIONS_PATH)
 
 
+# `make test` runs the suite on two pytest-xdist workers, one test file at a time each (--dist loadfile): most of
+# the long tests wait on containers, JVMs and condor rather than compute. Files start longest first, so the long
+# ones overlap instead of ending the run one after another; the rest keep their order. Names are file basenames.
+LONGEST_FIRST = [
+    "test_demo.py",              # make demo, then the Spark cluster's whole life on the local cloud
+    "test_scenarios.py",         # every molecule scenario
+    "test_annex_lifecycle.py",   # seed 000 and the annex's life on the local cloud
+    "test_sanity.py",            # ansible-test sanity
+    "test_annex_setup.py",
+    "test_local_cloud.py",
+    "test_ec2_ssh.py",
+    "test_iam_access_key_faults.py",
+    "test_ec2_lifecycle.py",
+    "test_ec2_instances.py",
+    "test_bad_input_matrix.py",
+    "test_lint.py",
+    "test_docs_site.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, start the longest files first (see LONGEST_FIRST); a serial run keeps the usual order."""
+    if getattr(config.option, "dist", "no") == "no":
+        return
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.path)), len(rank)))  # stable for the rest
+
+
 @dataclass
 class Completed:
     rc: int

@@ -1,32 +1,204 @@
 # -*- coding: utf-8 -*-
-"""The README's demo command: `make demo` (moto + the local cloud, the Spark hosts launched through the EC2
-layer), then `make demo-clean`, which destroys them through the same layer and leaves nothing behind."""
+"""The README's demo command, then the rest of a Spark cluster's life on the demo's local cloud.
+
+`make demo` (moto + the local cloud in the background; the IAM user; a master and 2 workers launched through
+the EC2 layer; SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a
+user drives it, with the demo's vars file and the exports `make demo` leaves in .build/local-aws.env: launch
+again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
+the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
+The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean` then leaves no container, network, env file or process.
+
+One cluster serves every check (CI has two cores): this is the suite's only Spark-on-EC2 cluster.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import subprocess
+import time
 
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
 
 import rig
 
+CLUSTER = "demo"  # playbooks/vars/demo.yml
 DEMO_NETWORK = "cloudburst-10.120.1.0-24"  # the local cloud's network for the demo's subnet (playbooks/vars/demo.yml)
-PID_FILE = os.path.join(REPO_ROOT, ".build", "local-aws.pid")
+BUILD = os.path.join(REPO_ROOT, ".build")
+PID_FILE = os.path.join(BUILD, "local-aws.pid")
+ENV_FILE = os.path.join(BUILD, "local-aws.env")
+ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
+ALLOWLIST = f"{ADDRESS}/32"
+TIMINGS = {}
+
+
+def podman(*argv, check=True):
+    return subprocess.run(["podman", *argv], capture_output=True, text=True, check=check)
 
 
 def demo_containers():
-    proc = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", "label=owner=cloudburst-local-cloud"],
-                          capture_output=True, text=True, check=True)
+    proc = podman("ps", "-a", "--format", "json", "--filter", "label=owner=cloudburst-local-cloud")
     return [c["Names"][0] for c in json.loads(proc.stdout or "[]")
-            if (c.get("Labels") or {}).get("cloudburst_cluster", "demo") == "demo"]
+            if (c.get("Labels") or {}).get("cloudburst_cluster", CLUSTER) == CLUSTER]
 
 
 def network_exists(name):
     return subprocess.run(["podman", "network", "exists", name], check=False).returncode == 0
+
+
+def flat(output):
+    """The output with every run of whitespace as one space: the callback wraps long lines."""
+    return " ".join(output.split())
+
+
+def demo_exports():
+    """What `source .build/local-aws.env` gives the user's shell."""
+    exports = {}
+    with open(ENV_FILE) as stream:
+        for line in stream:
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            exports[name] = shlex.split(value)[0] if value else ""
+    return exports
+
+
+def ec2_of(exports):
+    import boto3
+
+    return boto3.client("ec2", endpoint_url=exports["CLOUDBURST_AWS_ENDPOINT_URL"], region_name=exports["AWS_REGION"],
+                        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+
+
+def spark_ec2(exports, action, **extra):
+    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file."""
+    argv = ["ansible-playbook", "playbooks/spark_ec2.yml", "-e", "@playbooks/vars/demo.yml",
+            "-e", json.dumps(dict(extra, spark_ec2_action=action))]
+    return run(argv, env=ansible_env(extra=exports), timeout=1500)
+
+
+def changed_tasks(output, host):
+    """The names of the tasks that report changed on host, in order (default callback output)."""
+    names, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rfind("]")]
+        elif line.startswith(f"changed: [{host}]") and task not in names:
+            names.append(task)
+    return names
+
+
+def changed_total(output):
+    """changed= summed over every host of the recap."""
+    return sum(int(n) for n in re.findall(r"^\S+\s+: ok=\d+\s+changed=(\d+)", output, re.M))
+
+
+def again_unchanged(exports, action, name=None, **extra):
+    """A second run of a step: it succeeds and changes nothing on any host."""
+    started = time.monotonic()
+    again = spark_ec2(exports, action, **extra)
+    assert again.rc == 0, again.output[-6000:]
+    assert changed_total(again.stdout) == 0, again.stdout[-6000:]
+    TIMINGS.setdefault(name or action, [None, None])[1] = round(time.monotonic() - started, 1)
+    return again
+
+
+def step(exports, action, **extra):
+    """Run an action twice: the first succeeds, the second changes nothing. Records both times."""
+    name = " ".join([action] + [str(v) for v in extra.values()])
+    started = time.monotonic()
+    first = spark_ec2(exports, action, **extra)
+    assert first.rc == 0, first.output[-6000:]
+    TIMINGS[name] = [round(time.monotonic() - started, 1), None]
+    again_unchanged(exports, action, name, **extra)
+    print(f"spark_ec2 step {name}: {TIMINGS[name][0]} s, no-change re-run {TIMINGS[name][1]} s", flush=True)
+    return first
+
+
+def nodes(ec2, role=None, states=("pending", "running", "stopping", "stopped")):
+    flt = [{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}, {"Name": "instance-state-name", "Values": list(states)}]
+    if role:
+        flt.append({"Name": "tag:cloudburst:role", "Values": [role]})
+    return [i for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
+
+
+def master_status(ec2):
+    """The master's /json/, read inside the master (as the describe line's UI URL would show it)."""
+    master = nodes(ec2, "master", ("running",))[0]
+    answer = podman("exec", master["InstanceId"], "python3", "-c",
+                    "import urllib.request;print(urllib.request.urlopen('http://%s:8080/json/').read().decode())"
+                    % master["PrivateIpAddress"])
+    return json.loads(answer.stdout)
+
+
+def alive_workers(ec2):
+    return sorted(w["host"] for w in master_status(ec2)["workers"] if w["state"] == "ALIVE")
+
+
+def run_job(ec2):
+    master = nodes(ec2, "master", ("running",))[0]
+    job = podman("exec", "-u", "spark", master["InstanceId"], "/opt/spark/bin/spark-submit",
+                 "/opt/spark/examples/src/main/python/pi.py", "2", check=False)
+    assert job.returncode == 0, (job.stdout + job.stderr)[-4000:]
+    return re.search(r"Pi is roughly (\d\.\d+)", job.stdout).group(1)
+
+
+def worker_ips(ec2, states=("running",)):
+    return sorted(i["PrivateIpAddress"] for i in nodes(ec2, "worker", states))
+
+
+def on_master(ec2, *argv):
+    master = nodes(ec2, "master", ("running",))[0]
+    return podman("exec", master["InstanceId"], *argv).stdout
+
+
+def workers_file(ec2):
+    lines = on_master(ec2, "cat", "/opt/spark/conf/workers").splitlines()
+    return sorted(line for line in lines if line and not line.startswith("#"))
+
+
+def known_hosts(ec2):
+    lines = on_master(ec2, "cat", "/home/spark/.ssh/known_hosts").splitlines()
+    return sorted(line.split()[0] for line in lines if line.strip())
+
+
+def actual_rules(group):
+    """Ingress as (protocol, from port, to port, source)."""
+    rules = set()
+    for perm in group["IpPermissions"]:
+        key = (perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"))
+        rules |= {key + (r["CidrIp"],) for r in perm.get("IpRanges", [])}
+        rules |= {key + (r["CidrIpv6"],) for r in perm.get("Ipv6Ranges", [])}
+        rules |= {key + (g["GroupId"],) for g in perm.get("UserIdGroupPairs", [])}
+    return rules
+
+
+def tcp(source, *ports):
+    """Rules for single ports (ints) and ranges ('a-b') from source."""
+    found = set()
+    for port in ports:
+        low, _, high = str(port).partition("-")
+        found.add(("tcp", int(low), int(high or low), source))
+    return found
+
+
+def check_exposure(ec2):
+    """Outside: only the allow-list, on the named ports. Inside: only the Spark roles' fixed ports between the
+    groups, and SSH from the master to the workers (sbin/workers.sh). 6066 and the world: never."""
+    groups = {next(t["Value"] for t in g["Tags"] if t["Key"] == "cloudburst:role"): g
+              for g in ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster",
+                                                              "Values": [CLUSTER]}])["SecurityGroups"]}
+    assert sorted(groups) == ["master", "worker"]
+    master, worker = groups["master"]["GroupId"], groups["worker"]["GroupId"]
+    inside = ("7100-7115", "7200-7215")  # drivers and block managers (the spark role's fixed port ranges)
+    assert actual_rules(groups["master"]) == tcp(ALLOWLIST, 22, 7077, 8080, 4040) | tcp(worker, 7077, *inside)
+    assert actual_rules(groups["worker"]) == (tcp(ALLOWLIST, 22, 8081) | tcp(master, 22, 7078, *inside)
+                                              | tcp(worker, *inside))
+    for group in groups.values():
+        for perm in group["IpPermissions"]:
+            assert perm["IpProtocol"] == "tcp" and not perm["FromPort"] <= 6066 <= perm["ToPort"], perm
 
 
 @pytest.fixture
@@ -35,16 +207,17 @@ def demo_cleanup():
     run(["make", "demo-clean"], env=ansible_env(), timeout=600)
 
 
-def test_make_demo_prints_its_summary(demo_cleanup):
+def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
+    started = time.monotonic()
     result = run(["make", "demo"], env=ansible_env(), timeout=1800)
+    TIMINGS["make demo"] = [round(time.monotonic() - started, 1), None]
     assert result.rc == 0, result.output[-4000:]
-    out = " ".join(result.stdout.split())  # the callback wraps long lines
+    out = flat(result.stdout)
     assert "AWS endpoint: http://127.0.0.1:" in out
     assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
-    address = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
-    assert f"Controller address: {address} (IPv4), allow-list entry {address}/32" in out
+    assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ALLOWLIST}" in out
     assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in out
-    assert f"Usable only from: {address}/32" in out
+    assert f"Usable only from: {ALLOWLIST}" in out
     assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
     assert "/.build/demo-home/.condor/publicKeyFile" in out
     # The master and two workers are EC2 instances (named by instance id) in the demo's subnet.
@@ -58,14 +231,78 @@ def test_make_demo_prints_its_summary(demo_cleanup):
     assert "failed=0" in out and "failed=1" not in out
     assert len(demo_containers()) == 3
 
+    exports = demo_exports()
+    ec2 = ec2_of(exports)
+    # The nodes downloaded Spark themselves from the stand-in mirror; the controller sent no archive.
+    assert exports["CLOUDBURST_SPARK_DOWNLOAD_URL"].startswith("http://10.120.1.1:")
+    assert "Unpack Spark" in result.stdout and "Download the archive on the node" in result.stdout
+
     # The line the user copies logs in, with the cluster's key and known_hosts and host key checking on.
     argv = login.group(1).split()
     ssh = run(argv[:-1] + ["-o", "BatchMode=yes", argv[-1], "systemctl", "is-active", "spark-master"])
     assert ssh.rc == 0 and ssh.stdout.strip() == "active", ssh.output
+    assert workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
+    check_exposure(ec2)
+
+    # An unrelated instance with the same ownership tags but another cluster's name (in a VPC of its own, which
+    # destroy must leave too): it survives everything below, destroy included.
+    master = nodes(ec2, "master")[0]
+    vpc = ec2.create_vpc(CidrBlock="10.122.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.122.1.0/24")["Subnet"]["SubnetId"]
+    stranger = ec2.run_instances(ImageId=master["ImageId"], MinCount=1, MaxCount=1, SubnetId=subnet,
+                                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                     {"Key": "managed-by", "Value": "cloudburst.aws"},
+                                     {"Key": "cloudburst:cluster", "Value": "not-" + CLUSTER},
+                                     {"Key": "cloudburst:role", "Value": "worker"}]}])["Instances"][0]["InstanceId"]
+    try:
+        # The launch again, as the README's describe line would run it: nothing changes anywhere.
+        again_unchanged(exports, "launch", "launch (make demo's cluster)")
+
+        old_workers = worker_ips(ec2)
+        resized = step(exports, "resize", spark_ec2_workers=3)
+        assert "Alive workers: 3" in flat(resized.stdout)
+        assert len(alive_workers(ec2)) == 3 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
+        assert set(old_workers) < set(worker_ips(ec2))
+        # Existing workers report no change; on the master only the workers file and known_hosts follow (no restart).
+        old_ids = {i["InstanceId"] for i in nodes(ec2) if i["PrivateIpAddress"] in old_workers}
+        for instance_id in old_ids:
+            assert changed_tasks(resized.stdout, instance_id) == [], resized.stdout[-3000:]
+        assert changed_tasks(resized.stdout, master["InstanceId"]) == [
+            "cloudburst.aws.spark_master : Write the workers file (conf/workers) from the workers group",
+            "cloudburst.aws.spark_ssh : Write the master's known_hosts from every worker's host key"], resized.stdout[-3000:]
+
+        step(exports, "resize", spark_ec2_workers=1)
+        assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
+        assert set(worker_ips(ec2)) < set(old_workers)  # the newest left first
+        assert len(nodes(ec2, "worker")) == 1
+
+        step(exports, "stop")
+        assert {i["State"]["Name"] for i in nodes(ec2)} == {"stopped"}
+
+        restarted = step(exports, "start")
+        assert "Alive workers: 1" in flat(restarted.stdout)
+        assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
+        assert 3.0 < float(run_job(ec2)) < 3.3
+
+        described = spark_ec2(exports, "describe")
+        assert described.rc == 0 and changed_total(described.stdout) == 0, described.output[-3000:]
+        assert f"Master URL: spark://{master['PrivateIpAddress']}:7077" in flat(described.stdout)
+        assert len(re.findall(r"Worker i-\w+: running 10\.120\.1\.\d+", flat(described.stdout))) == 1
+
+        step(exports, "destroy")
+        assert nodes(ec2) == []
+        assert ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}])[
+            "SecurityGroups"] == []
+        state = ec2.describe_instances(InstanceIds=[stranger])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        assert state == "running"
+        assert not os.path.exists(os.path.join(BUILD, "demo-home", ".ssh", "cloudburst-demo_ed25519"))
+    finally:
+        print("spark_ec2 step times (first run s, no-change re-run s):", json.dumps(TIMINGS), flush=True)
+        ec2.terminate_instances(InstanceIds=[stranger])
 
     clean = run(["make", "demo-clean"], env=ansible_env(), timeout=600)
     assert clean.rc == 0, clean.output[-4000:]
-    assert "Cluster demo: destroyed" in " ".join(clean.stdout.split())
+    assert "Cluster demo: destroyed" in flat(clean.stdout)
     assert demo_containers() == []
     assert not network_exists(DEMO_NETWORK)
-    assert not os.path.exists(PID_FILE) and not os.path.exists(os.path.join(REPO_ROOT, ".build", "local-aws.env"))
+    assert not os.path.exists(PID_FILE) and not os.path.exists(ENV_FILE)
