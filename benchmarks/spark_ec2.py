@@ -183,7 +183,7 @@ class Bench:
         env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                    CLOUDBURST_CHECKIP_URL=self.checkip.url, ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir,
                    # ansible.cfg's ssh_args plus the counting relay.
-                   ANSIBLE_SSH_ARGS=f"-o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand='{proxy}'",
+                   ANSIBLE_SSH_ARGS=f"-C -o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand='{proxy}'",
                    PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
         return env, control_dir, counts_dir
 
