@@ -125,7 +125,7 @@ notes:
     RV(changes), and tries again.
   - IAM may list a new key only some seconds later, so when no new key shows up the module lists again after
     1, 2 and 4 seconds. A key still not listed may exist. While one may, the module makes no try that could
-    be the user's third key (IAM allows two): with another key already there, the task fails and says to look
+    be the user's third key (IAM allows two). With another key already there, the task fails and says to look
     again in a minute. A later try that succeeds is followed by one more look for the lost key.
   - Beside the first destination, in C(.cloudburst-access-keys.json) (mode 0600) in its directory, the module
     records the keys in flight. These are keys it created but has not written yet, and keys it rotated out but

@@ -351,9 +351,9 @@ def test_the_guard_sees_every_spelling_of_everything(tmp_path, moto_server, iam)
         {"Sid": "AllArns", "Effect": "Deny", "Action": ["s3:GetObject", "*:*"], "Resource": "arn:aws:*:*:*:*"}]}
     arn = iam.create_policy(PolicyName="guard-all-arns", PolicyDocument=json.dumps(everything))["Policy"]["Arn"]
     iam.create_group(GroupName="guard-no-s3")
-    iam.put_group_policy(GroupName="guard-no-s3", PolicyName="no-s3", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Sid": "NoS3", "Effect": "Deny", "Action": "*",
-                                                  "Resource": "arn:aws:s3:::*"}]}))
+    no_s3 = {"Version": "2012-10-17", "Statement": [{"Sid": "NoS3", "Effect": "Deny", "Action": "*",
+                                                     "Resource": "arn:aws:s3:::*"}]}
+    iam.put_group_policy(GroupName="guard-no-s3", PolicyName="no-s3", PolicyDocument=json.dumps(no_s3))
     not_s3 = {"Version": "2012-10-17", "Statement": [{"Sid": "NotS3", "Effect": "Deny", "Action": "*",
                                                       "NotResource": "arn:aws:s3:::*"}]}
     vpc_only = {"Version": "2012-10-17", "Statement": [
