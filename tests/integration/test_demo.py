@@ -225,8 +225,8 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert "Alive workers: 2 (2 cores)" in out
     assert len(re.findall(r"Worker i-[0-9a-f]+: running 10\.120\.1\.\d+", out)) == 2
     assert re.search(r"Spark job on i-[0-9a-f]+: Pi is roughly 3\.1", out)
-    login = re.search(r"Log in to the master: (ssh -i \S+ -o UserKnownHostsFile=\S+ -o StrictHostKeyChecking=yes "
-                      r"admin@10\.120\.1\.\d+)", out)
+    login = re.search(r"Log in to the master: (ssh -i \S+ -o UserKnownHostsFile=\S+ -o HostKeyAlias=i-[0-9a-f]+ "
+                      r"-o StrictHostKeyChecking=yes admin@10\.120\.1\.\d+)", out)
     assert login, out[-4000:]
     assert "failed=0" in out and "failed=1" not in out
     assert len(demo_containers()) == 3

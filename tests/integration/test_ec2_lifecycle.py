@@ -61,7 +61,8 @@ def test_launch_rerun_destroy_in_a_created_network(tmp_path, moto_server, ec2, c
     assert plain["cloudburst_role"] == "master" and plain["ansible_user"] == "admin"
     assert plain["ansible_ssh_private_key_file"] == "~/.ssh/cloudburst-life-a_ed25519"
     assert plain["ansible_ssh_common_args"] == ("-o UserKnownHostsFile=~/.ssh/cloudburst-life-a_ed25519.known_hosts "
-                                                "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes")
+                                                "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
+                                                f"-o HostKeyAlias={master}")
 
     moto_server.reset_recording()
     second = playbook("ec2_launch.yml", moto_server, checkip, extra)

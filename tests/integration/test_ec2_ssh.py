@@ -116,3 +116,12 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
     third = launch()
     assert third.rc == 0, third.output[-6000:]
     assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
+
+    # A started instance's public address is new on EC2: its line (found by its id) still names the old address.
+    # Hosts look keys up by instance id (HostKeyAlias), so the strict check still passes and nothing is rescanned.
+    moved = [line if worker["InstanceId"] not in line else "203.0.113.9," + line.split(",", 1)[1] for line in lines]
+    with open(known_hosts, "w") as stream:
+        stream.write("\n".join(moved) + "\n")
+    fourth = launch()
+    assert fourth.rc == 0, fourth.output[-6000:]
+    assert sorted(open(known_hosts).read().split("\n")[:-1]) == sorted(moved)
