@@ -6,7 +6,8 @@ the EC2 layer; SparkPi) is the launch step. The same cluster then goes through p
 user drives it, with the demo's vars file and the exports `make demo` leaves in .build/local-aws.env: launch
 again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
 the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
-The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean` then leaves no container, network, env file or process.
+The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean`
+then leaves no container, network, env file or process.
 
 One cluster serves every check (CI has two cores): this is the suite's only Spark-on-EC2 cluster.
 """
@@ -59,7 +60,7 @@ def demo_exports():
     exports = {}
     with open(ENV_FILE) as stream:
         for line in stream:
-            name, _, value = line.strip().removeprefix("export ").partition("=")
+            name, value = line.strip().removeprefix("export ").split("=", 1)
             exports[name] = shlex.split(value)[0] if value else ""
     return exports
 
@@ -179,8 +180,8 @@ def tcp(source, *ports):
     """Rules for single ports (ints) and ranges ('a-b') from source."""
     found = set()
     for port in ports:
-        low, _, high = str(port).partition("-")
-        found.add(("tcp", int(low), int(high or low), source))
+        bounds = [int(p) for p in str(port).split("-")]
+        found.add(("tcp", bounds[0], bounds[-1], source))
     return found
 
 
