@@ -27,6 +27,7 @@ import base64
 import calendar
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -78,12 +79,14 @@ def instance_states(ec2, **filters):
 
 def cloud_side_only(world, name, extra, tmp_path_factory):
     """The launch's cloud side alone (roles/htcondor_annex): the nodes are never configured, so condor never
-    starts on them, as on a wedged node."""
+    starts on them, as on a wedged node. It does not wait for SSH either: nothing is done over it (seed-000's and
+    h4-a's launches wait for it and configure their nodes)."""
     plays = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
               "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": world.moto.url, "region": REGION}},
               "roles": [{"role": "cloudburst.aws.htcondor_annex", "vars": dict({
                   "htcondor_annex_name": name, "htcondor_annex_region": REGION, "htcondor_annex_ami": world.image,
-                  "htcondor_annex_subnet_id": world.subnet, "htcondor_annex_key_path": world.key_path}, **extra)}]}]
+                  "htcondor_annex_subnet_id": world.subnet, "htcondor_annex_key_path": world.key_path,
+                  "htcondor_annex_wait_for_ssh": False}, **extra)}]}]
     path = tmp_path_factory.mktemp("plays") / f"{name}.json"
     path.write_text(json.dumps(plays))
     return run(["ansible-playbook", str(path)], env=playbook_env(world.moto), timeout=900)
@@ -96,7 +99,27 @@ def wedged(world, seed, tmp_path_factory):
     started = time.monotonic()
     result = cloud_side_only(world, "h4-wedge", {"htcondor_annex_lease_seconds": WEDGE_LEASE}, tmp_path_factory)
     assert result.rc == 0, result.output[-5000:]
-    return {"started": started, "ids": list(world.annex_states("h4-wedge"))}
+    ids = list(world.annex_states("h4-wedge"))
+    seen = {}
+    watcher = threading.Thread(target=watch_wedged, args=(ids, seen, started + WEDGE_LEASE), daemon=True)
+    watcher.start()
+    yield {"started": started, "ids": ids, "seen": seen, "watcher": watcher}
+    watcher.join()
+
+
+def watch_wedged(ids, seen, lease_end):
+    """While annex h4-a launches: once the wedged node is up and its user data has run (the backstop enabled),
+    note whether condor is there; until its lease end at the latest."""
+    while time.monotonic() < lease_end:
+        for instance_id in ids:
+            answer = podman("exec", instance_id, "systemctl", "is-enabled", "cloudburst-annex-backstop.service",
+                            check=False)
+            if answer.stdout.strip() == "enabled":
+                seen[instance_id] = podman("exec", instance_id, "test", "-e", "/usr/sbin/condor_master",
+                                           check=False).returncode
+        if len(seen) == len(ids):
+            return
+        time.sleep(2)
 
 
 def shutdown_expression(instance_id):
@@ -222,8 +245,10 @@ def test_idle_node_powers_off_and_status_shows_it_terminated(world, annex_a):
 def test_wedged_node_is_terminated_by_the_boot_time_backstop(world, wedged):
     assert len(wedged["ids"]) == 1
     (instance_id,) = wedged["ids"]
-    # condor never ran there, and nothing but the node's own backstop ends it (moto never fires the schedule).
-    assert podman("exec", instance_id, "test", "-e", "/usr/sbin/condor_master", check=False).returncode != 0
+    # The node came up with its backstop enabled and no condor at all, and nothing but that backstop ends it
+    # (moto never fires the schedule).
+    wedged["watcher"].join()
+    assert wedged["seen"] == {instance_id: 1}, "the wedged node never came up before its lease end"
     left = WEDGE_LEASE + 120 - (time.monotonic() - wedged["started"])
     wait_until(lambda: world.annex_states("h4-wedge")[instance_id] in ("shutting-down", "terminated"), max(left, 10),
                interval=3, message="the wedged node terminated after its lease")
