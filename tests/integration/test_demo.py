@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import time
 
@@ -33,6 +34,7 @@ PID_FILE = os.path.join(BUILD, "local-aws.pid")
 ENV_FILE = os.path.join(BUILD, "local-aws.env")
 ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
 ALLOWLIST = f"{ADDRESS}/32"
+LOG_DIR = os.path.join(BUILD, "test-logs", "test_demo")
 TIMINGS = {}
 
 
@@ -74,10 +76,16 @@ def ec2_of(exports):
 
 
 def spark_ec2(exports, action, **extra):
-    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file."""
+    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file. Its
+    output is kept in .build/test-logs/test_demo/, one file per run, for reading after a failure."""
     argv = ["ansible-playbook", "playbooks/spark_ec2.yml", "-e", "@playbooks/vars/demo.yml",
             "-e", json.dumps(dict(extra, spark_ec2_action=action))]
-    return run(argv, env=ansible_env(extra=exports), timeout=1500)
+    result = run(argv, env=ansible_env(extra=exports), timeout=1500)
+    os.makedirs(LOG_DIR, exist_ok=True)
+    name = "-".join([f"{len(os.listdir(LOG_DIR)):02d}", action] + [str(v) for v in extra.values()])
+    with open(os.path.join(LOG_DIR, name + ".log"), "w") as stream:
+        stream.write(result.output)
+    return result
 
 
 def changed_tasks(output, host):
@@ -209,9 +217,13 @@ def demo_cleanup():
 
 
 def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
     started = time.monotonic()
     result = run(["make", "demo"], env=ansible_env(), timeout=1800)
     TIMINGS["make demo"] = [round(time.monotonic() - started, 1), None]
+    os.makedirs(LOG_DIR, exist_ok=True)
+    with open(os.path.join(LOG_DIR, "00-make-demo.log"), "w") as stream:
+        stream.write(result.output)
     assert result.rc == 0, result.output[-4000:]
     out = flat(result.stdout)
     assert "AWS endpoint: http://127.0.0.1:" in out
