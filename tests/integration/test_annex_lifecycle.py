@@ -178,7 +178,7 @@ def test_seed000_from_a_users_first_steps_to_termination(world, seed):
 
     # Terminate left nothing of seed-000: no live instance, no schedule, no object.
     assert set(world.annex_states("seed-000").values()) <= {"shutting-down", "terminated"}
-    assert not [r for r in world.events.list_rules(NamePrefix="HTCondorAnnex-seed-000")["Rules"]]
+    assert not world.events.list_rules(NamePrefix="HTCondorAnnex-seed-000")["Rules"]
     assert not world.s3.list_objects_v2(Bucket=world.bucket, Prefix="config-seed-000/").get("Contents")
     assert not world.annex_slots("seed-000")
 
