@@ -228,6 +228,8 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
                 "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:InvokeFunction",
                 "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:AddPermission",
                 "lambda:RemovePermission", "events:PutRule", "events:DeleteRule", "events:DescribeRule",
+                # amazon.aws.cloudwatchevent_rule reads a rule's targets, and enables or disables it on a change.
+                "events:ListTargetsByRule", "events:EnableRule", "events:DisableRule",
                 "events:PutTargets", "events:RemoveTargets",
             ],
             "Resource": [arn(service, f"{kind}{prefix}*") for prefix in prefixes
