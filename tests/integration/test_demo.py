@@ -201,9 +201,12 @@ def check_exposure(ec2):
                                                               "Values": [CLUSTER]}])["SecurityGroups"]}
     assert sorted(groups) == ["master", "worker"]
     master, worker = groups["master"]["GroupId"], groups["worker"]["GroupId"]
-    inside = ("7100-7115", "7200-7215")  # drivers and block managers (the spark role's fixed port ranges)
-    assert actual_rules(groups["master"]) == tcp(ALLOWLIST, 22, 7077, 8080, 4040) | tcp(worker, 7077, *inside)
-    assert actual_rules(groups["worker"]) == (tcp(ALLOWLIST, 22, 8081) | tcp(master, 22, 7078, *inside)
+    # Drivers and block managers: the spark role's fixed ports, each up to spark.port.maxRetries (16) higher.
+    inside = ("7100-7116", "7200-7216")
+    # Workers read the master's /json/ (8080) when they wait for it or leave.
+    assert actual_rules(groups["master"]) == (tcp(ALLOWLIST, 22, 7077, 8080, 4040)
+                                              | tcp(worker, 7077, 8080, *inside))
+    assert actual_rules(groups["worker"]) == (tcp(ALLOWLIST, 22, 8081) | tcp(master, 22, "7078-7094", *inside)
                                               | tcp(worker, *inside))
     for group in groups.values():
         for perm in group["IpPermissions"]:

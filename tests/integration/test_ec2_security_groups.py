@@ -126,6 +126,10 @@ def test_cluster_ports_narrow_what_the_groups_reach(tmp_path, moto_server, ec2):
     ({"ec2_security_groups_allowlist": ["203.0.113.0/24", "::/0"]}, "Refusing ::/0 in ec2_security_groups_allowlist"),
     ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "world_ports": [443, 7077]}]},
      "Refusing to open port(s) 7077 to 0.0.0.0/0 and ::/0"),
+    # A port inside a range the cluster's own groups use is a cluster port too.
+    ({"ec2_security_groups_roles": [{"name": "master", "ports": [22], "world_ports": [443, 7205]},
+                                    {"name": "worker", "ports": [], "cluster_ports": [{"from": "master", "ports": ["7200-7216"]}]}]},
+     "Refusing to open port(s) 7205 to 0.0.0.0/0 and ::/0"),
     ({"ec2_security_groups_allowlist": ["203.0.113.300/32"]}, "Not an IPv4 or IPv6 CIDR in ec2_security_groups_allowlist"),
     # The world split into pieces that are each allowed on their own.
     ({"ec2_security_groups_allowlist": ["0.0.0.0/1", "128.0.0.0/1"]}, "'0.0.0.0/1' is wider than /8"),
