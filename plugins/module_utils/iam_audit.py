@@ -129,13 +129,35 @@ def _as_list(value):
     return [value] if isinstance(value, str) else list(value or [])
 
 
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+
+
+def _every_action(action):
+    """True for an action pattern that matches every action of every service ("*", "*:*", "*:Get*" does not)."""
+    return action in ("*", "*:*")
+
+
+def _every_resource(resource):
+    """True for a resource pattern that matches every resource: "*", or an ARN whose fields are wildcards
+    after an optional partition ("arn:*", "arn:aws:*", "arn:aws:*:*:*:*"); a '*' matches ':' too."""
+    if resource == "*":
+        return True
+    fields = resource.split(":")
+    if fields[0] != "arn" or len(fields) < 2:
+        return False
+    rest = fields[2:] if fields[1] in PARTITIONS else fields[1:]
+    return bool(rest) and all(field == "*" for field in rest)
+
+
 def grants_everything(document):
-    """True when an Allow statement allows every action ("*" or "*:*") on every resource."""
+    """True when an Allow statement allows every action ("*" or "*:*") on every resource ("*", "arn:*",
+    "arn:aws:*" and the like)."""
     statements = _document(document).get("Statement", [])
     for statement in [statements] if isinstance(statements, dict) else statements:
         if statement.get("Effect") != "Allow":
             continue
-        if set(_as_list(statement.get("Action"))) & {"*", "*:*"} and "*" in _as_list(statement.get("Resource")):
+        if (any(_every_action(action) for action in _as_list(statement.get("Action")))
+                and any(_every_resource(resource) for resource in _as_list(statement.get("Resource")))):
             return True
     return False
 

@@ -62,6 +62,11 @@ def test_admin_equivalence_and_restriction():
     assert grants_everything({"Statement": {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}})
     assert not grants_everything({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
     assert not grants_everything({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})
+    # Every resource, spelt as an ARN of wildcards (with or without a partition).
+    for resource in ("arn:*", "arn:aws:*", "arn:*:*", "arn:aws:*:*:*:*", ["arn:aws:s3:::x", "arn:aws-cn:*"]):
+        assert grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": resource}]}), resource
+    for resource in ("arn:aws:s3:::*", "arn:aws:iam::*:user/*", "arn:aws", "arn:aws:ec2:*:*:instance/*"):
+        assert not grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": resource}]}), resource
     restriction, _warnings = build_source_ip_policy(["203.0.113.0/24"])
     assert restriction_cidrs([{"Statement": []}, restriction]) == ["203.0.113.0/24"]
     assert restriction_cidrs([{"Statement": []}]) is None
