@@ -177,3 +177,24 @@ def test_check_mode_without_a_vpc_yet_reports_the_groups(tmp_path, moto_server):
     refused = run_roles(tmp_path, moto_server, [groups("sg-fresh", ec2_security_groups_roles=ROLES,
                                                        ec2_security_groups_allowlist=["203.0.113.0/24"])])
     assert refused.rc != 0 and any("a VPC id (ec2_security_groups_vpc_id)" in m for m in refused.failure_messages())
+
+
+def test_a_private_checkip_answer_needs_allow_private(tmp_path, moto_server, ec2, checkip):
+    """A controller that reaches AWS over a private network sets ec2_security_groups_checkip_allow_private; without
+    it a private answer is refused before any write (it would be the wrong allow-list on the internet)."""
+    vpc = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+    options = {"ec2_security_groups_vpc_id": vpc, "ec2_security_groups_roles": [{"name": "node", "ports": [22]}],
+               "ec2_security_groups_checkip_url": checkip.url}
+    checkip.set_answers([(200, "10.64.0.9\n", 0)])
+    moto_server.reset_recording()
+    refused = run_roles(tmp_path, moto_server, [groups("sg-p", **options)])
+    assert refused.rc != 0
+    assert any("allow_private: true" in m for m in refused.failure_messages()), refused.failure_messages()
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    checkip.set_answers([(200, "10.64.0.9\n", 0)])
+    allowed = run_roles(tmp_path, moto_server, [groups("sg-p", ec2_security_groups_checkip_allow_private=True, **options)])
+    assert allowed.rc == 0, allowed.failure_messages()
+    node = allowed.fact("ec2_security_groups_result")["node"]
+    assert rules_of(ec2, node) == {("-1", None, None, node), ("tcp", 22, 22, "10.64.0.9/32")}
+    gone = run_roles(tmp_path, moto_server, [groups("sg-p", ec2_security_groups_state="absent")])
+    assert gone.rc == 0, gone.failure_messages()
