@@ -31,6 +31,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import I
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import covers_every_request
 
 SEVERITIES = ("low", "medium", "high", "critical")
 # CIS AWS Foundations Benchmark 1.8 and 1.9.
@@ -125,41 +126,13 @@ def _document(value):
     return value
 
 
-def _as_list(value):
-    return [value] if isinstance(value, str) else list(value or [])
-
-
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
-
-
-def _every_action(action):
-    """True for an action pattern that matches every action of every service ("*", "*:*", "*:Get*" does not)."""
-    return action in ("*", "*:*")
-
-
-def _every_resource(resource):
-    """True for a resource pattern that matches every resource: "*", or an ARN whose fields are wildcards
-    after an optional partition ("arn:*", "arn:aws:*", "arn:aws:*:*:*:*"); a '*' matches ':' too."""
-    if resource == "*":
-        return True
-    fields = resource.split(":")
-    if fields[0] != "arn" or len(fields) < 2:
-        return False
-    rest = fields[2:] if fields[1] in PARTITIONS else fields[1:]
-    return bool(rest) and all(field == "*" for field in rest)
-
-
-def grants_everything(document):
-    """True when an Allow statement allows every action ("*" or "*:*") on every resource ("*", "arn:*",
-    "arn:aws:*" and the like)."""
+def grants_everything(document, partition, account):
+    """True when an Allow statement may apply to every action on every resource of the account: the lockout
+    guard's own test (source_ip_policy.covers_every_request), so "*" on "*", "*:*", "arn:*",
+    "arn:aws:*:*:*:*", "?*" and NotAction/NotResource ("all but some") count alike."""
     statements = _document(document).get("Statement", [])
-    for statement in [statements] if isinstance(statements, dict) else statements:
-        if statement.get("Effect") != "Allow":
-            continue
-        if (any(_every_action(action) for action in _as_list(statement.get("Action")))
-                and any(_every_resource(resource) for resource in _as_list(statement.get("Resource")))):
-            return True
-    return False
+    return any(statement.get("Effect") == "Allow" and covers_every_request(statement, partition, account)
+               for statement in ([statements] if isinstance(statements, dict) else statements))
 
 
 def restriction_cidrs(documents):
@@ -225,7 +198,7 @@ class IamAuditManager(IamManager):
     # --- the checks -----------------------------------------------------------------------------------
 
     def ensure_present(self):
-        self.account = partition_and_account(self.sts.get_caller_identity(aws_retry=True)["Arn"])[1]
+        self.partition, self.account = partition_and_account(self.sts.get_caller_identity(aws_retry=True)["Arn"])
         self.check_root()
         self.check_password_policy()
         self.check_credential_report()
@@ -319,12 +292,13 @@ class IamAuditManager(IamManager):
             attached += [a["PolicyArn"] for g in member_of for a in g.get("AttachedManagedPolicies", [])]
             cidrs = restriction_cidrs(inline)
             admin = [arn.rsplit("/", 1)[-1] for arn in attached
-                     if arn.endswith(":policy/AdministratorAccess") or grants_everything(policies.get(arn, {}))]
-            if any(grants_everything(document) for document in inline):
+                     if arn.endswith(":policy/AdministratorAccess")
+                     or grants_everything(policies.get(arn, {}), self.partition, self.account)]
+            if any(grants_everything(document, self.partition, self.account) for document in inline):
                 admin.append("an inline policy")
             if admin and cidrs is None:
                 self.add("admins_without_source_ip", "high", name,
-                         f"user {name} is an administrator ({', '.join(admin)} allows * on *) without a "
+                         f"user {name} is an administrator ({', '.join(admin)} allows every action on every resource) without a "
                          "source-IP restriction")
             if cidrs is not None and self.controller is not None:
                 inside = any(self.controller in ipaddress.ip_network(c, strict=False) for c in cidrs

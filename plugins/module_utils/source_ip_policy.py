@@ -387,6 +387,14 @@ def _element_matches(statement, key, not_key, value):
     return any(_iam_wildcard(pattern).fullmatch(value) for pattern in patterns)
 
 
+def covers_every_request(statement, partition, account):
+    """Whether a statement's Action/NotAction and Resource/NotResource may apply to every probe request of the
+    partition and account, its Effect and conditions aside: what "every action on every resource" means to the
+    lockout guard, for callers that ask it of an Allow (iam_audit's administrator check)."""
+    probes = _probes(partition, account)
+    return bool(probes) and len(_probes_denied(statement, probes)) == len(probes)
+
+
 def _probes_denied(statement, probes):
     """The indexes of the probes that a Deny statement may deny (its conditions aside)."""
     return {index for index, (action, resource) in enumerate(probes)

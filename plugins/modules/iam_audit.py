@@ -18,8 +18,10 @@ description:
   - From the credential report (C(GenerateCredentialReport), C(GetCredentialReport)), console users without
     MFA, active keys older than O(max_key_age_days), active keys unused (or never used) for
     O(unused_key_days), and users with two active keys.
-  - Users with administrator-equivalent policies (C(AdministratorAccess), or an Allow of C(*) on C(*),
-    inline, attached or through a group) and no source-IP restriction (high).
+  - Users with administrator-equivalent policies (C(AdministratorAccess), or an Allow that may apply to
+    every action on every resource, by the same test as the lockout guard of M(cloudburst.aws.iam_user), so
+    C(*) on C(*), C(arn:*), C(arn:aws:*:*:*:*) and C(NotAction) alike; inline, attached or through a group)
+    and no source-IP restriction (high).
   - With O(controller_ip), users restricted by this collection's source-IP policy whose allow-list no longer
     covers the controller.
   - With O(paths), files holding strings shaped like AWS access key ids (reported by their last four

@@ -58,15 +58,22 @@ def test_scan_paths_walks_directories_and_skips_binary_and_excluded(tmp_path):
 
 
 def test_admin_equivalence_and_restriction():
-    assert grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-    assert grants_everything({"Statement": {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}})
-    assert not grants_everything({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
-    assert not grants_everything({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})
-    # Every resource, spelt as an ARN of wildcards (with or without a partition).
-    for resource in ("arn:*", "arn:aws:*", "arn:*:*", "arn:aws:*:*:*:*", ["arn:aws:s3:::x", "arn:aws-cn:*"]):
-        assert grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": resource}]}), resource
-    for resource in ("arn:aws:s3:::*", "arn:aws:iam::*:user/*", "arn:aws", "arn:aws:ec2:*:*:instance/*"):
-        assert not grants_everything({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": resource}]}), resource
+    def admin(statement, partition="aws"):
+        return grants_everything({"Statement": statement}, partition, "123456789012")
+
+    assert admin([{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+    assert admin({"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]})
+    assert not admin([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
+    assert not admin([{"Effect": "Deny", "Action": "*", "Resource": "*"}])
+    # Every resource, spelt as an ARN of wildcards (with or without a partition), or as the account's own.
+    for resource in ("arn:*", "arn:aws:*", "arn:*:*", "arn:aws:*:*:*:*", ["arn:aws:s3:::x", "arn:aws:*"],
+                     ["arn:aws:*:*:123456789012:*", "arn:aws:s3:::*"]):
+        assert admin([{"Effect": "Allow", "Action": "*", "Resource": resource}]), resource
+    assert admin([{"Effect": "Allow", "Action": "*", "Resource": "arn:aws-cn:*"}], partition="aws-cn")
+    for resource in ("arn:aws:s3:::*", "arn:aws:iam::*:user/*", "arn:aws", "arn:aws:ec2:*:*:instance/*", "arn:aws-cn:*"):
+        assert not admin([{"Effect": "Allow", "Action": "*", "Resource": resource}]), resource
+    # All but some: an Allow of NotAction on every resource may do nearly anything, so it counts (fails closed).
+    assert admin([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}])
     restriction, _warnings = build_source_ip_policy(["203.0.113.0/24"])
     assert restriction_cidrs([{"Statement": []}, restriction]) == ["203.0.113.0/24"]
     assert restriction_cidrs([{"Statement": []}]) is None
