@@ -35,3 +35,13 @@ def test_role_has_argument_specs(role):
     assert os.path.exists(os.path.join(REPO_ROOT, "roles", role, "meta", "argument_specs.yml"))
     result = run(["ansible-doc", "-t", "role", "--json", f"cloudburst.aws.{role}"], env=ansible_env(), check=True)
     assert json.loads(result.stdout)
+
+
+STRATEGIES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "strategy").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_ansible_doc_for_strategy(name):
+    result = run(["ansible-doc", "-t", "strategy", "--json", f"cloudburst.aws.{name}"], env=ansible_env(), check=True)
+    doc = json.loads(result.stdout)[f"cloudburst.aws.{name}"]
+    assert doc["doc"]["short_description"] and doc["doc"]["description"]

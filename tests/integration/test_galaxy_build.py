@@ -105,3 +105,55 @@ def test_installed_collection_runs_the_restricted_user_flow(installed, moto_serv
     sts = boto3_session.__class__(aws_access_key_id=public, aws_secret_access_key=private.read_text().strip(),
                                   region_name="eu-west-1").client("sts", endpoint_url=moto_server.url)
     assert sts.get_caller_identity()["Arn"].endswith(":user/cloudburst/outside-user")
+
+
+# The parent process of a task's command: Mitogen names its per-host interpreter "python(mitogen:...)"; the stock
+# strategy runs each task as its own AnsiballZ_<module>.py (shell is the command module's).
+STRATEGY_PLAY = """
+- name: Which process runs a task
+  hosts: localhost
+  gather_facts: false
+  strategy: "{{ cloudburst_strategy | default('cloudburst.aws.mitogen_linear') }}"
+  tasks:
+    - name: The task's parent process
+      ansible.builtin.shell: tr '\\0' ' ' < /proc/$PPID/cmdline
+      register: parent
+      changed_when: false
+    - name: Show it
+      ansible.builtin.debug:
+        msg: "parent={{ parent.stdout }}"
+"""
+
+
+@pytest.mark.parametrize("case", ["mitogen", "mitogen missing", "linear chosen"])
+def test_installed_strategy_runs_through_mitogen_or_says_why_not(installed, tmp_path, case):
+    """cloudburst.aws.mitogen_linear by FQCN: through Mitogen when it loads; else stock linear, with one warning
+    that names the reason; cloudburst_strategy=ansible.builtin.linear chooses the stock strategy silently."""
+    env, project = installed
+    env = dict(env)
+    playbook = tmp_path / "strategy.yml"
+    playbook.write_text(STRATEGY_PLAY)
+    argv = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+            str(playbook)]
+    if case == "mitogen missing":
+        hidden = tmp_path / "hide" / "ansible_mitogen"
+        hidden.mkdir(parents=True)
+        (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+        env["PYTHONPATH"] = str(hidden.parent)
+    if case == "linear chosen":
+        argv += ["-e", "cloudburst_strategy=ansible.builtin.linear"]
+    played = run(argv, env=env, cwd=str(project), check=True)
+    assert "ok=2" in played.stdout and "failed=0" in played.stdout
+    parent = [line for line in played.stdout.splitlines() if "parent=" in line]
+    assert parent, played.stdout
+    warned = "runs as ansible.builtin.linear: Mitogen could not be loaded" in played.output
+    # ansible-core 2.19 marks every strategy plugin outside ansible.builtin deprecated, with no removal version.
+    deprecated = "strategy plugins not included in ansible.builtin are deprecated" in played.output
+    assert deprecated == (case != "linear chosen"), played.output
+    if case == "mitogen":
+        assert "(mitogen:" in parent[0] and not warned, played.output
+    else:
+        assert "/AnsiballZ_command.py" in parent[0], played.output
+        assert warned == (case == "mitogen missing"), played.output
+        if warned:
+            assert "hidden by the test" in played.output
