@@ -50,14 +50,28 @@ def launch(moto_server, local_cloud, ec2, tmp_path_factory):
                  "who.stdout == 'root'",
                  "name.stdout == 'ip-' ~ ansible_host | replace('.', '-')"]}}]},
     ], indent=1))
+    # The same hosts through the collection's Mitogen strategy, as playbooks/spark_ec2.yml reaches its nodes.
+    through_mitogen = workdir / "launch-and-mitogen.yml"
+    through_mitogen.write_text(json.dumps([
+        {"ansible.builtin.import_playbook": os.path.join(REPO_ROOT, "playbooks", "ec2_launch.yml")},
+        {"name": "Use the new hosts through Mitogen", "hosts": "spark_master:spark_workers", "gather_facts": False,
+         "become": True, "strategy": "cloudburst.aws.mitogen_linear", "tasks": [
+             {"name": "Who am I, through sudo", "ansible.builtin.command": "id -un", "register": "who",
+              "changed_when": False},
+             {"name": "The task's parent process", "ansible.builtin.shell": "tr '\\0' ' ' < /proc/$PPID/cmdline",
+              "register": "parent", "changed_when": False},
+             {"name": "Root through sudo, run by Mitogen's interpreter", "ansible.builtin.assert": {"that": [
+                 "who.stdout == 'root'", "'(mitogen:' in parent.stdout"]}}]},
+    ], indent=1))
     extra = {"cloudburst_aws_region": REGION, "ec2_launch_cluster": CLUSTER, "ec2_launch_workers": 1,
              "ec2_instances_ami": image, "ec2_network_vpc_cidr": VPC_CIDR, "ec2_network_subnet_cidr": SUBNET_CIDR,
              "ec2_cluster_key_path": str(workdir / "keys" / f"{CLUSTER}_ed25519")}
     checkip = CheckipServer().start()
     env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url})
 
-    def go():
-        return run(["ansible-playbook", str(playbook), "-e", json.dumps(extra)], env=env, timeout=900)
+    def go(mitogen=False):
+        return run(["ansible-playbook", str(through_mitogen if mitogen else playbook), "-e", json.dumps(extra)],
+                   env=env, timeout=900)
 
     go.key_path = extra["ec2_cluster_key_path"]
     yield go
@@ -125,3 +139,38 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
     fourth = launch()
     assert fourth.rc == 0, fourth.output[-6000:]
     assert sorted(open(known_hosts).read().split("\n")[:-1]) == sorted(moved)
+
+
+def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
+    """Through cloudburst.aws.mitogen_linear the same hosts are reached with the cluster key, sudo and the
+    cluster's known_hosts under strict checking: a wrong key under the worker's instance id stops that host."""
+    known_hosts = launch.key_path + ".known_hosts"
+    first = launch(mitogen=True)
+    assert first.rc == 0, first.output[-6000:]
+    instances = live_instances(ec2)
+    counts = recap(first.stdout)
+    assert all(counts[i][0] >= 3 and counts[i][2:] == (0, 0) for i in instances), first.stdout[-3000:]
+
+    lines = open(known_hosts).read().split("\n")[:-1]
+    worker = next(i for i in instances.values() if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
+    stranger = launch.key_path + ".mitogen-other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
+    other_key = open(stranger + ".pub").read().split()[1]
+    # Same names (address and instance id), another key: the launch finds the line and scans nothing, so only
+    # the strict check stands between the play and a host that is not the one launched.
+    wrong = [line if worker["InstanceId"] not in line else f"{line.split()[0]} ssh-ed25519 {other_key}"
+             for line in lines]
+    try:
+        with open(known_hosts, "w") as stream:
+            stream.write("\n".join(wrong) + "\n")
+        refused = launch(mitogen=True)
+        assert refused.rc != 0
+        counts = recap(refused.stdout)
+        assert counts[worker["InstanceId"]][2] == 1, refused.stdout[-3000:]
+        assert "host key" in refused.output.lower() or "verification failed" in refused.output.lower(), \
+            refused.output[-3000:]
+        master = next(i for i in instances if i != worker["InstanceId"])
+        assert counts[master][2:] == (0, 0), refused.stdout[-3000:]
+    finally:
+        with open(known_hosts, "w") as stream:
+            stream.write("\n".join(lines) + "\n")
