@@ -26,6 +26,33 @@ LOCAL_CLOUD_REGION = REGION
 VPC_CIDR, SUBNET_CIDR = "10.100.0.0/16", "10.100.1.0/24"
 
 
+def write_ssh_playbook(path, mitogen=False):
+    """ec2_launch.yml, then a task over SSH with become on both hosts; with mitogen, through
+    cloudburst.aws.mitogen_linear, also checking that Mitogen's interpreter ran the task."""
+    play = {"name": "Use the new hosts over SSH", "hosts": "spark_master:spark_workers", "gather_facts": False,
+            "become": True, "tasks": [
+                {"name": "Who am I, through sudo", "ansible.builtin.command": "id -un", "register": "who",
+                 "changed_when": False},
+                {"name": "Host name", "ansible.builtin.command": "hostname", "register": "name",
+                 "changed_when": False},
+                {"name": "The task's parent process", "ansible.builtin.shell": "tr '\\0' ' ' < /proc/$PPID/cmdline",
+                 "register": "parent", "changed_when": False},
+                {"name": "Root through sudo, on the instance at ansible_host", "ansible.builtin.assert": {"that": [
+                    "who.stdout == 'root'",
+                    "name.stdout == 'ip-' ~ ansible_host | replace('.', '-')",
+                    "('(mitogen:' in parent.stdout) == " + str(mitogen)]}}]}
+    if mitogen:
+        play["strategy"] = "cloudburst.aws.mitogen_linear"
+    path.write_text(json.dumps([
+        {"ansible.builtin.import_playbook": os.path.join(REPO_ROOT, "playbooks", "ec2_launch.yml")}, play], indent=1))
+
+
+def stranger_key(path):
+    """The base64 part of a new ed25519 public key that no instance has."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+    return open(path + ".pub").read().split()[1]
+
+
 @pytest.fixture(scope="module")
 def ec2(moto_server):
     return ec2_client(moto_server)
@@ -38,31 +65,10 @@ def launch(moto_server, local_cloud, ec2, tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("ssh")
     image = ec2.register_image(Name="debian-13-amd64-20250401-0000", RootDeviceName="/dev/xvda")["ImageId"]
-    playbook = workdir / "launch-and-ssh.yml"
-    playbook.write_text(json.dumps([
-        {"ansible.builtin.import_playbook": os.path.join(REPO_ROOT, "playbooks", "ec2_launch.yml")},
-        {"name": "Use the new hosts over SSH", "hosts": "spark_master:spark_workers", "gather_facts": False,
-         "become": True, "tasks": [
-             {"name": "Who am I, through sudo", "ansible.builtin.command": "id -un", "register": "who",
-              "changed_when": False},
-             {"name": "Host name", "ansible.builtin.command": "hostname", "register": "name", "changed_when": False},
-             {"name": "Root through sudo, on the instance at ansible_host", "ansible.builtin.assert": {"that": [
-                 "who.stdout == 'root'",
-                 "name.stdout == 'ip-' ~ ansible_host | replace('.', '-')"]}}]},
-    ], indent=1))
+    playbook, through_mitogen = workdir / "launch-and-ssh.yml", workdir / "launch-and-mitogen.yml"
+    write_ssh_playbook(playbook)
     # The same hosts through the collection's Mitogen strategy, as playbooks/spark_ec2.yml reaches its nodes.
-    through_mitogen = workdir / "launch-and-mitogen.yml"
-    through_mitogen.write_text(json.dumps([
-        {"ansible.builtin.import_playbook": os.path.join(REPO_ROOT, "playbooks", "ec2_launch.yml")},
-        {"name": "Use the new hosts through Mitogen", "hosts": "spark_master:spark_workers", "gather_facts": False,
-         "become": True, "strategy": "cloudburst.aws.mitogen_linear", "tasks": [
-             {"name": "Who am I, through sudo", "ansible.builtin.command": "id -un", "register": "who",
-              "changed_when": False},
-             {"name": "The task's parent process", "ansible.builtin.shell": "tr '\\0' ' ' < /proc/$PPID/cmdline",
-              "register": "parent", "changed_when": False},
-             {"name": "Root through sudo, run by Mitogen's interpreter", "ansible.builtin.assert": {"that": [
-                 "who.stdout == 'root'", "'(mitogen:' in parent.stdout"]}}]},
-    ], indent=1))
+    write_ssh_playbook(through_mitogen, mitogen=True)
     extra = {"cloudburst_aws_region": REGION, "ec2_launch_cluster": CLUSTER, "ec2_launch_workers": 1,
              "ec2_instances_ami": image, "ec2_network_vpc_cidr": VPC_CIDR, "ec2_network_subnet_cidr": SUBNET_CIDR,
              "ec2_cluster_key_path": str(workdir / "keys" / f"{CLUSTER}_ed25519")}
@@ -120,9 +126,7 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
     # the next run scans the worker again and replaces that line rather than failing the strict check.
     worker = next(i for i in instances.values()
                   if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
-    stranger = launch.key_path + ".other"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
-    other_key = open(stranger + ".pub").read().split()[1]
+    other_key = stranger_key(launch.key_path + ".other")
     stale = [line if worker["InstanceId"] not in line
              else f"{worker['PrivateIpAddress']},i-0000000000000dead ssh-ed25519 {other_key}" for line in lines]
     with open(known_hosts, "w") as stream:
@@ -153,9 +157,7 @@ def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
 
     lines = open(known_hosts).read().split("\n")[:-1]
     worker = next(i for i in instances.values() if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
-    stranger = launch.key_path + ".mitogen-other"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
-    other_key = open(stranger + ".pub").read().split()[1]
+    other_key = stranger_key(launch.key_path + ".mitogen-other")
     # Same names (address and instance id), another key: the launch finds the line and scans nothing, so only
     # the strict check stands between the play and a host that is not the one launched.
     wrong = [line if worker["InstanceId"] not in line else f"{line.split()[0]} ssh-ed25519 {other_key}"
