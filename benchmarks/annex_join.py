@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: how fast an annex node joins the pool, and how close idle shutdown comes to its setting.
 
-Builds a central manager and one annex node as systemd podman containers (made by the cloudburst.aws.local_hosts
-role, the one container creator) with playbooks/htcondor_pool.yml,
+Builds a central manager and one annex node as systemd podman containers (made by the rig's local_hosts role,
+tests/roles/local_hosts, the one container creator) with playbooks/htcondor_pool.yml,
 then measures (a) seconds from starting condor on the annex node to its slot appearing in condor_status on
 the central manager, over several restarts, and (b) seconds from condor starting to condor stopping by
 itself with an idle time of --idle seconds. Targets: join within 30 s; idle shutdown within 10 % of the
@@ -24,7 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import localcloud  # noqa: E402  (the collection's one container creator, the local_hosts role)
+import localcloud  # noqa: E402  (the rig's one container creator, the local_hosts role)
 
 CM, NODE = "bench-condor-cm", "bench-condor-annex"
 

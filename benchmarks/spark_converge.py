@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: converge time of playbooks/spark_cluster.yml with 1, 2 and 4 workers, and of a no-change re-run.
 
-Hosts are fresh systemd podman containers from the local trixie image (tools/build-image), made by the
-cloudburst.aws.local_hosts role (the one container creator), reached over
+Hosts are fresh systemd podman containers from the local trixie image (tools/build-image), made by
+the rig's local_hosts role (tests/roles/local_hosts, the one container creator), reached over
 SSH with pipelining as real instances are (a key and known_hosts made for the run); the archive is the one
 tools/build-spark-archive builds. Targets: 4 workers take at most 1.5x the time of 1 worker; a
 no-change re-run takes at most a third of a first converge.
@@ -22,7 +22,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import localcloud  # noqa: E402  (the collection's one container creator, the local_hosts role)
+import localcloud  # noqa: E402  (the rig's one container creator, the local_hosts role)
 
 BENCHMARK_LABELS = {"owner": "cloudburst-benchmark"}
 

@@ -7,19 +7,36 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import shutil
 import stat
 import sys
 import tarfile
 
 import pytest
+import yaml
+
+import ansible_collections
 
 import rig
 from conftest import REPO_ROOT, VENV_BIN, run
 
 
+def galaxy_version():
+    with open(os.path.join(REPO_ROOT, "galaxy.yml"), encoding="utf-8") as stream:
+        return yaml.safe_load(stream)["version"]
+
+
+def declared_dependencies():
+    with open(os.path.join(REPO_ROOT, "galaxy.yml"), encoding="utf-8") as stream:
+        return sorted(yaml.safe_load(stream)["dependencies"])
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """(environment, project dir) with the built collection installed into an empty path."""
+    """(environment, project dir) with the built collection installed into an empty path, beside only the
+    collections galaxy.yml declares: the ansible package's other collections are out of sight
+    (ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false), so a role that calls an undeclared collection fails here."""
     root = tmp_path_factory.mktemp("galaxy")
     build_dir, install_dir, project = root / "build", root / "collections", root / "project"
     project.mkdir()
@@ -27,26 +44,37 @@ def installed(tmp_path_factory):
     for name in list(env):
         if name.startswith(("AWS_", "ANSIBLE_", "CLOUDBURST_")):
             del env[name]
-    env.update(PATH=VENV_BIN + os.pathsep + env["PATH"], ANSIBLE_NOCOLOR="1", HOME=str(root / "home"))
+    env.update(PATH=VENV_BIN + os.pathsep + env["PATH"], ANSIBLE_NOCOLOR="1", HOME=str(root / "home"),
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
 
     run(["ansible-galaxy", "collection", "build", "--output-path", str(build_dir), REPO_ROOT], env=env, check=True)
-    tarball = build_dir / "cloudburst-aws-0.1.0.tar.gz"
+    tarball = build_dir / f"cloudburst-aws-{galaxy_version()}.tar.gz"
     assert tarball.exists()
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     assert "plugins/modules/public_ip_info.py" in names
     assert "meta/runtime.yml" in names
+    assert "LICENSE" in names
     assert "roles/iam_restricted_user/meta/argument_specs.yml" in names
-    assert not [n for n in names if n.startswith((".venv", ".build", "tests/output", ".git/"))]
+    assert not [n for n in names if n.startswith((".venv", ".build", "tests/output", ".git/", "roles/local_hosts"))]
     assert tarball.stat().st_size < 5 * 1024 * 1024
 
-    # Galaxy is out of reach, so dependencies come from the ansible bundle already installed.
-    run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(install_dir), str(tarball)],
-        env=env, cwd=str(project), check=True)
+    # Galaxy is out of reach, so the declared dependencies come from the ansible package's copies, placed in the
+    # install path first; the install then resolves them offline as it would from Galaxy.
+    for dependency in declared_dependencies():
+        namespace, name = dependency.split(".")
+        bundled = next(pathlib.Path(base, namespace, name) for base in ansible_collections.__path__
+                       if pathlib.Path(base, namespace, name, "MANIFEST.json").exists())
+        shutil.copytree(bundled, install_dir / "ansible_collections" / namespace / name)
+    installing = run(["ansible-galaxy", "collection", "install", "--offline", "-p", str(install_dir), str(tarball)],
+                     env=env, cwd=str(project), check=True)
+    for dependency in declared_dependencies():
+        assert f"'{dependency}:" in installing.stdout and "already installed" in installing.stdout
     assert (install_dir / "ansible_collections" / "cloudburst" / "aws" / "MANIFEST.json").exists()
     env["ANSIBLE_COLLECTIONS_PATH"] = str(install_dir)
-    assert str(install_dir) in run(["ansible-galaxy", "collection", "list", "cloudburst.aws"], env=env,
-                                   cwd=str(project), check=True).stdout
+    listed = run(["ansible-galaxy", "collection", "list"], env=env, cwd=str(project), check=True).stdout
+    assert str(install_dir) in listed
+    assert "community.general" not in listed and "containers.podman" not in listed
     return env, project
 
 
@@ -105,6 +133,25 @@ def test_installed_collection_runs_the_restricted_user_flow(installed, moto_serv
     sts = boto3_session.__class__(aws_access_key_id=public, aws_secret_access_key=private.read_text().strip(),
                                   region_name="eu-west-1").client("sts", endpoint_url=moto_server.url)
     assert sts.get_caller_identity()["Arn"].endswith(":user/cloudburst/outside-user")
+
+
+def test_installed_collection_describes_a_spark_cluster_by_fqcn(installed, moto_server, checkip):
+    """The collection's own playbook, run by its FQCN with only the declared dependencies: the EC2 layer's roles
+    (community.crypto for the cluster key) resolve, and describe of a cluster that does not exist says so."""
+    env, project = installed
+    env = dict(env, AWS_ACCESS_KEY_ID=moto_server.credentials["aws_access_key_id"],
+               AWS_SECRET_ACCESS_KEY=moto_server.credentials["aws_secret_access_key"],
+               CLOUDBURST_AWS_ENDPOINT_URL=moto_server.url, CLOUDBURST_CHECKIP_URL=checkip.url)
+    checkip.set_answers([(200, "93.184.215.14\n", 0)])
+    played = run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                  f"ansible_python_interpreter={sys.executable}", "-e", "spark_ec2_cluster=nowhere",
+                  "-e", "spark_ec2_region=eu-west-1", "-e", "spark_ec2_action=describe",
+                  "-e", f"spark_ec2_key_path={project}/nowhere_ed25519",
+                  "-e", "cloudburst_strategy=ansible.builtin.linear", "cloudburst.aws.spark_ec2"],
+                 env=env, cwd=str(project))
+    assert "couldn't resolve module/action" not in played.output, played.output[-3000:]
+    assert "Cluster nowhere does not exist in this region" in played.output, played.output[-3000:]
+    assert "Nothing was changed" in played.output
 
 
 # The parent process of a task's command: Mitogen names its per-host interpreter "python(mitogen:...)"; the stock
