@@ -45,7 +45,8 @@ notes:
     log then records every call's arguments, those of C(no_log) tasks and a become password included.
   - ansible-core 2.19 prints a deprecation warning for every strategy plugin outside C(ansible.builtin) and sets no
     removal version. If a later ansible-core drops them, choose C(ansible.builtin.linear).
-  - The controller pins C(mitogen) in the collection's C(requirements.txt) with the other Python tooling.
+  - The collection lists C(mitogen) with its other Python requirements in C(meta/ee-requirements.txt), which
+    C(meta/execution-environment.yml) names for ansible-builder; C(pip install -r) that file on a controller.
 seealso:
   - name: Mitogen for Ansible
     description: The project's documentation of its Ansible extension.
@@ -82,7 +83,8 @@ else:
             display.warning(
                 "cloudburst.aws.mitogen_linear runs as ansible.builtin.linear: Mitogen could not be loaded "
                 f"({MITOGEN_ERROR.__class__.__name__}: {MITOGEN_ERROR}). Each task now sends its own module "
-                "payload; install the mitogen version pinned in the collection's requirements.txt, or choose "
+                "payload; install mitogen as the collection's meta/ee-requirements.txt names it (pip install -r "
+                "<collection>/meta/ee-requirements.txt), or choose "
                 "ansible.builtin.linear (for the collection's playbooks -e cloudburst_strategy=ansible.builtin.linear) "
                 "to silence this warning."
             )

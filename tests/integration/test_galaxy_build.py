@@ -215,3 +215,5 @@ def test_installed_strategy_runs_through_mitogen_or_says_why_not(installed, tmp_
         assert warned == (1 if case == "mitogen missing" else 0), played.output
         if warned:
             assert "hidden by the test" in played.output
+            # The shipped requirements file, not the repository's pin list (not in the tarball).
+            assert "meta/ee-requirements.txt" in played.output
