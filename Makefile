@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: demo demo-clean test setup host venv image link sanity lint molecule clean
+.PHONY: demo demo-clean test test-matrix release setup host venv image link sanity lint molecule clean
 
 ## demo: playbooks/site.yml on the local cloud: moto, a checkip answer and the local cloud keep running in
 ## the background (tools/local-aws --start), so the cluster launched through the EC2 layer stays until demo-clean
@@ -34,6 +34,12 @@ demo-clean: venv link
 ## workers, each running whole test files, longest first (tests/conftest.py): the long tests mostly wait.
 test: setup
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+
+## test-matrix: the support matrix in full: ansible-test sanity, the unit tests and one playbook per module family on
+## every older ansible-core that requirements.txt's #matrix lines name (make test runs the oldest), each in its own
+## venv under .build/matrix (tools/matrix-venv)
+test-matrix: setup
+	CLOUDBURST_MATRIX=all $(VENV)/bin/python -m pytest tests/gates/test_support_matrix.py
 
 ## docs: the HTML docs site (every module, filter, role, playbook and guide); prints the page to open.
 ## It needs only the venv and the collection link, not podman.

@@ -116,7 +116,8 @@ def test_every_name_in_a_dependency_exists_there():
     installed = installed_collections()
     missing = []
     names_of = {}
-    for (collection, name), places in sorted(references(installed).items(), key=lambda item: (item[0][0], item[0][1] or "")):
+    by_name = sorted(references(installed).items(), key=lambda item: (item[0][0], item[0][1] or ""))
+    for (collection, name), places in by_name:
         if name is None or collection in BUILTIN:
             continue
         names = names_of.setdefault(collection, plugin_names(installed[collection]))

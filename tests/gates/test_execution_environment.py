@@ -50,7 +50,8 @@ def installed_tarball(tmp_path_factory):
     tarball = next((root / "build").glob("cloudburst-aws-*.tar.gz"))
     run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(root / "collections"), str(tarball)],
         env=env, cwd=str(root), check=True)
-    assert (root / "collections" / "ansible_collections" / "cloudburst" / "aws" / "meta" / "ee-requirements.txt").exists()
+    installed = root / "collections" / "ansible_collections" / "cloudburst" / "aws"
+    assert (installed / "meta" / "ee-requirements.txt").exists()
     return root, tarball, env
 
 
