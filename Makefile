@@ -47,8 +47,13 @@ test-matrix: setup
 docs: venv link
 	$(VENV)/bin/python tools/build-docs
 
-setup: host venv link image
+setup: host venv link image matrix
 	tools/prove-podman
+
+## matrix: the venv of the oldest ansible-core of the support matrix (tests/gates/test_support_matrix.py)
+.PHONY: matrix
+matrix: venv
+	$(VENV)/bin/python tools/matrix-venv --oldest
 
 host: $(STAMPS)/host
 $(STAMPS)/host: tools/setup-host tools/containers.conf
