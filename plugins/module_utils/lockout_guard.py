@@ -5,7 +5,7 @@
 """The lockout guard's question: can the controller still make the requests the collection needs?
 
 iam_user asks it before it restricts a user to an allow-list. The requests are real ones, as the collection
-makes them (NEEDED_REQUESTS): the IAM calls that manage the user itself (its policies and keys) and the launch
+makes them (SELF_ACTIONS, LAUNCH_REQUESTS): the IAM calls that manage the user itself (its policies and keys) and the launch
 calls of the annex and Spark flows (EC2 with the collection's tags, the annex bucket, the lease rule, the
 setup's stacks, passing the setup's instance role to EC2), each in two regions of the user's partition.
 
