@@ -5,8 +5,8 @@
 """The lockout guard's question: can the controller still make the requests the collection needs?
 
 iam_user asks it before it restricts a user to an allow-list. The requests are real ones, as the collection
-makes them (SELF_ACTIONS, LAUNCH_REQUESTS): the IAM calls that manage the user itself (its policies and keys) and the launch
-calls of the annex and Spark flows (EC2 with the collection's tags, the annex bucket, the lease rule, the
+makes them (SELF_ACTIONS, LAUNCH_REQUESTS): the IAM calls that manage the user itself (its policies and keys)
+and the launch calls of the annex and Spark flows (EC2 with the collection's tags, the annex bucket, the lease rule, the
 setup's stacks, passing the setup's instance role to EC2), each in two regions of the user's partition.
 
 A request counts only when the user is meant to make it: some Allow of its identity policies may apply to it

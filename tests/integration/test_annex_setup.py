@@ -287,7 +287,8 @@ def old_names(template_text):
     text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", template_text)
     text = re.sub(r"\n      # [^\n]*\n      FunctionName: AnnexSetup-(\w+)-lease",
                   r'\n      FunctionName: {"Fn::Sub": "${AWS::StackName}-\1-lease"}', text)
-    text = text.replace("FunctionName: AnnexSetup-sfr-lease", 'FunctionName: {"Fn::Sub": "${AWS::StackName}-sfr-lease"}')
+    text = text.replace("FunctionName: AnnexSetup-sfr-lease",
+                        'FunctionName: {"Fn::Sub": "${AWS::StackName}-sfr-lease"}')
     text = text.replace("/aws/lambda/AnnexSetup-", "/aws/lambda/HTCondorAnnex-LambdaFunctions-")
     assert "AnnexSetup-" not in text, text
     return text
