@@ -11,11 +11,11 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy impor
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import build_launch_policy
 
 
-def launch_policy(resource_prefixes, ec2_tag_keys=None, partition="aws"):
+def launch_policy(resource_prefixes, ec2_tag_keys=None, partition="aws", instance_roles=None):
     """The least-privilege launch policy for resources named with resource_prefixes, as a dict."""
     try:
         return build_launch_policy(resource_prefixes, DEFAULT_EC2_TAG_KEYS if ec2_tag_keys is None else ec2_tag_keys,
-                                   partition=partition)
+                                   partition=partition, instance_roles=instance_roles)
     except LaunchPolicyError as exc:
         raise AnsibleFilterError(f"launch_policy: {exc}")
 

@@ -37,6 +37,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import v
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import build_require_mfa_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import _paginate as paginate
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_user_guard import LockoutGuardMixin
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import get_user
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import public_user
@@ -45,25 +46,20 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import USER_INLINE_POLICY_LIMIT
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
-from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import lockout_reasons
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import policy_size
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import restriction_policy_names
-from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import without_restriction
-
-ALLOW_EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 # IAM is eventually consistent: a user just created may not be found at once. Wait up to two minutes
 # (amazon.aws's iam_user waits the same way, with botocore's user_exists waiter).
 USER_EXISTS_WAITER = {"Delay": 2, "MaxAttempts": 60}
 
 
-class IamUserManager(IamManager):
+class IamUserManager(LockoutGuardMixin, IamManager):
     def __init__(self, module, client, sts_client):
         super().__init__(module, client, sts_client)
         self.name = self.params["name"]
         self._caller = None
-        self._managed_documents = {}
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -359,94 +355,6 @@ class IamUserManager(IamManager):
         else:
             after["tags"] = current["tags"]
         return after
-
-    # --- the lockout guard ------------------------------------------------------------------------
-
-    def lockout_guard(self, before):
-        """Refuse a change that would lock out the controller's address or this play's identity.
-
-        The guard runs when the task manages a restriction and changes anything that decides what the user
-        may do: the restriction, an inline policy, an attached managed policy, a group or the boundary. With
-        controller_ip, it evaluates every policy that will apply after the change (the user's inline and
-        attached policies, its groups' and its permissions boundary); a statement it cannot evaluate counts
-        against the address. Without controller_ip, it refuses to restrict the identity the play runs as."""
-        if self.restriction is None or self.params["allow_lockout"]:
-            return
-        deciding = (before is None or self.puts or self.deletes or self.to_attach or self.to_detach
-                    or self.groups_to_add or self.groups_to_remove
-                    or self.boundary != before["permissions_boundary"])
-        if not deciding:
-            return
-        cidrs = allowed_cidrs(self.restriction)
-        if self.params["controller_ip"]:
-            address = self.controller_ip
-            if source_ip_decision([ALLOW_EVERYTHING, self.restriction], address) == "Deny":
-                raise IamInputError(
-                    f"the controller's address {address} is outside the allow-list {cidrs}: user "
-                    f"{self.name} could no longer be used from this controller. Add the address to "
-                    "source_ip_allowlist, or set allow_lockout: true if that is what you want"
-                )
-            policies, boundary = self.policies_after()
-            try:
-                reasons = lockout_reasons(policies, address, boundary, self.partition, self.account)
-            except SourceIpPolicyError as exc:
-                raise IamInputError(f"the lockout guard cannot read a policy of user {self.name}: {exc}; set "
-                                    "allow_lockout: true to apply the change anyway")
-            if reasons:
-                raise IamInputError(
-                    f"user {self.name} could no longer be used from the controller's address {address}: "
-                    f"{'; '.join(reasons)}. Change those policies, or set allow_lockout: true if that is what "
-                    "you want"
-                )
-        elif self.restriction_moves and self.caller()["Arn"] == self.user_arn:
-            raise IamInputError(
-                f"this play runs as {self.user_arn}, the user being restricted to {cidrs}, and no controller_ip "
-                "shows that the controller stays inside; pass controller_ip (from cloudburst.aws.public_ip_info) "
-                "or set allow_lockout: true"
-            )
-
-    def policies_after(self):
-        """(label, document) for every identity policy that will apply to the user, and the boundary's."""
-        restriction_name = self.params["source_ip_policy_name"]
-        policies = []
-        for policy_name, document in sorted(self.final_inline.items()):
-            what = "the source IP restriction" if policy_name == restriction_name else "inline policy"
-            policies.append((f"{what} {policy_name}", document))
-        for arn in self.final_managed:
-            document = self.managed_document(arn)
-            if document is not None:
-                policies.append((f"managed policy {arn}", document))
-        for group in self.final_groups:
-            for policy_name in paginate(self.client, "list_group_policies", "PolicyNames", GroupName=group):
-                document = self.client.get_group_policy(GroupName=group, PolicyName=policy_name, aws_retry=True)[
-                    "PolicyDocument"]
-                policies.append((f"inline policy {policy_name} of group {group}", document))
-            for policy in paginate(self.client, "list_attached_group_policies", "AttachedPolicies", GroupName=group):
-                document = self.managed_document(policy["PolicyArn"])
-                if document is not None:
-                    policies.append((f"managed policy {policy['PolicyArn']} of group {group}", document))
-        boundary = None
-        if self.boundary:
-            document = self.managed_document(self.boundary)
-            if document is not None:
-                boundary = (f"permissions boundary {self.boundary}", document)
-        return policies, boundary
-
-    def managed_document(self, arn):
-        """The default version's document of a managed policy; None (with a warning) only in a check run
-        for a policy that an earlier task would create."""
-        if arn not in self._managed_documents:
-            try:
-                version = self.client.get_policy(PolicyArn=arn, aws_retry=True)["Policy"]["DefaultVersionId"]
-                self._managed_documents[arn] = self.client.get_policy_version(
-                    PolicyArn=arn, VersionId=version, aws_retry=True)["PolicyVersion"]["Document"]
-            except is_boto3_error_code("NoSuchEntity"):
-                if not self.check_mode:
-                    raise
-                self.warnings.append(f"the lockout guard could not read managed policy {arn}, which an earlier task "
-                                     "of this check run may create; the real run evaluates it")
-                self._managed_documents[arn] = None
-        return self._managed_documents[arn]
 
     def service_specific_credentials(self):
         """Listed separately: some AWS-compatible endpoints (moto among them) do not implement this call.

@@ -11,12 +11,17 @@ What the policy lets its user do, and how each part is bounded:
   creating (ec2:CreateAction), and start, stop, terminate, read the console of, change the rules of, or
   delete only what carries one of those keys (ec2:ResourceTag). The same holds for the network the ec2_network
   role makes (VPC, subnet, internet gateway, route table): created only with a launch tag in the request,
-  changed, attached, routed or deleted only when it carries the first launch tag key. Key pairs only by name prefix. Spot Fleet
-  requests may be made, and changed or cancelled only when tagged.
-- S3, CloudFormation, Lambda and CloudWatch Events: only on resources named with a resource prefix.
-- IAM: read roles and instance profiles with a resource prefix; pass such roles only to EC2, Lambda and
-  Spot Fleet (iam:PassedToService). Nothing creates a role or a policy, so a leaked key cannot grant itself
-  more.
+  changed, attached, routed or deleted only when it carries the first launch tag key. Key pairs only by name
+  prefix.
+- S3: list prefixed buckets; read, write and delete only their config-* objects (an annex's record, condor_annex's
+  config tarball), never the lease function's code package beside them.
+- CloudWatch Events: rules with a resource prefix, whose targets may only be the annex setup's lease functions
+  (events:TargetArn).
+- CloudFormation: describe prefixed stacks (the setup's HTCondorAnnex-* stacks); no write. Lambda: read the
+  setup's lease functions (condor_annex -count checks that its lease function exists); no write, no invoke.
+- IAM: pass the annex setup's instance roles (and named instance_roles) to EC2 only (iam:PassedToService).
+  Nothing creates or changes a role, a policy or a function, and nothing passes a role to Lambda, CloudFormation
+  or a scheduler, so a leaked key can neither grant itself more nor run code as the setup's roles.
 
 Prefixes and tag keys are checked here (and again by the role before it writes anything): the document is
 made of dicts and lists, so no input can add a statement or widen one by quoting.
@@ -33,8 +38,13 @@ DEFAULT_RESOURCE_PREFIXES = ("cloudburst-", "HTCondorAnnex-")
 # Tag keys that mark EC2 resources the user may launch and change: the cluster tag the collection's EC2
 # layer puts on everything it creates, and the tag condor_annex puts on every instance it launches.
 DEFAULT_EC2_TAG_KEYS = ("cloudburst:cluster", "htcondor:AnnexName")
-# The services a prefixed role may be passed to.
-PASS_ROLE_SERVICES = ("ec2.amazonaws.com", "lambda.amazonaws.com", "spotfleet.amazonaws.com")
+# The names the annex setup (roles/htcondor_annex_setup) gives its roles and lease functions: outside every
+# resource prefix, so that no write the policy grants by prefix can reach them. Roles are global, so their
+# names end with the region (AnnexSetup-instance-us-east-1); functions are regional.
+SETUP_NAME_PREFIX = "AnnexSetup-"
+SETUP_INSTANCE_ROLE_PREFIX = SETUP_NAME_PREFIX + "instance-"
+SETUP_LEASE_ROLE_PREFIX = SETUP_NAME_PREFIX + "lease-"
+SETUP_LEASE_FUNCTIONS = (SETUP_NAME_PREFIX + "odi-lease", SETUP_NAME_PREFIX + "sfr-lease")
 # IAM's limit for a customer managed policy, in characters without white space.
 MANAGED_POLICY_LIMIT = 6144
 
@@ -48,7 +58,6 @@ EC2_TAGGED_ACTIONS = (
     "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:GetConsoleOutput",
     "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
     "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
-    "ec2:CancelSpotFleetRequests", "ec2:ModifySpotFleetRequest",
 )
 # The network the ec2_network role makes: created only with a launch tag in the request, and changed or
 # deleted only when it carries one.
@@ -60,7 +69,7 @@ EC2_NETWORK_TAGGED_ACTIONS = (
 )
 EC2_NETWORK_RESOURCES = ("vpc/*", "subnet/*", "internet-gateway/*", "route-table/*")
 # The calls whose resources may be tagged while they are created (ec2:CreateAction).
-EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "RequestSpotFleet", "CreateKeyPair", "ImportKeyPair",
+EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "CreateKeyPair", "ImportKeyPair",
                       "CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable")
 
 
@@ -89,10 +98,30 @@ def validate_resource_prefixes(prefixes):
     A prefix must be 1 to 64 of the characters IAM allows in names (letters, digits and +=,.@_-): an empty
     prefix, `*` or a quote would widen the policy to every role, bucket or stack in the account.
     """
-    return _checked_list(
+    checked = _checked_list(
         prefixes, "resource prefix", "resource prefixes", "cloudburst-", PREFIX_PATTERN.fullmatch,
         "use 1 to 64 letters, digits and the characters +=,.@_- (an empty prefix or a wildcard would cover every "
         "resource in the account)")
+    setup = SETUP_NAME_PREFIX.lower()
+    for prefix in checked:
+        if setup.startswith(prefix.lower()) or prefix.lower().startswith(setup):
+            raise LaunchPolicyError(
+                f"resource prefix {prefix!r} is not allowed: it would cover the annex setup's roles and lease "
+                f"functions ({SETUP_NAME_PREFIX}*), which the launch user must never change")
+    return checked
+
+
+def validate_instance_roles(names):
+    """Return the extra instance role names as a list, or raise LaunchPolicyError naming the bad one. A name is
+    a role at path / (no wildcard), and never one of the setup's lease roles."""
+    if names is None or (isinstance(names, (list, tuple)) and not names):
+        return []
+    checked = _checked_list(
+        names, "instance role", "instance roles", "cloudburst-spark-nodes",
+        lambda name: PREFIX_PATTERN.fullmatch(name) and not name.lower().startswith(SETUP_LEASE_ROLE_PREFIX.lower()),
+        "name one role by its whole name: 1 to 64 letters, digits and the characters +=,.@_-, no wildcard, and "
+        f"not one of the annex setup's lease roles ({SETUP_LEASE_ROLE_PREFIX}*)")
+    return checked
 
 
 def validate_ec2_tag_keys(keys):
@@ -104,10 +133,12 @@ def validate_ec2_tag_keys(keys):
 
 
 def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_keys=DEFAULT_EC2_TAG_KEYS,
-                        partition="aws", size_limit=MANAGED_POLICY_LIMIT):
-    """Return the launch policy document as a dict."""
+                        partition="aws", size_limit=MANAGED_POLICY_LIMIT, instance_roles=None):
+    """Return the launch policy document as a dict. instance_roles: names of more roles (besides the annex
+    setup's instance roles) that instance profiles of launched nodes may hold, such as a Spark cluster's."""
     prefixes = validate_resource_prefixes(resource_prefixes)
     tag_keys = validate_ec2_tag_keys(ec2_tag_keys)
+    role_names = validate_instance_roles(instance_roles)
     if not isinstance(partition, str) or partition not in ("aws", "aws-cn", "aws-us-gov"):
         raise LaunchPolicyError(f"partition {partition!r} is not one of aws, aws-cn, aws-us-gov")
 
@@ -118,6 +149,10 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         return arn("ec2", resource, account=account)
 
     key_pairs = [ec2(f"key-pair/{prefix}*") for prefix in prefixes]
+    rules = [arn("events", f"rule/{prefix}*") for prefix in prefixes]
+    lease_functions = [arn("lambda", f"function:{name}") for name in SETUP_LEASE_FUNCTIONS]
+    instance_roles = [arn("iam", f"role/{SETUP_INSTANCE_ROLE_PREFIX}*", region="")] + [
+        arn("iam", f"role/{name}", region="") for name in role_names]
     statements = [
         {
             "Sid": "Ec2ReadOnly",
@@ -164,8 +199,8 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         "Sid": "Ec2TagOnlyWhileCreating",
         "Effect": "Allow",
         "Action": ["ec2:CreateTags"],
-        "Resource": [ec2("instance/*"), ec2("volume/*"), ec2("network-interface/*"), ec2("security-group/*"),
-                     ec2("spot-fleet-request/*")] + network + key_pairs,
+        "Resource": [ec2("instance/*"), ec2("volume/*"), ec2("network-interface/*"), ec2("security-group/*")]
+        + network + key_pairs,
         "Condition": {"StringEquals": {"ec2:CreateAction": list(EC2_CREATE_ACTIONS)}},
     })
     for index, key in enumerate(tag_keys, start=1):
@@ -173,7 +208,7 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Sid": f"Ec2ChangeTagged{index}",
             "Effect": "Allow",
             "Action": list(EC2_TAGGED_ACTIONS),
-            "Resource": [ec2("instance/*"), ec2("security-group/*"), ec2("spot-fleet-request/*")],
+            "Resource": [ec2("instance/*"), ec2("security-group/*")],
             "Condition": {"StringLike": {f"ec2:ResourceTag/{key}": "*"}},
         })
     # The network is changed only when it carries the first launch tag key (cloudburst:cluster by default, the
@@ -187,67 +222,63 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
     })
     statements += [
         {
-            # condor_annex's fleets carry its tag on their instances, not on the request itself.
-            "Sid": "Ec2RequestSpotFleets",
-            "Effect": "Allow",
-            "Action": ["ec2:RequestSpotFleet"],
-            "Resource": [ec2("spot-fleet-request/*"), ec2("image/*", account=""), ec2("subnet/*"),
-                         ec2("security-group/*")] + key_pairs,
-        },
-        {
             "Sid": "Ec2PrefixedKeyPairs",
             "Effect": "Allow",
             "Action": ["ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair"],
             "Resource": key_pairs,
         },
         {
-            "Sid": "S3PrefixedBuckets",
+            "Sid": "S3ListPrefixedBuckets",
             "Effect": "Allow",
-            "Action": [
-                "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:GetBucketLocation",
-                "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutBucketTagging",
-                "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-            ],
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
             # Bucket names are lower case.
-            "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*{suffix}"
-                         for prefix in prefixes for suffix in ("", "/*")],
+            "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*" for prefix in prefixes],
         },
         {
-            "Sid": "CloudFormationPrefixedStacks",
+            # An annex's record (config-NAME/annex.json) and condor_annex's tarball (config-NAME.tar.gz); the lease
+            # function's code package lies beside them, outside config-*, and stays out of reach.
+            "Sid": "S3AnnexConfigObjects",
             "Effect": "Allow",
-            "Action": [
-                "cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
-                "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
-            ],
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*/config-*" for prefix in prefixes],
+        },
+        {
+            # The annex launch reads the setup's stacks' outputs; the setup itself runs as an administrator.
+            "Sid": "CloudFormationDescribePrefixedStacks",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStacks"],
             "Resource": [arn("cloudformation", f"stack/{prefix}*/*") for prefix in prefixes],
         },
         {
-            "Sid": "LambdaAndEventsForLeases",
+            # The stock condor_annex -count checks that its lease function exists before it launches.
+            "Sid": "LambdaReadLeaseFunctions",
             "Effect": "Allow",
-            "Action": [
-                "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:GetFunction", "lambda:InvokeFunction",
-                "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:AddPermission",
-                "lambda:RemovePermission", "events:PutRule", "events:DeleteRule", "events:DescribeRule",
-                # amazon.aws.cloudwatchevent_rule reads a rule's targets, and enables or disables it on a change.
-                "events:ListTargetsByRule", "events:EnableRule", "events:DisableRule",
-                "events:PutTargets", "events:RemoveTargets",
-            ],
-            "Resource": [arn(service, f"{kind}{prefix}*") for prefix in prefixes
-                         for service, kind in (("lambda", "function:"), ("events", "rule/"))],
+            "Action": ["lambda:GetFunction"],
+            "Resource": lease_functions,
         },
         {
-            "Sid": "IamReadPrefixedRolesAndProfiles",
+            # The per-annex lease rule (amazon.aws.cloudwatchevent_rule also reads its targets, and enables or
+            # disables it on a change; condor_annex puts and removes its own).
+            "Sid": "EventsPrefixedLeaseRules",
             "Effect": "Allow",
-            "Action": ["iam:GetRole", "iam:GetInstanceProfile"],
-            "Resource": [arn("iam", f"{kind}/{prefix}*", region="") for prefix in prefixes
-                         for kind in ("role", "instance-profile")],
+            "Action": ["events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:ListTargetsByRule",
+                       "events:EnableRule", "events:DisableRule", "events:RemoveTargets"],
+            "Resource": rules,
         },
         {
-            "Sid": "IamPassPrefixedRolesToComputeOnly",
+            # A rule's targets may only be the setup's lease functions, whose code and role the user cannot change.
+            "Sid": "EventsTargetLeaseFunctionsOnly",
+            "Effect": "Allow",
+            "Action": ["events:PutTargets"],
+            "Resource": rules,
+            "Condition": {"ForAllValues:ArnLike": {"events:TargetArn": lease_functions}},
+        },
+        {
+            "Sid": "IamPassInstanceRolesToEc2Only",
             "Effect": "Allow",
             "Action": ["iam:PassRole"],
-            "Resource": [arn("iam", f"role/{prefix}*", region="") for prefix in prefixes],
-            "Condition": {"StringEquals": {"iam:PassedToService": list(PASS_ROLE_SERVICES)}},
+            "Resource": instance_roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         },
     ]
     document = {"Version": POLICY_VERSION, "Statement": statements}

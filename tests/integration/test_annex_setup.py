@@ -278,6 +278,76 @@ def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_serve
     assert not (condor / "user_config").exists()
 
 
+RENAME_REGION = "ap-south-1"  # its own region: the test puts the stacks back to the names they had before
+
+
+def old_names(template_text):
+    """The setup's template as it was before the setup named its roles and functions AnnexSetup-*: no RoleName
+    (CloudFormation names each role after its stack, HTCondorAnnex-...), functions named after the stack."""
+    text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", template_text)
+    text = re.sub(r"\n      # [^\n]*\n      FunctionName: AnnexSetup-(\w+)-lease",
+                  r'\n      FunctionName: {"Fn::Sub": "${AWS::StackName}-\1-lease"}', text)
+    text = text.replace("FunctionName: AnnexSetup-sfr-lease",
+                        'FunctionName: {"Fn::Sub": "${AWS::StackName}-sfr-lease"}')
+    text = text.replace("/aws/lambda/AnnexSetup-", "/aws/lambda/HTCondorAnnex-LambdaFunctions-")
+    assert "AnnexSetup-" not in text, text
+    return text
+
+
+def test_a_rerun_moves_an_earlier_setup_to_names_outside_the_launch_prefixes(tmp_path, moto_server, boto3_session):
+    """An account set up before the rename has HTCondorAnnex-LambdaFunctions-odi-lease and roles named after the
+    stacks, all inside the launch policy's default prefix HTCondorAnnex-: a re-run of the setup moves them to the
+    AnnexSetup-* names, points an earlier annex's lease rule at the new function and rewrites condor_annex's
+    settings."""
+    def client(service):
+        return boto3_session.client(service, endpoint_url=moto_server.url, region_name=RENAME_REGION)
+
+    condor = condor_home(tmp_path, moto_server)
+    first = run_setup(tmp_path, moto_server, condor, region=RENAME_REGION)
+    assert first.rc == 0, first.failure_messages() or first.output[-4000:]
+    cfn, lam, iam, events = client("cloudformation"), client("lambda"), client("iam"), client("events")
+    # The earlier setup's stacks: the same templates without the AnnexSetup-* names, made by the setup (tagged).
+    files = os.path.join(REPO_ROOT, "roles", "htcondor_annex_setup", "files")
+    for stack, filename in (("HTCondorAnnex-LambdaFunctions", "lambda-functions.yaml"),
+                            ("HTCondorAnnex-InstanceProfile", "instance-profile.yaml")):
+        current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        cfn.delete_stack(StackName=stack)
+        with open(os.path.join(files, filename)) as stream:
+            cfn.create_stack(StackName=stack, TemplateBody=old_names(stream.read()), Capabilities=["CAPABILITY_IAM"],
+                             Parameters=current.get("Parameters", []), Tags=current["Tags"])
+    outputs = {o["OutputKey"]: o["OutputValue"] for s in cfn.describe_stacks()["Stacks"] for o in s.get("Outputs", [])}
+    earlier = outputs["OdiLeaseFunctionArn"]
+    assert earlier.endswith(":function:HTCondorAnnex-LambdaFunctions-odi-lease")
+    assert outputs["RoleArn"].split("/")[-1].startswith("HTCondorAnnex-InstanceProfile-")
+    # An annex launched before: its lease rule targets the earlier function, with its own input.
+    events.put_rule(Name="HTCondorAnnex-early-lease", ScheduleExpression="rate(5 minutes)")
+    events.put_targets(Rule="HTCondorAnnex-early-lease", Targets=[
+        {"Id": "annex-lease", "Arn": earlier, "Input": json.dumps({"annex_name": "early"})}])
+
+    moved = run_setup(tmp_path, moto_server, condor, region=RENAME_REGION)
+    assert moved.rc == 0 and moved.changed > 0, moved.failure_messages() or moved.output[-4000:]
+    outputs = {o["OutputKey"]: o["OutputValue"] for s in cfn.describe_stacks()["Stacks"] for o in s.get("Outputs", [])}
+    assert outputs["OdiLeaseFunctionArn"].endswith(":function:AnnexSetup-odi-lease")
+    assert outputs["SfrLeaseFunctionArn"].endswith(":function:AnnexSetup-sfr-lease")
+    assert outputs["LeaseRoleArn"].endswith(f":role/AnnexSetup-lease-{RENAME_REGION}")
+    assert outputs["RoleArn"].endswith(f":role/AnnexSetup-instance-{RENAME_REGION}")
+    names = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert {"AnnexSetup-odi-lease", "AnnexSetup-sfr-lease"} <= names
+    assert not {n for n in names if n.startswith("HTCondorAnnex-")}, names
+    assert "function:AnnexSetup-odi-lease" in (condor / "user_config").read_text()
+    (target,) = events.list_targets_by_rule(Rule="HTCondorAnnex-early-lease")["Targets"]
+    assert (target["Id"], target["Arn"], json.loads(target["Input"])) == (
+        "annex-lease", outputs["OdiLeaseFunctionArn"], {"annex_name": "early"})
+    profile = outputs["InstanceProfileArn"].rsplit("/", 1)[-1]
+    assert [r["RoleName"] for r in iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]] \
+        == [f"AnnexSetup-instance-{RENAME_REGION}"]
+
+    moto_server.reset_recording()
+    again = run_setup(tmp_path, moto_server, condor, region=RENAME_REGION)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+    assert write_calls(moto_server.recorded_actions()) == []
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Stacks of the same names that stock condor_annex -setup made, in a region of their own: refused before any write,
 # or replaced on request.

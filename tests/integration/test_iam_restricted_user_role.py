@@ -88,7 +88,8 @@ def test_role_with_an_allowlist_asks_no_checkip(tmp_path, moto_server, checkip, 
     attached = iam.list_attached_user_policies(UserName="listed-user")["AttachedPolicies"]
     launch = iam.get_policy_version(PolicyArn=attached[0]["PolicyArn"], VersionId="v1")["PolicyVersion"]["Document"]
     by_sid = {s["Sid"]: s for s in launch["Statement"]}
-    assert by_sid["IamPassPrefixedRolesToComputeOnly"]["Resource"] == ["arn:aws:iam::*:role/team.a-*"]
+    assert by_sid["IamPassInstanceRolesToEc2Only"]["Resource"] == ["arn:aws:iam::*:role/AnnexSetup-instance-*"]
+    assert by_sid["S3AnnexConfigObjects"]["Resource"] == ["arn:aws:s3:::team.a-*/config-*"]
     assert by_sid["Ec2ChangeTagged1"]["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:managed-by": "*"}}
     assert "Ec2ChangeTagged2" not in by_sid
 

@@ -345,8 +345,8 @@ def test_the_guard_evaluates_every_policy_that_applies(tmp_path, moto_server, ia
 
 
 def test_the_guard_sees_every_spelling_of_everything(tmp_path, moto_server, iam):
-    """A Deny of every action on every resource written as "*:*", "arn:*", "arn:aws:*:*:*:*" or split over
-    policies is refused like Deny "*" on "*"; a Deny that a real request escapes (one region) is not."""
+    """A Deny of the requests the collection needs, written as "*:*", "arn:*", "arn:aws:*:*:*:*" or split over
+    policies, is refused like Deny "*" on "*"; a Deny that the collection's requests escape (one region) is not."""
     everything = {"Version": "2012-10-17", "Statement": [
         {"Sid": "AllArns", "Effect": "Deny", "Action": ["s3:GetObject", "*:*"], "Resource": "arn:aws:*:*:*:*"}]}
     arn = iam.create_policy(PolicyName="guard-all-arns", PolicyDocument=json.dumps(everything))["Policy"]["Arn"]
@@ -371,11 +371,15 @@ def test_the_guard_sees_every_spelling_of_everything(tmp_path, moto_server, iam)
          "statement 'VpcOnly' of inline policy vpc-only cannot be evaluated here (StringNotEquals on aws:SourceVpc)"),
         ({"inline_policies": {"not-s3": not_s3}, "managed_policies": ["ReadOnlyAccess"]},
          "statement 'NotS3' of inline policy not-s3 denies requests from 203.0.113.9"),
-        # Every resource of the account, and S3 (whose ARNs name no account) from the group: everything.
+        # Every resource of the account, and S3 (whose ARNs name no account) from the group: each stops what it covers.
         ({"inline_policies": {"own-account": own_account}, "groups": ["guard-no-s3"],
           "managed_policies": ["ReadOnlyAccess"]},
-         "statement 'NotHere' of inline policy own-account, statement 'NoS3' of inline policy no-s3 of group "
-         "guard-no-s3 together may deny every action"),
+         "statement 'NotHere' of inline policy own-account denies requests from 203.0.113.9 (needed for IAM calls on "
+         "the user itself"),
+        ({"inline_policies": {"own-account": own_account}, "groups": ["guard-no-s3"],
+          "managed_policies": ["ReadOnlyAccess"]},
+         "statement 'NoS3' of inline policy no-s3 of group guard-no-s3 denies requests from 203.0.113.9 (needed for "
+         "s3:ListBucket)"),
     ]
     moto_server.reset_recording()
     results = run_aws_tasks(tmp_path, moto_server, [
@@ -396,9 +400,11 @@ def test_require_mfa_puts_and_removes_the_documented_policy(tmp_path, moto_serve
     document = iam.get_user_policy(UserName="mfa-person", PolicyName="cloudburst-require-mfa")["PolicyDocument"]
     assert requires_mfa(document)
 
-    # With the controller guarded, the guard cannot evaluate aws:MultiFactorAuthPresent: it fails closed.
+    # With the controller guarded, the guard does not evaluate aws:MultiFactorAuthPresent: for a user meant to make
+    # the collection's requests (here the reads of ReadOnlyAccess), it fails closed.
     (refused,) = run_aws_tasks(tmp_path, moto_server, [user_task(
-        name="mfa-guarded", require_mfa=True, source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")])
+        name="mfa-guarded", require_mfa=True, managed_policies=["ReadOnlyAccess"],
+        source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")])
     assert refused.get("failed") and "lock" in refused["msg"], refused
     assert "mfa-guarded" not in [u["UserName"] for u in iam.list_users()["Users"]]
 
@@ -407,3 +413,38 @@ def test_require_mfa_puts_and_removes_the_documented_policy(tmp_path, moto_serve
     assert removed["changed"] is True
     assert "iam:DeleteUserPolicy" in moto_server.recorded_actions()
     assert iam.list_user_policies(UserName="mfa-person")["PolicyNames"] == []
+
+
+def test_the_guard_refuses_the_four_shapes_that_passed_it_before(tmp_path, moto_server, iam):
+    """Security issue item 5: each shape locks the controller out and was approved by the old guard."""
+    elsewhere = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    arn = iam.create_policy(PolicyName="guard-shape-elsewhere", PolicyDocument=json.dumps(elsewhere))["Policy"]["Arn"]
+
+    def deny_unless(operator, key, value):
+        return {"Version": "2012-10-17", "Statement": [{"Sid": "EndpointOnly", "Effect": "Deny",
+                                                        "Action": ["ec2:*", "iam:*"], "Resource": "*",
+                                                        "Condition": {operator: {key: value}}}]}
+
+    base = dict(name="guard-shapes", source_ip_allowlist=["203.0.113.0/24"], controller_ip="203.0.113.9")
+    cases = [
+        ({"managed_policies": [arn]}, "no Allow statement of the policies holds for requests from 203.0.113.9"),
+        ({"managed_policies": ["AdministratorAccess"], "permissions_boundary": arn},
+         "no Allow statement of the permissions boundary holds for requests from 203.0.113.9"),
+        ({"managed_policies": ["AdministratorAccess"],
+          "inline_policies": {"vpce": deny_unless("StringNotEquals", "aws:SourceVpce", "vpce-0123456789abcdef0")}},
+         "statement 'EndpointOnly' of inline policy vpce cannot be evaluated here (StringNotEquals on aws:SourceVpce)"),
+        ({"managed_policies": ["AdministratorAccess"],
+          "inline_policies": {"vpc-ip": deny_unless("NotIpAddress", "aws:VpcSourceIp", "10.0.0.0/16")}},
+         "statement 'EndpointOnly' of inline policy vpc-ip cannot be evaluated here (NotIpAddress on aws:VpcSourceIp)"),
+    ]
+    moto_server.reset_recording()
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(**base, **options), ignore_errors=True) for options, _message in cases])
+    for (options, message), result in zip(cases, results):
+        assert result["failed"] is True, (options, result)
+        assert message in result["msg"], (options, result["msg"])
+    assert write_calls(moto_server.recorded_actions()) == []
+    assert "guard-shapes" not in [u["UserName"] for u in iam.list_users()["Users"]]

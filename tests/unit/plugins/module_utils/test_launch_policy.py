@@ -29,18 +29,50 @@ def test_bad_tag_keys_are_refused(keys):
         build_launch_policy(["cloudburst-"], keys)
 
 
-def test_pass_role_is_bounded_by_prefix_and_service():
+def test_pass_role_only_for_the_setups_instance_roles_and_only_to_ec2():
     document = build_launch_policy(["team.a-"])
-    passing = statements(document)["IamPassPrefixedRolesToComputeOnly"]
+    passing = statements(document)["IamPassInstanceRolesToEc2Only"]
     assert passing["Action"] == ["iam:PassRole"]
-    assert passing["Resource"] == ["arn:aws:iam::*:role/team.a-*"]
-    assert set(passing["Condition"]["StringEquals"]["iam:PassedToService"]) == {
-        "ec2.amazonaws.com", "lambda.amazonaws.com", "spotfleet.amazonaws.com"}
-    reading = statements(document)["IamReadPrefixedRolesAndProfiles"]
-    assert "Condition" not in reading
+    assert passing["Resource"] == ["arn:aws:iam::*:role/AnnexSetup-instance-*"]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     every = [a for s in document["Statement"] for a in s["Action"]]
-    allowed_iam = ("iam:PassRole", "iam:GetRole", "iam:GetInstanceProfile")
-    assert not [a for a in every if a.startswith("iam:") and a not in allowed_iam]
+    assert [a for a in every if a.startswith("iam:")] == ["iam:PassRole"]
+    # A Spark cluster's own role may be named, never with a wildcard and never the setup's lease role.
+    spark = statements(build_launch_policy(["team.a-"], instance_roles=["cloudburst-spark-nodes"]))
+    assert spark["IamPassInstanceRolesToEc2Only"]["Resource"] == [
+        "arn:aws:iam::*:role/AnnexSetup-instance-*", "arn:aws:iam::*:role/cloudburst-spark-nodes"]
+    for bad in (["spark-*"], ["AnnexSetup-lease-us-east-1"], "spark", [""]):
+        with pytest.raises(LaunchPolicyError, match="instance role"):
+            build_launch_policy(["team.a-"], instance_roles=bad)
+
+
+def test_no_lambda_write_no_stack_write_and_lease_targets_only():
+    """Item 3 of the security issue: nothing lets the launch user change code or configuration that runs as the
+    setup's roles (tests/gates/test_setup_roles_out_of_reach.py asks the same of every role the setup makes)."""
+    document = build_launch_policy()
+    every = {a for s in document["Statement"] for a in s["Action"]}
+    assert {a for a in every if a.startswith("lambda:")} == {"lambda:GetFunction"}
+    assert {a for a in every if a.startswith("cloudformation:")} == {"cloudformation:DescribeStacks"}
+    assert not [a for a in every if a.split(":")[0] in ("scheduler", "states", "ssm", "iam") and a != "iam:PassRole"]
+    by_sid = statements(document)
+    assert by_sid["LambdaReadLeaseFunctions"]["Resource"] == [
+        "arn:aws:lambda:*:*:function:AnnexSetup-odi-lease", "arn:aws:lambda:*:*:function:AnnexSetup-sfr-lease"]
+    targets = by_sid["EventsTargetLeaseFunctionsOnly"]
+    assert targets["Action"] == ["events:PutTargets"]
+    assert targets["Condition"] == {"ForAllValues:ArnLike": {"events:TargetArn": by_sid["LambdaReadLeaseFunctions"][
+        "Resource"]}}
+    # Objects only under config-*: the lease function's code package beside them is out of reach.
+    assert by_sid["S3AnnexConfigObjects"]["Resource"] == ["arn:aws:s3:::cloudburst-*/config-*",
+                                                          "arn:aws:s3:::htcondorannex-*/config-*"]
+    assert not [a for a in every if a.startswith("s3:") and a.split(":")[1].startswith(("Create", "Delete", "PutB",
+                                                                                         "PutE"))
+                and a != "s3:DeleteObject"]
+
+
+@pytest.mark.parametrize("prefix", ["AnnexSetup-", "annexsetup-lease-", "Annex", "a"])
+def test_a_prefix_that_would_cover_the_setups_names_is_refused(prefix):
+    with pytest.raises(LaunchPolicyError, match="would cover the annex setup's roles and lease functions"):
+        build_launch_policy([prefix])
 
 
 def test_mutating_ec2_actions_never_get_every_resource():
@@ -59,7 +91,7 @@ def test_mutating_ec2_actions_never_get_every_resource():
 def test_the_policy_fits_iam_limits_or_is_refused():
     assert len(json.dumps(build_launch_policy(), separators=(",", ":"))) <= MANAGED_POLICY_LIMIT
     with pytest.raises(LaunchPolicyError, match="over IAM's limit"):
-        build_launch_policy([f"prefix{n}-" for n in range(12)])
+        build_launch_policy([f"prefix{n}-" for n in range(20)])
 
 
 def test_filter_returns_a_dict_and_reports_bad_input():
@@ -83,5 +115,5 @@ def test_the_network_ec2_network_makes_is_created_and_changed_only_with_tags():
     tagging = document["Ec2TagOnlyWhileCreating"]
     assert {"CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable"} <= set(
         tagging["Condition"]["StringEquals"]["ec2:CreateAction"])
-    # No launch templates: spot goes on RunInstances.
-    assert not [a for s in document.values() for a in s["Action"] if "LaunchTemplate" in a]
+    # No launch templates and no Spot Fleet: spot goes on RunInstances.
+    assert not [a for s in document.values() for a in s["Action"] if "LaunchTemplate" in a or "SpotFleet" in a]
