@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import stat
 import time
 
 try:
@@ -365,12 +364,14 @@ class AccessKeyManager(IamManager):
             self.save_record()
             return before, before
 
-        # Every destination must be writable before a key exists whose secret they are to hold.
+        # Every destination must be writable before a key exists whose secret they are to hold. All are looked
+        # at first (a check-mode pass), so a refused one leaves no directory made for the others.
         try:
-            for target in self.targets:
-                files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
-                                        self.check_mode)
-                files.check_writable(target["directory"], self.check_mode)
+            for check_only in (True,) if self.check_mode else (True, False):
+                for target in self.targets:
+                    files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
+                                            check_only)
+                    files.check_writable(target["directory"], check_only)
         except files.CredentialFileError as exc:
             raise IamInputError(f"{exc}; no access key was created")
         replaced_ids = {k["AccessKeyId"] for k in replaced}
@@ -515,20 +516,12 @@ class AccessKeyManager(IamManager):
 
     def fix_file_modes(self):
         for path in self.out["files"]:
-            # chmod/chown follow links: a link planted in place of a key file must never be followed.
-            files.refuse_symlink(path)
-            try:
-                info = os.lstat(path)
-            except FileNotFoundError:
-                raise IamInputError(f"{path} disappeared while the task ran; run it again")
-            if stat.S_IMODE(info.st_mode) != self.mode:
+            # Through the file's own descriptor: chmod/chown of a planted link or hard link would reach another file.
+            fixes = files.fix_file(path, self.mode, self.uid, self.gid, self.check_mode)
+            if "mode" in fixes:
                 self.change(f"set mode {self.params['mode']} on {path}")
-                if not self.check_mode:
-                    os.chmod(path, self.mode)
-            if (self.uid != -1 and info.st_uid != self.uid) or (self.gid != -1 and info.st_gid != self.gid):
+            if "owner" in fixes:
                 self.change(f"set owner of {path}")
-                if not self.check_mode:
-                    os.chown(path, self.uid, self.gid)
 
     # --- absent -----------------------------------------------------------------------------------
 
@@ -556,10 +549,5 @@ class AccessKeyManager(IamManager):
         return {"access_key_id": before_id}, {"access_key_id": None}
 
     def remove_profile(self, dest, profile):
-        remaining = files.without_profile(dest, profile)
-        if remaining is None:
-            return
-        self.change(f"remove profile {profile} from {dest}")
-        if not self.check_mode:
-            info = os.lstat(dest)
-            files.write_files({dest: remaining}, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+        if files.remove_profile(dest, profile, self.check_mode):
+            self.change(f"remove profile {profile} from {dest}")

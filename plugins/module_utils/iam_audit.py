@@ -20,6 +20,7 @@ import ipaddress
 import json
 import os
 import re
+import stat
 import time
 import urllib.parse
 
@@ -99,19 +100,33 @@ def scan_paths(paths, exclude=()):
                 subdirs[:] = sorted(d for d in subdirs if not _excluded(os.path.join(directory, d), exclude))
                 candidates.extend(os.path.join(directory, name) for name in sorted(names))
         for path in candidates:
-            if _excluded(path, exclude) or os.path.islink(path) or not os.path.isfile(path):
+            if _excluded(path, exclude):
                 continue
-            try:
-                if os.path.getsize(path) > MAX_SCAN_BYTES:
-                    continue
-                with open(path, "rb") as stream:
-                    data = stream.read()
-            except OSError:
+            data = _read_regular(path)
+            if data is None:
                 continue
             if b"\0" in data[:8192]:
                 continue
             for number, kind, hint in scan_text(data.decode("utf-8", "replace")):
                 yield path, number, kind, hint
+
+
+def _read_regular(path):
+    """The bytes of the regular file at path, or None: a link, a FIFO (which would block), a device or a file
+    over MAX_SCAN_BYTES is skipped, judged on the opened descriptor so that a swap after a check cannot
+    slip one in."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SCAN_BYTES:
+            return None
+        try:
+            return stream.read(MAX_SCAN_BYTES + 1)
+        except OSError:
+            return None
 
 
 def _excluded(path, patterns):
@@ -186,7 +201,7 @@ class IamAuditManager(IamManager):
         for option in ("report_markdown", "report_html"):
             if p[option]:
                 path = os.path.abspath(os.path.expanduser(p[option]))
-                if not os.path.isdir(os.path.dirname(path)):
+                if not files.directory_exists(os.path.dirname(path)):
                     raise IamInputError(f"the directory of {option} {path} does not exist")
                 self.reports[option] = path
         self.findings = []
@@ -381,18 +396,12 @@ class IamAuditManager(IamManager):
         renders = {"report_markdown": self.markdown, "report_html": self.html}
         for option, path in self.reports.items():
             content = renders[option]()
-            try:
-                with open(path) as stream:
-                    if stream.read() == content:
-                        continue
-            except OSError:
-                pass
+            # Read and written through descriptors, like a key file: the report names users and key ids.
+            if files.read_file(path)[0] == content:
+                continue
             self.change(f"write the report to {path}")
             if not self.check_mode:
-                try:
-                    files.write_files({path: content}, 0o600, -1, -1)
-                except files.CredentialFileError as exc:
-                    raise IamInputError(str(exc))
+                files.write_files({path: content}, 0o600, -1, -1)
 
 
 def _md(text):

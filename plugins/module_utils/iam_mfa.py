@@ -65,9 +65,9 @@ def validate_code(code, what="authentication code"):
     return code
 
 
-def check_seed_mode(path):
-    """Refuse a seed file that other users may read or change."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
+def check_seed_mode(path, info):
+    """Refuse a seed file that other users may read or change (info: the file's status)."""
+    mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
         raise IamInputError(
             f"seed file {path} has mode {mode:04o}: other users may have read the MFA secret. Run "
@@ -76,15 +76,18 @@ def check_seed_mode(path):
 
 
 def read_seed_file(path):
-    """The Base32 seed held in path; the file must be 0600 (or stricter) and hold one Base32 string."""
-    if not os.path.isfile(path):
-        raise IamInputError(f"seed file {path} does not exist")
-    check_seed_mode(path)
+    """The Base32 seed held in path; the file must be 0600 (or stricter) and hold one Base32 string.
+
+    Read through its descriptor (credential_files.read_file): a link, a FIFO or a hard link is refused.
+    """
     try:
-        with open(path) as stream:
-            seed = stream.read().strip()
-    except OSError as exc:
-        raise IamInputError(f"cannot read seed file {path}: {exc.strerror or exc}")
+        seed, info = files.read_file(path)
+    except files.CredentialFileError as exc:
+        raise IamInputError(f"seed file: {exc}")
+    if seed is None:
+        raise IamInputError(f"seed file {path} does not exist")
+    check_seed_mode(path, info)
+    seed = seed.strip()
     if not SEED_PATTERN.match(seed):
         raise IamInputError(f"seed file {path} does not hold a Base32 MFA seed")
     return seed
@@ -114,7 +117,7 @@ class MfaDeviceManager(IamManager):
         self.seed_file = os.path.abspath(os.path.expanduser(p["seed_file"])) if p["seed_file"] else None
         self.qr_file = os.path.abspath(os.path.expanduser(p["qr_code_file"])) if p["qr_code_file"] else None
         for option, path in (("seed_file", self.seed_file), ("qr_code_file", self.qr_file)):
-            if path and p["state"] != "absent" and not os.path.isdir(os.path.dirname(path)):
+            if path and p["state"] != "absent" and not files.directory_exists(os.path.dirname(path)):
                 raise IamInputError(f"the directory of {option} {path} does not exist; create it (mode 0700) first")
         if self.qr_file and not self.qr_file.endswith(".svg"):
             raise IamInputError(f"qr_code_file {self.qr_file} must end in .svg (an SVG image)")
@@ -132,7 +135,7 @@ class MfaDeviceManager(IamManager):
             raise IamInputError("resync needs state: present")
         if p["resync"] and codes is None and not self.seed_file:
             raise IamInputError("resync needs authentication_codes or seed_file")
-        if self.seed_file and os.path.exists(self.seed_file) and p["state"] != "absent":
+        if self.seed_file and p["state"] != "absent" and files.file_status(self.seed_file):
             self.seed = read_seed_file(self.seed_file)
         else:
             self.seed = None
@@ -183,7 +186,7 @@ class MfaDeviceManager(IamManager):
             "enabled": bool(enabled),
             "enable_date": enable_date.isoformat() if hasattr(enable_date, "isoformat") else enable_date,
             "seed_file": self.seed_file,
-            "seed_file_exists": bool(self.seed_file and os.path.exists(self.seed_file)),
+            "seed_file_exists": bool(self.seed_file and files.file_status(self.seed_file)),
         }
 
     def current(self):
@@ -206,7 +209,7 @@ class MfaDeviceManager(IamManager):
                     "AWS never shows a seed again: if the phone is lost, delete the device and enrol a new one"
                     if self.seed_file else
                     f"MFA device {self.serial} is enabled; no seed_file was given, so nothing here can recover it")
-            elif self.qr_file and not os.path.exists(self.qr_file):
+            elif self.qr_file and not files.file_status(self.qr_file):
                 self.change(f"write the QR code to {self.qr_file}")
                 if not self.check_mode:
                     files.write_files({self.qr_file: self.qr_svg(self.seed)}, 0o600, -1, -1)
@@ -267,9 +270,7 @@ class MfaDeviceManager(IamManager):
         except is_boto3_error_code("InvalidAuthenticationCode") as exc:
             if created:
                 self.delete_again()
-                for path in (self.seed_file, self.qr_file):
-                    if path and os.path.exists(path):
-                        os.unlink(path)
+                files.remove_files([path for path in (self.seed_file, self.qr_file) if path], False)
                 raise IamInputError(f"AWS refused the codes computed from the new seed ({exc}); the device was "
                                     "deleted again. Check this host's clock")
             raise IamInputError(f"AWS refused the codes computed from {self.seed_file} for {self.serial} ({exc}): "

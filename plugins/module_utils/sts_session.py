@@ -7,13 +7,14 @@
 GetSessionToken with an MFA code gives credentials whose requests carry aws:MultiFactorAuthPresent, which
 the require-MFA policy asks for. They are written as one profile of the credentials file (with
 aws_session_token and the expiry), through credential_files' atomic writer at 0600; every other profile
-stays as it is, byte for byte.
+stays as it is, byte for byte, and reads the same to botocore.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import stat
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import profile_settings
@@ -25,23 +26,21 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import vali
 
 # GetSessionToken's limits for an IAM user, in seconds.
 MIN_DURATION, MAX_DURATION = 900, 129600
-EXPIRATION_KEY = "aws_session_expiration"
+EXPIRATION_KEY = files.EXPIRATION_OPTION
 SESSION_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", EXPIRATION_KEY)
 
 
 def render_session_profile(path, profile, credentials, expiration):
     """The credentials file at path with profile's section holding the session's credentials.
 
-    credential_files.render() places the key id and secret (keeping other sections as they are, and the
-    profile's own other settings); the session token and its expiry go right after them.
+    credential_files.set_profile() writes the key id, secret, session token and expiry first in the section,
+    keeps the profile's own other settings (region, ...) and every other line of the file as they are, and
+    refuses a file botocore cannot read. A legacy aws_security_token goes: botocore would take it before the
+    new aws_session_token.
     """
-    text = files.render("aws_credentials", path, profile, credentials["AccessKeyId"],
-                        credentials["SecretAccessKey"])[path]
-    lines, start, end = files.profile_section(text, profile)
-    block = [line for line in lines[start:end] if line.partition("=")[0].strip() not in SESSION_KEYS[2:]]
-    block[3:3] = [f"aws_session_token = {credentials['SessionToken']}\n", f"{EXPIRATION_KEY} = {expiration}\n"]
-    lines[start:end] = block
-    return "".join(lines)
+    settings = dict(zip(SESSION_KEYS, (credentials["AccessKeyId"], credentials["SecretAccessKey"],
+                                       credentials["SessionToken"], expiration)))
+    return files.set_profile(files.read_file(path)[0] or "", profile, settings, ("aws_security_token",), path)
 
 
 def parse_time(value):
@@ -69,28 +68,20 @@ class StsSessionManager(IamManager):
         if p["renew_before_minutes"] < 0:
             raise IamInputError("renew_before_minutes must not be negative")
         self.path = os.path.abspath(os.path.expanduser(p["credentials_file"]))
-        if os.path.isdir(self.path):
+        status = files.file_status(self.path)
+        if status and stat.S_ISDIR(status.st_mode):
             raise IamInputError(f"credentials_file {self.path} is a directory")
-        try:
-            with open(self.path) as stream:
-                self.text = stream.read()
-        except FileNotFoundError:
-            self.text = ""
-        except OSError as exc:
-            raise IamInputError(f"cannot read {self.path}: {exc.strerror or exc}")
-        self.existing = profile_settings(self.text, self.profile)
-        if self.existing and self.existing.get("aws_access_key_id") and "aws_session_token" not in self.existing:
+        self.text = files.read_file(self.path)[0] or ""
+        self.existing = profile_settings(self.text, self.profile, self.path)
+        if self.existing and self.existing.get("aws_access_key_id") and \
+                not any(token in self.existing for token in files.TOKEN_OPTIONS):
             raise IamInputError(
                 f"profile {self.profile} in {self.path} holds a long-term access key; sts_session writes temporary "
                 "credentials only and will not overwrite it. Choose another profile name"
             )
         if self.profile == p.get("profile"):
             raise IamInputError(f"profile {self.profile} is the profile this task signs in with; choose another name")
-        if os.path.isdir(os.path.dirname(self.path)):
-            try:
-                files.check_writable(os.path.dirname(self.path), self.check_mode)
-            except files.CredentialFileError as exc:
-                raise IamInputError(str(exc))
+        files.check_writable(os.path.dirname(self.path), self.check_mode)
 
     def expiration_of_existing(self):
         if not self.existing or "aws_session_token" not in self.existing:
@@ -124,10 +115,7 @@ class StsSessionManager(IamManager):
             raise IamInputError("the session must be renewed: give mfa_code or seed_file")
         why = "expires" if expiration else "does not exist"
         self.change(f"get a session token and write profile {self.profile} to {self.path} (the session {why})")
-        try:
-            files.prepare_directory(os.path.dirname(self.path), True, -1, -1, self.check_mode)
-        except files.CredentialFileError as exc:
-            raise IamInputError(str(exc))
+        files.prepare_directory(os.path.dirname(self.path), True, -1, -1, self.check_mode)
         if self.check_mode:
             # No call: GetSessionToken would use up the MFA code.
             self.result_extra = {"expiration": None, "renewed": True, "access_key_id": None}

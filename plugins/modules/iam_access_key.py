@@ -24,6 +24,11 @@ description:
     delete fails too, the message names both errors and the key left behind, and the next run deletes it.
   - Files are written atomically (a temporary file with the final mode, then a rename), with mode O(mode)
     (0600 by default). A directory that the module creates gets mode 0700.
+  - Nothing is done by path in a directory that O(owner) controls. Directories are opened from C(/) one name
+    at a time without following links; files are created, re-moded and re-owned through their own
+    descriptors. The destination directory and the files must not be links, and a link further up is
+    followed only when root or the user running the module owns it and its directory. A file with more than
+    one hard link, a FIFO or a device in place of a file is refused.
   - Without O(dest), the module makes sure the user has an active key. A key that it creates is returned
     once, in RV(access_key.secret_access_key), and the module hides its whole result from output.
 author:
@@ -91,7 +96,10 @@ options:
   format:
     description:
       - V(aws_credentials) is one profile in an INI credentials file. The module keeps the file's other
-        profiles and the profile's other settings as they are.
+        profiles and the profile's other settings as they are, byte for byte, and botocore reads them as
+        before. A session token and its expiry in the profile go, since they do not belong to the new key. A
+        file that botocore cannot read (a repeated section or option, a line that is no option) is refused,
+        not repaired.
       - V(condor_annex) is the two files that condor_annex reads. C(publicKeyFile) holds only the key id and
         C(privateKeyFile) holds only the secret, one line each.
       - V(env) is C(export AWS_ACCESS_KEY_ID=...) and C(export AWS_SECRET_ACCESS_KEY=...) lines.
@@ -99,7 +107,9 @@ options:
     choices: [aws_credentials, condor_annex, env]
     default: aws_credentials
   credentials_profile:
-    description: The profile's name in the credentials file, for O(format=aws_credentials).
+    description:
+      - The profile's name in the credentials file, for O(format=aws_credentials).
+      - V(DEFAULT) is refused, since botocore gives a C([DEFAULT]) section's settings to every profile.
     type: str
     default: default
   owner:

@@ -50,6 +50,9 @@ options:
     description:
       - Where the device's seed is kept, one Base32 line, mode 0600. Its directory must exist.
       - Required to create a device. An existing file must not be readable by group or others.
+      - Read and written through descriptors, like cloudburst.aws.iam_access_key's files. The file and its
+        directory must not be links (a link further up is followed only when root or the user running the
+        module owns it and its directory), and a FIFO or a file with more than one hard link is refused.
     type: path
   qr_code_file:
     description:

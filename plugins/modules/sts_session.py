@@ -18,8 +18,10 @@ description:
   - The code comes from O(mfa_code), typed by the person, or is computed from O(seed_file) (see
     M(cloudburst.aws.iam_mfa_device)). That file makes the seed a second thing on disk next to the keys, so
     use it only for automation that its owner chose.
-  - The file is written atomically (a temporary file with mode 0600, then a rename). Every other profile stays
-    as it is, byte for byte, and so do the profile's own other settings, such as C(region).
+  - The file is written atomically (a temporary file with mode 0600, then a rename), and read and written
+    through descriptors, as cloudburst.aws.iam_access_key does. Every other profile stays as it is, byte for
+    byte, and botocore reads it as before; so do the profile's own other settings, such as C(region). A file
+    that botocore cannot read is refused, not repaired.
   - While the profile's session is valid for more than O(renew_before_minutes), nothing changes and no code
     is used.
   - The task's own AWS credentials (the long-term access key) sign the call. A profile that holds a long-term
