@@ -238,11 +238,6 @@ def plant(ec2, world, cluster, count=1, key=None):
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"]]
 
 
-def warnings(result):
-    return [w for p in result.parsed["plays"] for task in p["tasks"]
-            for w in task["hosts"].get("localhost", {}).get("warnings", [])]
-
-
 def inventory_is(ids):
     return {"name": "The play's inventory holds exactly these instances", "ansible.builtin.assert": {
         "that": [f"groups['cb_workers'] | default([]) | sort == {sorted(ids)}"]}}
@@ -260,7 +255,7 @@ def test_a_planted_instance_is_reported_and_never_joins_the_inventory(tmp_path, 
     moto_server.reset_recording()
     again = run_play(tmp_path, moto_server, tasks + [inventory_is([ours])])
     assert again.rc == 0 and again.changed == 0, (again.failure_messages(), again.changed_tasks())
-    assert [w for w in warnings(again) if f"not launched by this controller: {planted}" in w], warnings(again)
+    assert [w for w in again.warnings() if f"not launched by this controller: {planted}" in w], again.warnings()
     assert ec2_writes(moto_server.recorded_actions()) == [] and state_of(ec2, planted) == "running"
     assert [i["instance_id"] for i in again.fact("ec2_instances_result")] == [ours]
 
