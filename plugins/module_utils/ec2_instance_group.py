@@ -25,6 +25,12 @@ import re
 import time
 import uuid
 
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
@@ -35,6 +41,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import CLOCK_SKEW
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import PENDING_TTL
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecords
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
 
 CLUSTER_TAG = "cloudburst:cluster"
 ROLE_TAG = "cloudburst:role"
@@ -65,10 +72,28 @@ def ec2_retry():
     return AWSRetry.jittered_backoff(catch_extra_error_codes=EC2_RETRY_CODES)
 
 
-def warn(module, manager):
-    """Hand the manager's warnings (untrusted instances) to Ansible, on success and on failure alike."""
+def run_manager(module, manager, call, what):
+    """call() (manager.run or manager.info) for the module: the manager's warnings (untrusted instances) go to
+    Ansible on success and failure alike, and every failure is a clear fail_json with what was done so far."""
+    failure = None
+    try:
+        result = call()
+    except (InstanceGroupError, LaunchRecordsError) as exc:
+        failure = {"msg": str(exc)}
+    except OSError as exc:
+        failure = {"msg": f"launch records {module.params['launch_records']} of {what}: {exc}"}
+    except (BotoCoreError, ClientError) as exc:
+        failure = {"exception": exc, "msg": f"EC2 call failed for {what}"}
     for warning in manager.warnings:
         module.warn(warning)
+    if failure is None:
+        return result
+    failure.update(changes=manager.changes, launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids,
+                   untrusted_ids=manager.untrusted_ids)
+    exception = failure.pop("exception", None)
+    if exception is not None:
+        module.fail_json_aws(exception, **failure)
+    module.fail_json(**failure)
 
 
 def snake_instance(instance, record=None):
@@ -195,7 +220,8 @@ class InstanceGroupManager:
         for instance in instances:
             instance_id, token = instance["InstanceId"], instance.get("ClientToken")
             pending = records.pending.get(token) if token else None
-            if pending is not None and launched_as(instance, pending) and launched_after(instance, pending["recorded_at"]):
+            if pending is not None and launched_as(instance, pending) \
+                    and launched_after(instance, pending["recorded_at"]):
                 hits[token] += 1
             else:
                 pending = None
@@ -251,7 +277,8 @@ class InstanceGroupManager:
         wrong = [i for i in adopt if key and held[i].get("KeyName") != key]
         if wrong:
             raise InstanceGroupError(
-                "adopt_instance_ids names " + ", ".join(f"{i} (key pair {held[i].get('KeyName') or 'none'})" for i in wrong)
+                "adopt_instance_ids names "
+                + ", ".join(f"{i} (key pair {held[i].get('KeyName') or 'none'})" for i in wrong)
                 + f": the cluster's instances carry key pair {key}; nothing was changed.")
         return set(adopt)
 
@@ -318,7 +345,8 @@ class InstanceGroupManager:
         return request
 
     def root_volume(self):
-        """The root device's mapping: the size asked for (or the image's), encrypted unless encrypt_root_volume is off."""
+        """The root device's mapping: the size asked for (or the image's), encrypted unless encrypt_root_volume is
+        off."""
         p = self.params
         ebs = {"DeleteOnTermination": True}
         if p["encrypt_root_volume"]:

@@ -132,7 +132,8 @@ class LaunchRecords:
             return
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise LaunchRecordsError(f"launch records {self.path} is a symbolic link; nothing was changed.") from exc
+                raise LaunchRecordsError(f"launch records {self.path} is a symbolic link; "
+                                         "nothing was changed.") from exc
             raise
         with os.fdopen(fd, "r", encoding="utf-8") as stream:
             st = os.fstat(stream.fileno())
@@ -143,10 +144,11 @@ class LaunchRecords:
             try:
                 data = json.load(stream)
             except ValueError as exc:
-                raise LaunchRecordsError(f"launch records {self.path} is not JSON ({exc}); nothing was changed.") from exc
+                raise LaunchRecordsError(f"launch records {self.path} is not JSON ({exc}); "
+                                         "nothing was changed.") from exc
         if not (isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("instances"), dict)
                 and isinstance(data.get("pending"), dict)
-                and all(isinstance(r, dict) for r in list(data["instances"].values()) + list(data["pending"].values()))):
+                and all(isinstance(r, dict) for part in ("instances", "pending") for r in data[part].values())):
             raise LaunchRecordsError(f"{self.path} is not a cloudburst.aws launch records file (version {VERSION}); "
                                      "nothing was changed.")
         if data.get("cluster") != self.cluster:

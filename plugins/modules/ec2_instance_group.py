@@ -11,15 +11,17 @@ module: ec2_instance_group
 short_description: Exactly N tagged EC2 instances of one cluster role, launched and terminated in batches
 version_added: 0.1.0
 description:
-  - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster), tagged
-    C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances are found by
-    these tag filters, never by image or subnet, so nobody else's instance is ever counted, stopped or terminated.
-  - 'Tags are not trusted: anyone allowed to launch with the cluster''s tags could plant an instance. An instance belongs to
-    the group only when the launch records O(launch_records) on the controller name it: its id came back from a
-    C(RunInstances) of this module, or it carries the client token that the module wrote down there before a
-    C(RunInstances) whose answer was lost, or it was adopted with O(adopt_instance_ids); and its key pair and image are
-    the ones recorded. Any other tagged instance is reported in a warning (C(not launched by this controller: i-...)) and
-    in RV(untrusted_ids), and is not counted, not returned (so never configured by the roles) and never terminated.'
+  - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster),
+    tagged C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances
+    are found by these tag filters, never by image or subnet, so nobody else's instance is ever counted, stopped or
+    terminated.
+  - 'Tags are not trusted: anyone allowed to launch with the cluster''s tags could plant an instance. An instance
+    belongs to the group only when the launch records O(launch_records) on the controller name it: its id came back
+    from a C(RunInstances) of this module, or it carries the client token that the module wrote down there before a
+    C(RunInstances) whose answer was lost, or it was adopted with O(adopt_instance_ids); and its key pair and image
+    are the ones recorded. Any other tagged instance is reported in a warning (C(not launched by this controller:
+    i-...)) and in RV(untrusted_ids), and is not counted, not returned (so never configured by the roles) and never
+    terminated.'
   - A cluster with tagged instances and no launch records file at all (launched before this module kept records, or
     from another controller) fails with the instances' ids and nothing changes, until they are adopted.
   - 'New instances get AWS''s own hardening by default: IMDSv2 only (O(metadata_http_tokens)), a hop limit of one
@@ -103,15 +105,15 @@ options:
     type: int
     default: 0
   root_device_name:
-    description: The image's root device name; unset means one C(DescribeImages) to read it, when a root volume mapping is
-      sent (O(root_volume_size) or O(encrypt_root_volume)).
+    description: The image's root device name; unset means one C(DescribeImages) to read it, when a root volume
+      mapping is sent (O(root_volume_size) or O(encrypt_root_volume)).
     type: str
   launch_records:
     description:
       - The cluster's launch records on the controller, a JSON file that only this module writes (one file per cluster).
-      - Its directory must belong to the user running the module, with mode 0700; a missing one is created so. The file is
-        mode 0600 and replaced atomically; a file or directory that others may write, that belongs to someone else or
-        that is a symbolic link is refused.
+      - Its directory must belong to the user running the module, with mode 0700; a missing one is created so. The
+        file is mode 0600 and replaced atomically; a file or directory that others may write, that belongs to someone
+        else or that is a symbolic link is refused.
       - Launching writes the client token down before C(RunInstances) and the instance ids after it; terminating and
         instances seen terminated drop out; stop and start keep the ids. O(state=absent) leaves the file without the
         instances it terminated (an empty file after a whole cluster's destroy, so that a planted instance cannot
@@ -123,16 +125,17 @@ options:
     description:
       - Ids of tagged instances of the cluster to trust and write into O(launch_records), for a cluster launched before
         this module kept launch records (or whose records were lost). List only instances this controller launched.
-      - Each must be a pending, running, stopping or stopped instance tagged with the cluster and C(managed-by), and carry
-        O(key_name) when that is given; otherwise the module fails and nothing changes. Their role is the one they are
-        tagged with. Ids already recorded change nothing, so the list may stay in a vars file.
+      - Each must be a pending, running, stopping or stopped instance tagged with the cluster and C(managed-by), and
+        carry O(key_name) when that is given; otherwise the module fails and nothing changes. Their role is the one
+        they are tagged with. Ids already recorded change nothing, so the list may stay in a vars file.
     type: list
     elements: str
     default: []
   metadata_http_tokens:
     description:
-      - Instance metadata of new instances; V(required) allows only IMDSv2 (session tokens), V(optional) allows IMDSv1 as
-        well (an SSRF in anything on the node can then read the role's credentials). Running instances are not changed.
+      - Instance metadata of new instances; V(required) allows only IMDSv2 (session tokens), V(optional) allows IMDSv1
+        as well (an SSRF in anything on the node can then read the role's credentials). Running instances are not
+        changed.
     type: str
     choices: [required, optional]
     default: required
@@ -145,8 +148,9 @@ options:
     default: 1
   encrypt_root_volume:
     description:
-      - Encrypt the root volume of new instances (with the account's default EBS key). It needs the image's root device
-        and size, read with one C(DescribeImages) per launch unless O(root_device_name) and O(root_volume_size) are given.
+      - Encrypt the root volume of new instances (with the account's default EBS key). It needs the image's root
+        device and size, read with one C(DescribeImages) per launch unless O(root_device_name) and
+        O(root_volume_size) are given.
     type: bool
     default: true
   tags:
@@ -291,19 +295,11 @@ changes:
   elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import warn
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
 
 
 def main():
@@ -340,28 +336,11 @@ def main():
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"
-    try:
-        result = manager.run()
-    except (InstanceGroupError, LaunchRecordsError) as exc:
-        warn(module, manager)
-        module.fail_json(msg=str(exc), changes=manager.changes, launched_ids=manager.launched_ids,
-                         terminated_ids=manager.terminated_ids, untrusted_ids=manager.untrusted_ids)
-    except OSError as exc:
-        warn(module, manager)
-        module.fail_json(msg=f"launch records {module.params['launch_records']} of {what}: {exc}",
-                         changes=manager.changes, launched_ids=manager.launched_ids,
-                         terminated_ids=manager.terminated_ids, untrusted_ids=manager.untrusted_ids)
-    except (BotoCoreError, ClientError) as exc:
-        warn(module, manager)
-        module.fail_json_aws(exc, msg=f"EC2 call failed for {what}", changes=manager.changes,
-                             launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids,
-                             untrusted_ids=manager.untrusted_ids)
-    else:
-        warn(module, manager)
-        diff = result.pop("diff")
-        if module._diff:
-            result["diff"] = diff
-        module.exit_json(**result)
+    result = run_manager(module, manager, manager.run, what)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

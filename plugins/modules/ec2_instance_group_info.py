@@ -12,10 +12,11 @@ short_description: The instances of a cluster that this controller launched, by 
 version_added: 1.0.0
 description:
   - Reads the pending, running, stopping and stopped instances tagged C(cloudburst:cluster=)O(cluster) and
-    C(managed-by=cloudburst.aws) with one filtered C(DescribeInstances), and returns those that the controller's launch
-    records O(launch_records) name (see M(cloudburst.aws.ec2_instance_group)), of O(role) or of every role, oldest first.
-  - A tagged instance the records do not name (planted by anyone allowed to launch with the cluster's tags) is reported
-    in a warning (C(not launched by this controller: i-...)) and in RV(untrusted_ids), never returned.
+    C(managed-by=cloudburst.aws) with one filtered C(DescribeInstances), and returns those that the controller's
+    launch records O(launch_records) name (see M(cloudburst.aws.ec2_instance_group)), of O(role) or of every role,
+    oldest first.
+  - 'A tagged instance the records do not name (planted by anyone allowed to launch with the cluster''s tags) is
+    reported in a warning (C(not launched by this controller: i-...)) and in RV(untrusted_ids), never returned.'
   - A cluster with tagged instances and no launch records file fails with their ids, as the module does.
   - The same read path as M(cloudburst.aws.ec2_instance_group). The records are only read; the instances of a launch
     whose answer was lost are recognised by their client token but written down only by the next
@@ -32,11 +33,15 @@ options:
     type: str
     default: ""
   launch_records:
-    description: The cluster's launch records on the controller (M(cloudburst.aws.ec2_instance_group)'s O(cloudburst.aws.ec2_instance_group#module:launch_records)).
+    description:
+      - The cluster's launch records on the controller
+        (O(cloudburst.aws.ec2_instance_group#module:launch_records) of M(cloudburst.aws.ec2_instance_group)).
     type: path
     required: true
   adopt_instance_ids:
-    description: Instances to trust in this answer as M(cloudburst.aws.ec2_instance_group) would adopt them (checked the same way).
+    description:
+      - Instances to trust in this answer as M(cloudburst.aws.ec2_instance_group) would adopt them (checked the same
+        way, never written down).
     type: list
     elements: str
     default: []
@@ -80,19 +85,11 @@ untrusted_ids:
   elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import warn
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
 
 
 def main():
@@ -105,16 +102,7 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params, check_mode=True)
-    try:
-        result = manager.info()
-    except (InstanceGroupError, LaunchRecordsError) as exc:
-        warn(module, manager)
-        module.fail_json(msg=str(exc), untrusted_ids=manager.untrusted_ids)
-    except OSError as exc:
-        module.fail_json(msg=f"launch records {module.params['launch_records']}: {exc}")
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"EC2 call failed reading cluster {module.params['cluster']}")
-    warn(module, manager)
+    result = run_manager(module, manager, manager.info, f"cluster {module.params['cluster']}")
     module.exit_json(changed=False, **result)
 
 

@@ -59,7 +59,8 @@ def instances(cluster, world, **options):
 
 
 def destroy(cluster, world):
-    return ("ec2_instances", {"ec2_instances_cluster": cluster, "ec2_instances_role": "", "ec2_instances_state": "absent",
+    return ("ec2_instances", {"ec2_instances_cluster": cluster, "ec2_instances_role": "",
+                              "ec2_instances_state": "absent",
                               "ec2_instances_launch_records_file": str(world["records"] / f"{cluster}.json")})
 
 
@@ -234,8 +235,8 @@ def plant(ec2, world, cluster, count=1, key=None):
     tags = [{"Key": "cloudburst:cluster", "Value": cluster}, {"Key": "cloudburst:role", "Value": "worker"},
             {"Key": "managed-by", "Value": "cloudburst.aws"}]
     return [i["InstanceId"] for i in ec2.run_instances(
-        ImageId=world["image"], MinCount=count, MaxCount=count, SubnetId=world["subnet"], **({"KeyName": key} if key else {}),
-        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"]]
+        ImageId=world["image"], MinCount=count, MaxCount=count, SubnetId=world["subnet"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **({"KeyName": key} if key else {}))["Instances"]]
 
 
 def inventory_is(ids):

@@ -204,7 +204,8 @@ def test_a_wait_that_runs_out_names_the_instances(world):
 def plant(world, key="stranger-key", image=None, role="worker", cluster="unit", count=1):
     """What anyone allowed to launch with the cluster's tags can do: instances that claim to be the cluster's."""
     tags = [{"Key": "cloudburst:cluster", "Value": cluster}, {"Key": "cloudburst:role", "Value": role},
-            {"Key": "managed-by", "Value": "cloudburst.aws"}, {"Key": "cloudburst:lease-end", "Value": "2099-01-01T00:00:00Z"}]
+            {"Key": "managed-by", "Value": "cloudburst.aws"},
+            {"Key": "cloudburst:lease-end", "Value": "2099-01-01T00:00:00Z"}]
     keys = [k["KeyName"] for k in world["raw"].describe_key_pairs()["KeyPairs"]]
     if key not in keys:
         world["raw"].create_key_pair(KeyName=key)
