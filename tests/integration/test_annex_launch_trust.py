@@ -3,9 +3,9 @@
 
 Against moto, with stand-ins for the setup's four stacks in a region of this module's own, no host and no SSH: an
 annex of one node, then an instance planted with the annex's tags, another key pair and a lease tag that never ends
-(what anyone allowed to launch with the annex's tags can do), then a scale-up to two. The planted instance is
+(what anyone allowed to launch with the annex's tags can do), then a scale-up to three. The planted instance is
 reported, not counted, never added to the inventory (the launch's group or the drain's), never terminated; the new
-node's lease is the launch's (from the launch records), not the planted tag's. The nodes are hardened (IMDSv2 only, hop
+nodes' lease is the launch's (from the launch records), not the planted tag's. The nodes are hardened (IMDSv2 only, hop
 limit 1, encrypted root volume).
 """
 
@@ -106,20 +106,22 @@ def test_a_planted_node_gets_no_lease_no_inventory_and_is_never_terminated(world
                                     {"Key": "cloudburst:lease-end", "Value": "2099-01-01T00:00:00Z"}]}])
     planted = planted["Instances"][0]["InstanceId"]
 
-    up = run_play(tmp_path, moto_server, annex(world, 2), region=REGION)
+    up = run_play(tmp_path, moto_server, annex(world, 3), region=REGION)
     assert up.rc == 0, up.failure_messages()
-    assert [w for w in up.warnings() if f"not launched by this controller: {planted}" in w], up.warnings()
-    result = up.fact("htcondor_annex_result")
-    ids = sorted(i["instance_id"] for i in result["instances"])
-    assert len(ids) == 2 and ours in ids and planted not in ids
-    assert up.fact("launched_group") == ids and up.fact("drain_group") == ids
-    # The scale-up keeps the launch's lease: the new node's tag and its backstop count to it, not to 2099.
-    assert result["lease_end"] == lease_end
-    epoch = calendar.timegm(time.strptime(lease_end, "%Y-%m-%dT%H:%M:%SZ"))
+    # The scale-up keeps the launch's lease: every node this controller launched, the new ones included, is tagged
+    # with it and its backstop counts to it, not to the planted 2099.
     described = states(ec2)
+    ids = sorted(i for i in described if i != planted)
+    assert up.fact("htcondor_annex_result")["lease_end"] == lease_end
+    assert {i: {t["Key"]: t["Value"] for t in described[i]["Tags"]}["cloudburst:lease-end"] for i in ids} == {
+        i: lease_end for i in ids}
+    # Reported; not counted (two nodes launched for a count of three), not in the launch's group nor the drain's.
+    assert [w for w in up.warnings() if f"not launched by this controller: {planted}" in w], up.warnings()
+    assert len(ids) == 3 and ours in ids
+    assert sorted(i["instance_id"] for i in up.fact("htcondor_annex_result")["instances"]) == ids
+    assert up.fact("launched_group") == ids and up.fact("drain_group") == ids
+    epoch = calendar.timegm(time.strptime(lease_end, "%Y-%m-%dT%H:%M:%SZ"))
     for instance_id in ids:
-        tags = {t["Key"]: t["Value"] for t in described[instance_id]["Tags"]}
-        assert tags["cloudburst:lease-end"] == lease_end
         data = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
         assert re.search(rf"^end={epoch}$", base64.b64decode(data).decode(), re.M)
         # Hardened as every node the collection launches: IMDSv2 only, one hop, an encrypted root volume.
