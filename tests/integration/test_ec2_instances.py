@@ -195,7 +195,10 @@ def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2
 
 
 def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, moto_server, ec2, world):
-    options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05"}
+    # With the hardening's documented opt-outs, which reach the request.
+    options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05",
+               "ec2_instances_metadata_http_tokens": "optional", "ec2_instances_metadata_hop_limit": 2,
+               "ec2_instances_encrypt_root_volume": False}
     moto_server.reset_recording()
     first = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
     assert first.rc == 0, first.failure_messages()
@@ -203,6 +206,10 @@ def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, 
     for reservation in ec2.describe_instances(InstanceIds=live(ec2, "inst-spot"))["Reservations"]:
         for instance in reservation["Instances"]:
             assert instance["InstanceLifecycle"] == "spot"
+            assert instance["MetadataOptions"]["HttpTokens"] == "optional"
+            assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+            volumes = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+            assert [v["Encrypted"] for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]] == [False]
             assert instance["SubnetId"] == world["subnet"]
             assert [g["GroupId"] for g in instance["SecurityGroups"]] == [world["group"]]
     assert ec2_writes(moto_server.recorded_actions()) == ["ec2:RunInstances"]  # no template, no CreateTags

@@ -59,8 +59,8 @@ def flat(output):
     return " ".join(output.split())
 
 
-def nodes(ec2):
-    flt = [{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
+def nodes(ec2, cluster=CLUSTER):
+    flt = [{"Name": "tag:cloudburst:cluster", "Values": [cluster]},
            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     return [i for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
 
@@ -104,6 +104,12 @@ def test_a_planted_worker_is_reported_and_never_part_of_the_cluster(cluster, mot
 
     launched = spark_ec2_role("launch").fact("spark_ec2_result")
     (worker,) = [w["instance_id"] for w in launched["workers"]]
+    # Both nodes hardened: IMDSv2 only, one hop, an encrypted root volume.
+    for node in nodes(ec2, "sparkplant"):
+        assert node["MetadataOptions"]["HttpTokens"] == "required"
+        assert node["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+        volumes = [m["Ebs"]["VolumeId"] for m in node["BlockDeviceMappings"]]
+        assert [v["Encrypted"] for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]] == [True]
     ec2.create_key_pair(KeyName="sparkplant-stranger")
     planted = ec2.run_instances(
         ImageId=cluster["image"], MinCount=1, MaxCount=1, KeyName="sparkplant-stranger",
