@@ -99,7 +99,10 @@ def family_plays(tmp_path, checkip_url):
             {"cloudburst.aws.htcondor_annex_check": {"config_file": str(tmp_path / "user_config")}},
         ],
         "ec2": [
-            {"cloudburst.aws.ec2_instance_group": {"cluster": "cb-matrix", "role": "worker", "count": 0}},
+            {"cloudburst.aws.ec2_instance_group": {"cluster": "cb-matrix", "role": "worker", "count": 0,
+                                                   "launch_records": str(tmp_path / "launched" / "cb-matrix.json")}},
+            {"cloudburst.aws.ec2_instance_group_info": {"cluster": "cb-matrix",
+                                                        "launch_records": str(tmp_path / "launched" / "cb-matrix.json")}},
         ],
     }
 
