@@ -37,7 +37,8 @@ LEASE_METADATA = "lease-end"
 OBJECT_PREFIX = "config-"
 # States in which an instance still bills (or may again): the reaper terminates these.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-ANNEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,26}$")
+# \Z, not $: "$" also matches before a final line break, and a name with one must not pass.
+ANNEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,26}\Z")
 _EPOCH_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 # TerminateInstances and DeleteObjects take at most this many ids / keys per call.
 _TERMINATE_BATCH = 500
@@ -52,6 +53,20 @@ def object_prefix(annex_name):
     """The key prefix of one annex's objects in the configuration bucket."""
     check_annex_name(annex_name)
     return f"{OBJECT_PREFIX}{annex_name}/"
+
+
+def annex_cluster(annex_name, prefix):
+    """The EC2 layer's cluster (cloudburst:cluster tag) of one annex: prefix plus a suffix no other annex has.
+
+    Cluster names hold letters, digits, '-' and '_' but no '.'. A name without '.' is its own suffix, as it
+    always was, so annexes launched before keep their cluster. A name with '.' becomes '_' followed by the name
+    with each '_' written '__' and each '.' written '_d': no annex name starts with '_', and that escape reads
+    back one way only, so two names never share a cluster ('a.b' and 'a_b' both had 'a_b' before).
+    """
+    check_annex_name(annex_name)
+    if "." not in annex_name:
+        return f"{prefix}{annex_name}"
+    return prefix + "_" + annex_name.replace("_", "__").replace(".", "_d")
 
 
 def check_annex_name(annex_name):
