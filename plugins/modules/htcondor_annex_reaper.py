@@ -37,8 +37,10 @@ options:
     type: str
   now:
     description:
-      - The time to judge leases at, ISO 8601 or epoch seconds. Default the current time. For planning
-        (with check mode) and tests.
+      - The time to judge leases at, ISO 8601 or epoch seconds, for planning - what would go by then. Default the
+        current time.
+      - Only in check mode. Outside it the module fails before any call, since a later moment would terminate
+        annexes whose leases have not ended.
     type: str
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -101,8 +103,6 @@ now:
   sample: "2026-11-25T14:05:00Z"
 """
 
-import datetime
-
 try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
@@ -115,7 +115,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import to_datetime
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
 
 
 def main():
@@ -131,7 +131,7 @@ def main():
     try:
         if params["annex_name"] is not None:
             check_annex_name(params["annex_name"])
-        now = to_datetime(params["now"]) if params["now"] else datetime.datetime.now(datetime.timezone.utc)
+        now = judging_time(params["now"], dry_run=module.check_mode)
     except LeaseError as exc:
         module.fail_json(msg=str(exc))
     retry = AWSRetry.jittered_backoff()

@@ -125,3 +125,13 @@ def test_a_bad_annex_name_has_no_cluster(name):
 
     with pytest.raises(LeaseError):
         annex_cluster(name, "annex-")
+
+
+def test_now_is_taken_only_for_a_dry_run():
+    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
+
+    assert judging_time("2099-01-01T00:00:00Z", dry_run=True).year == 2099
+    with pytest.raises(LeaseError, match="for planning only"):
+        judging_time("2099-01-01T00:00:00Z", dry_run=False)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    assert before <= judging_time(None) <= datetime.datetime.now(datetime.timezone.utc)
