@@ -208,3 +208,16 @@ def input_problems(values, rule, secret=False, allow_empty=False):
                              f"{type(values).__name__}")
     return [message for name, value in values.items()
             for message in value_problems(rule, name, value, secret=secret, allow_empty=allow_empty)]
+
+
+def unverified_tls_problem(validate_certs, allow_insecure_url, target, stakes, remedy=""):
+    """Why validate_certs=false may not be used, or None: only with allow_insecure_url too.
+
+    target names what is asked (the AWS endpoint, a URL); stakes says what a forged or read answer would cost;
+    remedy is a safer way to name first, if any.
+    """
+    if validate_certs is not False or allow_insecure_url:
+        return None
+    return (f"validate_certs is false: the certificate of {target} would not be checked, so anyone on the network "
+            f"path could {stakes}. {remedy}Set allow_insecure_url: true as well only if you accept that risk; "
+            "nothing was changed.")

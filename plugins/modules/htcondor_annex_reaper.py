@@ -46,6 +46,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -109,17 +110,17 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             annex_name=dict(type="str"),
             bucket=dict(type="str"),

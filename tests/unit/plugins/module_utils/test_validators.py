@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.cloudburst.aws.plugins.module_utils.validators import InputRuleError
 from ansible_collections.cloudburst.aws.plugins.module_utils.validators import RULES
 from ansible_collections.cloudburst.aws.plugins.module_utils.validators import input_problems
+from ansible_collections.cloudburst.aws.plugins.module_utils.validators import unverified_tls_problem
 
 LINE_BREAKS = ["a\nb", "a\rb", "a\r\n", "trailing\n", "\nleading", "a\x00b", "a\x1bb", "a\x7fb", "a\u2028b", "a\x85b"]
 SCALAR = [rule for rule in RULES if rule not in ("environment", "spark_properties")]
@@ -112,3 +113,12 @@ def test_spark_properties_refuse_line_breaks_bad_names_and_the_roles_own_securit
 def test_an_unknown_rule_is_an_error():
     with pytest.raises(InputRuleError, match="unknown input rule 'nope'"):
         input_problems({"a": "b"}, "nope")
+
+
+def test_validate_certs_false_needs_allow_insecure_url():
+    assert unverified_tls_problem(True, False, "x", "y") is None
+    assert unverified_tls_problem(None, False, "x", "y") is None
+    assert unverified_tls_problem(False, True, "x", "y") is None
+    message = unverified_tls_problem(False, False, "the AWS endpoint", "forge answers", "Use a CA bundle. ")
+    assert message.startswith("validate_certs is false: the certificate of the AWS endpoint would not be checked")
+    assert "forge answers. Use a CA bundle. Set allow_insecure_url: true" in message
