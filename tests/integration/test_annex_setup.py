@@ -266,6 +266,11 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
     ({"htcondor_annex_setup_region": "us_east_1"}, "needs an AWS region like us-east-1"),
     ({"htcondor_annex_setup_central_manager_cidrs": []}, "htcondor_annex_setup_central_manager_cidrs is empty"),
     ({"htcondor_annex_setup_lambda_runtime": "python3.9"}, "python3.9"),
+    # condor reads these raw: a line break starts a line such as `include : cmd |`, '$' a macro.
+    ({"htcondor_annex_setup_collector_host": "10.140.0.5\ninclude : /usr/bin/id |"},
+     "htcondor_annex_setup_collector_host \"10.140.0.5\\ninclude : /usr/bin/id |\" holds a line break"),
+    ({"htcondor_annex_setup_password_file": "/tmp/$(ENV_HOME)/pool_password"},
+     "htcondor_annex_setup_password_file \"/tmp/$(ENV_HOME)/pool_password\" holds '$'"),
 ])
 def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_server, override, message):
     condor = condor_home(tmp_path, moto_server)
