@@ -91,8 +91,9 @@ def naming_setup(moto_server):
 
 def annex(tmp_path, moto, setup, name, state="present", **extra):
     """One run of the htcondor_annex role, as annex_launch.yml and annex_terminate.yml run it, without the nodes."""
-    role_vars = dict({"htcondor_annex_name": name, "htcondor_annex_state": state, "htcondor_annex_region": NAMING_REGION,
-                      "htcondor_annex_ami": setup["image"], "htcondor_annex_wait_for_ssh": False,
+    role_vars = dict({"htcondor_annex_name": name, "htcondor_annex_state": state,
+                      "htcondor_annex_region": NAMING_REGION, "htcondor_annex_ami": setup["image"],
+                      "htcondor_annex_wait_for_ssh": False,
                       "htcondor_annex_key_path": str(tmp_path / "annex_ed25519")}, **extra)
     return run_roles(tmp_path, moto, [("htcondor_annex", role_vars)], region=NAMING_REGION)
 
