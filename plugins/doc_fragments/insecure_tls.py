@@ -16,7 +16,8 @@ options:
         C(module_defaults) for C(group/cloudburst.aws.aws). Anyone on the network path could otherwise read every
         answer (a new access key's secret among them) and forge it.
       - For an endpoint whose certificate a private CA signed, give that CA in O(aws_ca_bundle) instead.
-      - amazon.aws's modules, which the action group also reaches, have no such gate.
+      - amazon.aws's modules, which the action group also reaches, have no such gate and do not take this option,
+        so set it on the task, or in C(module_defaults) for this module by name, not for the group.
     type: bool
     default: false
 """
