@@ -27,7 +27,6 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import ANNEX_NAME_PATTERN
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import NAME_PATTERN as CLUSTER_PATTERN
 
 # C0 controls, DEL, and the characters Python's str.splitlines() also breaks at.
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -97,7 +96,8 @@ def properties_value_problem(value):
     return None
 
 
-def _pattern_rule(pattern, wanted):
+def pattern_rule(pattern, wanted):
+    """A rule: one line that pattern matches, described as wanted in the message."""
     def rule(value):
         problem = line_problem(value)
         if problem:
@@ -131,22 +131,18 @@ def annex_name_problem(value):
     return problem
 
 
-host_problem = _pattern_rule(_HOST, "a host name or an IP address (letters, digits, '.', '-', '_', ':', '[', ']')")
-name_problem = _pattern_rule(_NAME, "1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'")
-path_problem = _pattern_rule(_PATH, "an absolute path of letters, digits and ._/+@=,- (no blanks or quotes)")
-word_problem = _pattern_rule(_WORD, "one word of letters, digits and ._/+@=,:- (no blanks, quotes or '$')")
-env_name_problem = _pattern_rule(_ENV_NAME, "a shell variable name (letters, digits and '_', not first a digit)")
-spark_property_problem = _pattern_rule(_SPARK_PROPERTY, "a Spark property name such as spark.executor.cores")
-# The EC2 layer's rule for cluster names (plugins/module_utils/ec2_instance_group.py).
-cluster_problem = _pattern_rule(CLUSTER_PATTERN,
-                                "1 to 63 letters, digits, '-' or '_', starting with a letter or digit")
+host_problem = pattern_rule(_HOST, "a host name or an IP address (letters, digits, '.', '-', '_', ':', '[', ']')")
+name_problem = pattern_rule(_NAME, "1 to 64 letters, digits, '.', '-' or '_', not starting with '.' or '-'")
+path_problem = pattern_rule(_PATH, "an absolute path of letters, digits and ._/+@=,- (no blanks or quotes)")
+word_problem = pattern_rule(_WORD, "one word of letters, digits and ._/+@=,:- (no blanks, quotes or '$')")
+env_name_problem = pattern_rule(_ENV_NAME, "a shell variable name (letters, digits and '_', not first a digit)")
+spark_property_problem = pattern_rule(_SPARK_PROPERTY, "a Spark property name such as spark.executor.cores")
 
 # Rules for one value: rule name -> function(value) -> why not, or None.
 SCALAR_RULES = {
     "line": line_problem,
     "condor_value": condor_value_problem,
     "annex_name": annex_name_problem,
-    "cluster": cluster_problem,
     "host": host_problem,
     "name": name_problem,
     "path": path_problem,
@@ -189,25 +185,29 @@ MAPPING_RULES = {
 RULES = sorted(list(SCALAR_RULES) + list(MAPPING_RULES))
 
 
-def value_problems(rule, name, value, secret=False, allow_empty=False):
-    """The problems of one variable's value under rule, as messages naming the variable (empty when none)."""
+def value_problems(rule, name, value, secret=False, allow_empty=False, more_rules=None):
+    """The problems of one variable's value under rule, as messages naming the variable (empty when none).
+
+    more_rules adds scalar rules whose source is elsewhere (the filter adds the EC2 layer's cluster name rule,
+    which modules that run on the nodes should not carry)."""
+    scalar = dict(SCALAR_RULES, **(more_rules or {}))
     if rule in MAPPING_RULES:
         return MAPPING_RULES[rule](name, value, secret)
-    if rule not in SCALAR_RULES:
-        raise InputRuleError(f"unknown input rule {rule!r} (known: {', '.join(RULES)})")
+    if rule not in scalar:
+        raise InputRuleError(f"unknown input rule {rule!r} (known: {', '.join(sorted(set(RULES) | set(scalar)))})")
     if allow_empty and (value is None or value == ""):
         return []
-    problem = SCALAR_RULES[rule](value)
+    problem = scalar[rule](value)
     return [f"{name} {_shown(value, secret)} {problem}"] if problem else []
 
 
-def input_problems(values, rule, secret=False, allow_empty=False):
+def input_problems(values, rule, secret=False, allow_empty=False, more_rules=None):
     """The problems of every variable in values (a dict of variable name to value) under rule, in order."""
     if not isinstance(values, Mapping):
         raise InputRuleError("input_problems takes a dictionary of variable names to values, not "
                              f"{type(values).__name__}")
     return [message for name, value in values.items()
-            for message in value_problems(rule, name, value, secret=secret, allow_empty=allow_empty)]
+            for message in value_problems(rule, name, value, secret, allow_empty, more_rules)]
 
 
 def unverified_tls_problem(validate_certs, allow_insecure_url, target, stakes, remedy=""):
