@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: cloudformation_stack
 short_description: Deploy a CloudFormation stack only when its template, parameters or tags differ
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, updates or deletes one CloudFormation stack from a template body.
   - Before updating, it reads the deployed template (C(GetTemplate)) and the stack's parameters and tags and

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_instance_group
 short_description: Exactly N tagged EC2 instances of one cluster role, launched and terminated in batches
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster),
     tagged C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances
