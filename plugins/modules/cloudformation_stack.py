@@ -193,7 +193,7 @@ def main():
         wait_delay=dict(type="int", default=5),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
-                              supports_check_mode=True)
+                                 supports_check_mode=True)
     params = module.params
     name = params["name"]
     parameters = {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)

@@ -332,7 +332,7 @@ def main():
         poll_interval=dict(type="int", default=5),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["subnet_id", "availability_zone"]])
+                                 mutually_exclusive=[["subnet_id", "availability_zone"]])
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"

@@ -136,7 +136,7 @@ def main():
         force=dict(type="bool", default=False),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["mfa_code", "seed_file"]])
+                                 mutually_exclusive=[["mfa_code", "seed_file"]])
     manager = StsSessionManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"session profile {module.params['session_profile']}")
     session = dict(profile=manager.profile, credentials_file=manager.path, **manager.result_extra)
