@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import ANNEX_NAME_PATTERN
+from ansible_collections.cloudburst.aws.plugins.module_utils.spark_release import VERSION_PATTERN as _SPARK_VERSION
 
 # C0 controls, DEL, and the characters Python's str.splitlines() also breaks at.
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -135,6 +136,7 @@ path_problem = pattern_rule(_PATH, "an absolute path of letters, digits and ._/+
 word_problem = pattern_rule(_WORD, "one word of letters, digits and ._/+@=,:- (no blanks, quotes or '$')")
 env_name_problem = pattern_rule(_ENV_NAME, "a shell variable name (letters, digits and '_', not first a digit)")
 spark_property_problem = pattern_rule(_SPARK_PROPERTY, "a Spark property name such as spark.executor.cores")
+spark_version_problem = pattern_rule(_SPARK_VERSION, "a Spark release version such as 4.0.1 or 3.5.7")
 
 # Rules for one value: rule name -> function(value) -> why not, or None.
 SCALAR_RULES = {
@@ -147,6 +149,7 @@ SCALAR_RULES = {
     "word": word_problem,
     "properties_value": properties_value_problem,
     "quoted_unit_value": _quoted_unit_value_problem,
+    "spark_version": spark_version_problem,
 }
 
 
