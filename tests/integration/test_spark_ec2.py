@@ -9,7 +9,10 @@ each step re-run for no change, the exposure rules) runs in tests/integration/te
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import subprocess
 
 import pytest
 from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_roles, tagged
@@ -20,16 +23,30 @@ CLUSTER = "sparkinput"
 CHECKIP_ANSWER = "11.22.33.44"
 
 
+def published(root, version, package):
+    """A release's .sha512 file, as Apache's mirror publishes it beside the archive (the archive itself is never
+    fetched by the controller)."""
+    name = f"spark-{version}-bin-{package}.tgz"
+    directory = root / "spark" / f"spark-{version}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.sha512").write_text(f"{hashlib.sha512(name.encode()).hexdigest()}  {name}\n")
+
+
 @pytest.fixture(scope="module")
 def cluster(moto_server, tmp_path_factory):
-    """A cluster's settings; no instance is ever launched from them (every case fails before the first write)."""
+    """A cluster's settings, with a stand-in of Apache's mirror on this machine that publishes the checksums of the
+    default release and of 3.1.3 (a Hadoop 3.2 build)."""
+    from fake_spark_mirror import SparkMirror
     from rig import CheckipServer
 
     ec2 = ec2_client(moto_server)
     image = ec2.register_image(Name="debian-13-amd64-spark-ec2-input", RootDeviceName="/dev/xvda",
                                Architecture="x86_64")["ImageId"]
     home = tmp_path_factory.mktemp("spark-ec2")
-    with CheckipServer([(200, CHECKIP_ANSWER + "\n", 0)]) as checkip:
+    mirror_root = tmp_path_factory.mktemp("spark-mirror")
+    for version, package in (("4.0.1", "hadoop3"), ("3.1.3", "hadoop3.2")):
+        published(mirror_root, version, package)
+    with CheckipServer([(200, CHECKIP_ANSWER + "\n", 0)]) as checkip, SparkMirror(str(mirror_root)) as mirror:
         settings = {
             "cloudburst_aws_region": REGION,
             "spark_ec2_cluster": CLUSTER,
@@ -40,8 +57,9 @@ def cluster(moto_server, tmp_path_factory):
             "spark_ec2_checkip_url": checkip.url,
             "spark_ec2_key_path": str(home / "cluster_ed25519"),
             "spark_auth_secret_file": str(home / "spark.secret"),
+            "spark_mirror": mirror.url + "spark",
         }
-        yield {"settings": settings, "home": home, "image": image, "moto": moto_server, "ec2": ec2}
+        yield {"settings": settings, "home": home, "image": image, "moto": moto_server, "ec2": ec2, "mirror": mirror}
 
 
 def spark_ec2(cluster, action, **extra):
@@ -65,15 +83,50 @@ def nodes(ec2, cluster=CLUSTER):
     return [i for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
 
 
-def test_bad_input_changes_nothing(cluster, moto_server):
+def own_key(directory, name="mine_ed25519"):
+    """An ed25519 key pair made as a user makes one (ssh-keygen), mode 0600: (private key path, public key text)."""
+    path = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)], check=True)
+    return path, (directory / f"{name}.pub").read_text()
+
+
+def test_bad_input_changes_nothing(cluster, moto_server, tmp_path):
+    ec2 = cluster["ec2"]
+    key, public = own_key(tmp_path)
+    loose = tmp_path / "loose_ed25519"
+    loose.write_text(key.read_text())
+    loose.chmod(0o644)
+    other, other_public = own_key(tmp_path, "other_ed25519")
+    ec2.import_key_pair(KeyName="cloudburst-input-other", PublicKeyMaterial=other_public.encode())
     cases = [
         ({"spark_ec2_workers": -1}, "launch", "spark_ec2_workers must be a whole number"),
         ({"spark_ec2_spot_max_price": "cheap"}, "launch", "'cheap' is not a price"),
-        ({"spark_ec2_spark_version": "3.9.9"}, "launch", "'3.9.9' is not a Spark release"),
+        ({"spark_ec2_spark_version": "4.0"}, "launch", 'spark_ec2_spark_version "4.0" must be a Spark release version'),
+        # Any release is accepted whose checksum the mirror publishes; this one has none.
+        ({"spark_ec2_spark_version": "3.9.9"}, "launch",
+         "Spark 3.9.9 (spark-3.9.9-bin-hadoop3.tgz) has no published SHA-512 at " + cluster["mirror"].url),
+        ({"spark_ec2_spark_version": "3.1.3", "spark_ec2_spark_package": "hadoop3"}, "launch",
+         "Spark 3.1.3 (spark-3.1.3-bin-hadoop3.tgz) has no published SHA-512"),
         ({"spark_ec2_allowlist": ["0.0.0.0/0"]}, "launch", "Refusing 0.0.0.0/0 in spark_ec2_allowlist"),
+        ({"spark_ec2_allowlist": ["0.0.0.0/0"]}, "allow", "Refusing 0.0.0.0/0 in spark_ec2_allowlist"),
         ({"spark_ec2_cluster": "my cluster"}, "launch", "'my cluster' is not a cluster name"),
         ({"spark_ec2_cluster": "no-such-cluster", "spark_ec2_workers": 3}, "resize",
          "Cluster no-such-cluster does not exist"),
+        ({"spark_ec2_cluster": "no-such-cluster", "spark_ec2_allowlist": ["198.51.100.0/24"]}, "allow",
+         "Cluster no-such-cluster does not exist"),
+        ({"spark_ec2_master_ami": "debian"}, "launch", "The master's AMI must be an image id"),
+        ({"spark_ec2_worker_root_volume_size": "big"}, "launch", "its root volume size a whole number of GiB (got 'big'"),
+        # A key pair of your own: its private key is needed, must exist, be yours alone, and match the key pair.
+        ({"spark_ec2_key_pair": "cloudburst-input-mine", "spark_ec2_key_path": ""}, "launch",
+         "spark_ec2_key_pair cloudburst-input-mine needs its private key file"),
+        ({"spark_ec2_key_pair": "cloudburst-input-mine", "spark_ec2_key_path": str(tmp_path / "missing")}, "launch",
+         f"The private key of key pair cloudburst-input-mine, {tmp_path / 'missing'}, does not exist"),
+        ({"spark_ec2_key_pair": "cloudburst-input-mine", "spark_ec2_key_path": str(loose)}, "launch",
+         "has mode 0644; it must be 0600 or 0400"),
+        ({"spark_ec2_key_pair": "cloudburst-input-mine", "spark_ec2_key_path": str(key)}, "launch",
+         "There is no EC2 key pair named cloudburst-input-mine in this region"),
+        ({"spark_ec2_key_pair": "cloudburst-input-other", "spark_ec2_key_path": str(key)}, "launch",
+         f"Key pair cloudburst-input-other does not hold the public half of {key}"),
     ]
     for extra, action, message in cases:
         moto_server.reset_recording()
@@ -83,7 +136,16 @@ def test_bad_input_changes_nothing(cluster, moto_server):
         assert "nothing was changed" in flat(result.stdout).lower()
         assert "Traceback" not in result.output
         assert ec2_writes(moto_server.recorded_actions()) == [], (extra, moto_server.recorded_actions())
+    # Choices of the role's argument spec are refused by Ansible itself, before the role's first task.
+    for extra, message in (({"spark_ec2_ui_exposure": "open"}, "spark_ec2_ui_exposure must be one of: allowlist, tunnel"),
+                           ({"spark_ec2_action": "grow"}, "spark_ec2_action must be one of")):
+        moto_server.reset_recording()
+        result = spark_ec2(cluster, extra.pop("spark_ec2_action", "launch"), **extra)
+        assert result.rc != 0 and message in flat(result.stdout), result.stdout[-3000:]
+        assert moto_server.recorded_actions() == []
     assert nodes(cluster["ec2"]) == [] and tagged(cluster["ec2"], "cloudburst:cluster", "no-such-cluster") == []
+    assert {p["KeyName"] for p in ec2.describe_key_pairs()["KeyPairs"]} & {"cloudburst-input-mine"} == set()
+    ec2.delete_key_pair(KeyName="cloudburst-input-other")
 
 
 def test_a_planted_worker_is_reported_and_never_part_of_the_cluster(cluster, moto_server, tmp_path):
@@ -159,3 +221,121 @@ def test_spark_ec2_region_is_the_region_of_every_call_of_the_role(cluster, moto_
                                           f"{cluster['home'] / 'region_ed25519'} -e spark_ec2_region={elsewhere}")
     spark_ec2_role("destroy")
     assert tagged(ec2_there, "cloudburst:cluster", "sparkregion") == []
+
+
+def rules_of(ec2, cluster_name):
+    """Each of the cluster's groups by role: its id and its ingress as (from port, to port, source)."""
+    groups = ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [cluster_name]}])
+    found = {}
+    for group in groups["SecurityGroups"]:
+        role = next(t["Value"] for t in group["Tags"] if t["Key"] == "cloudburst:role")
+        rules = set()
+        for perm in group["IpPermissions"]:
+            key = (perm.get("FromPort"), perm.get("ToPort"))
+            rules |= {key + (r["CidrIp"],) for r in perm.get("IpRanges", [])}
+            rules |= {key + (g["GroupId"],) for g in perm.get("UserIdGroupPairs", [])}
+        found[role] = (group["GroupId"], rules)
+    return found
+
+
+def outside(rules):
+    """The rules whose source is a CIDR (the allow-list's), without the group-to-group ones."""
+    return {rule for rule in rules if "/" in rule[2]}
+
+
+def user_data_of(ec2, instance_id):
+    value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"].get("Value")
+    return base64.b64decode(value).decode() if value else ""
+
+
+INSTANCE_WRITES = ("RunInstances", "TerminateInstances", "StopInstances", "StartInstances", "ModifyInstanceAttribute",
+                   "CreateTags", "DeleteTags")
+
+
+def test_a_cluster_of_your_own_making_and_who_may_reach_it(cluster, moto_server, tmp_path):
+    """The role's cloud side (no host), as a user tailors it: a key pair of their own with its private key file, each
+    role's AMI, root volume and user data, a release outside any list (3.1.3, a Hadoop 3.2 build chosen from its
+    name, checked against the mirror's .sha512). Then who may reach it changes while it runs: spark_ec2_action=allow,
+    a launch re-run with another allow-list, and the tunnel exposure; each replaces the groups' allow-list entries in
+    place and touches no instance. Destroy leaves the user's key pair and key file."""
+    ec2 = cluster["ec2"]
+    key, public = own_key(tmp_path)
+    ec2.import_key_pair(KeyName="cloudburst-mine", PublicKeyMaterial=public.encode())
+    images = {role: ec2.register_image(Name=f"debian-13-amd64-spark-{role}", RootDeviceName="/dev/xvda",
+                                       Architecture="x86_64")["ImageId"] for role in ("master", "worker")}
+    settings = {name: value for name, value in cluster["settings"].items()
+                if name not in ("cloudburst_aws_region", "spark_auth_secret_file", "spark_ec2_key_path")}
+    settings.update(spark_ec2_cluster="sparkown", spark_ec2_vpc_cidr="10.124.0.0/16", spark_ec2_subnet_cidr="10.124.1.0/24",
+                    spark_ec2_wait_for_ssh=False, spark_ec2_workers=1, spark_ec2_key_pair="cloudburst-mine",
+                    spark_ec2_key_path=str(key), spark_ec2_spark_version="3.1.3",
+                    spark_ec2_master_ami=images["master"], spark_ec2_worker_ami=images["worker"],
+                    spark_ec2_master_root_volume_size=20, spark_ec2_worker_root_volume_size=40,
+                    spark_ec2_master_user_data="#!/bin/sh\necho master\n", spark_ec2_worker_user_data="#!/bin/sh\necho worker\n",
+                    spark_ec2_allowlist=["198.51.100.0/24"])
+
+    def spark_ec2_role(action, **extra):
+        moto_server.reset_recording()
+        result = run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action=action, **extra))])
+        assert result.rc == 0, result.failure_messages()
+        return result
+
+    launched = spark_ec2_role("launch").fact("spark_ec2_result")
+    assert launched["spark_package"] == "hadoop3.2"
+    name = "spark-3.1.3-bin-hadoop3.2.tgz"
+    assert launched["spark_archive_checksum"] == "sha512:" + hashlib.sha512(name.encode()).hexdigest()
+    running = {i["InstanceId"]: i for i in nodes(ec2, "sparkown")}
+    by_role = {next(t["Value"] for t in i["Tags"] if t["Key"] == "cloudburst:role"): i for i in running.values()}
+    for role, size in (("master", 20), ("worker", 40)):
+        node = by_role[role]
+        assert node["KeyName"] == "cloudburst-mine" and node["ImageId"] == images[role]
+        volumes = [m["Ebs"]["VolumeId"] for m in node["BlockDeviceMappings"]]
+        assert [v["Size"] for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]] == [size]
+        assert user_data_of(ec2, node["InstanceId"]) == f"#!/bin/sh\necho {role}\n"
+    assert "cloudburst-sparkown" not in {p["KeyName"] for p in ec2.describe_key_pairs()["KeyPairs"]}
+    # Exposure with the allow-list: the master's UI, the applications' 4040-4050, the workers' UI; never 6066.
+    groups = rules_of(ec2, "sparkown")
+    allowed = "198.51.100.0/24"
+    assert outside(groups["master"][1]) == {(22, 22, allowed), (7077, 7077, allowed), (8080, 8080, allowed),
+                                            (4040, 4050, allowed)}
+    assert outside(groups["worker"][1]) == {(22, 22, allowed), (8081, 8081, allowed)}
+    inside = {role: rules - outside(rules) for role, (_id, rules) in groups.items()}
+
+    def moved(to, result):
+        """The groups now let exactly `to` in where the old list was, in place; nothing else changed."""
+        writes = ec2_writes(moto_server.recorded_actions())
+        assert not [w for w in writes if w.split(":")[-1] in INSTANCE_WRITES], writes
+        assert {w.split(":")[-1] for w in writes} <= {"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}, writes
+        now = rules_of(ec2, "sparkown")
+        assert {role: group_id for role, (group_id, _rules) in now.items()} == {r: g for r, (g, _x) in groups.items()}
+        assert {role: rules - outside(rules) for role, (_id, rules) in now.items()} == inside
+        assert {rule[2] for _id, rules in now.values() for rule in outside(rules)} == {to}
+        assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkown")} == {
+            i: n["State"]["Name"] for i, n in running.items()}
+        assert result.fact("spark_ec2_result")["master"]["instance_id"] == by_role["master"]["InstanceId"]
+        return now
+
+    moved("203.0.113.7/32", spark_ec2_role("allow", spark_ec2_allowlist=["203.0.113.7/32"]))
+    moved("192.0.2.0/24", spark_ec2_role("launch", spark_ec2_allowlist=["192.0.2.0/24"]))
+
+    # The tunnel: no UI port open to anyone outside; SSH and 7077 stay; describe's ssh -L lines forward the UIs.
+    tunnelled = spark_ec2_role("allow", spark_ec2_allowlist=["192.0.2.0/24"], spark_ec2_ui_exposure="tunnel")
+    now = moved("192.0.2.0/24", tunnelled)
+    assert outside(now["master"][1]) == {(22, 22, "192.0.2.0/24"), (7077, 7077, "192.0.2.0/24")}
+    assert outside(now["worker"][1]) == {(22, 22, "192.0.2.0/24")}
+    result = tunnelled.fact("spark_ec2_result")
+    master, worker = by_role["master"], by_role["worker"]
+    assert result["ui_url"] == "http://localhost:8080"
+    assert result["tunnels"][0].startswith(f"ssh -i {key} -o UserKnownHostsFile={key}.known_hosts "
+                                           f"-o HostKeyAlias={master['InstanceId']} -o StrictHostKeyChecking=yes")
+    assert f"-N -L 8080:{master['PrivateIpAddress']}:8080 -L 4040:{master['PrivateIpAddress']}:4040" in result["tunnels"][0]
+    assert f"-L 4050:{master['PrivateIpAddress']}:4050 admin@{master['PrivateIpAddress']}" in result["tunnels"][0]
+    assert result["tunnels"][1].endswith(f"-N -L 8081:{worker['PrivateIpAddress']}:8081 admin@{worker['PrivateIpAddress']}")
+    # And back to the allow-list exposure with a launch re-run: the UI ports reopen, to the allow-list only.
+    spark_ec2_role("launch", spark_ec2_allowlist=["192.0.2.0/24"])
+    assert (4040, 4050, "192.0.2.0/24") in rules_of(ec2, "sparkown")["master"][1]
+
+    spark_ec2_role("destroy")
+    assert tagged(ec2, "cloudburst:cluster", "sparkown") == []
+    assert "cloudburst-mine" in {p["KeyName"] for p in ec2.describe_key_pairs()["KeyPairs"]}
+    assert key.exists() and (tmp_path / "mine_ed25519.pub").exists()
+    ec2.delete_key_pair(KeyName="cloudburst-mine")
