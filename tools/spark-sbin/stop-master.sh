@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# A stand-in for Apache Spark's sbin/stop-master.sh in the tests' archive (tools/build-spark-archive): as Apache's,
+# it stops the master that sbin/start-master.sh started (sbin/spark-daemon.sh and its pid file).
+export SPARK_HOME="${SPARK_HOME:-$(cd "$(dirname "$0")"/.. && pwd)}"
+. "$SPARK_HOME/sbin/spark-config.sh"
+"$SPARK_HOME/sbin/spark-daemon.sh" stop org.apache.spark.deploy.master.Master 1
