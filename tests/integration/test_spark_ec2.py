@@ -14,10 +14,13 @@ import hashlib
 import json
 import subprocess
 
+import boto3
 import pytest
 from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_roles, tagged
 
 from conftest import run
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
 
 CLUSTER = "sparkinput"
 CHECKIP_ANSWER = "11.22.33.44"
@@ -339,3 +342,59 @@ def test_a_cluster_of_your_own_making_and_who_may_reach_it(cluster, moto_server,
     assert "cloudburst-mine" in {p["KeyName"] for p in ec2.describe_key_pairs()["KeyPairs"]}
     assert key.exists() and (tmp_path / "mine_ed25519.pub").exists()
     ec2.delete_key_pair(KeyName="cloudburst-mine")
+
+
+def test_one_playbook_moves_the_users_allow_list_and_the_clusters(cluster, moto_server, tmp_path):
+    """The operator moved (a café's address): playbooks/move_allowlist.yml moves the restricted IAM user's allow-list
+    and the running cluster's together. A list that would leave this controller outside is refused by the lockout guard
+    before anything changes, the cluster's groups included."""
+    from rig import CheckipServer
+
+    ec2 = cluster["ec2"]
+    iam = boto3.client("iam", endpoint_url=moto_server.url, region_name=REGION,
+                       aws_access_key_id=moto_server.credentials["aws_access_key_id"],
+                       aws_secret_access_key=moto_server.credentials["aws_secret_access_key"])
+    home = tmp_path / "home"
+    settings = {name: value for name, value in cluster["settings"].items()
+                if name not in ("cloudburst_aws_region", "spark_auth_secret_file")}
+    settings.update(spark_ec2_cluster="sparkmove", spark_ec2_vpc_cidr="10.125.0.0/16", spark_ec2_subnet_cidr="10.125.1.0/24",
+                    spark_ec2_key_path=str(tmp_path / "move_ed25519"), spark_ec2_wait_for_ssh=False, spark_ec2_workers=1,
+                    spark_ec2_allowlist=[CHECKIP_ANSWER + "/32"])
+    launched = run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action="launch"))])
+    assert launched.rc == 0, launched.failure_messages()
+
+    def move(allowlist):
+        moto_server.reset_recording()
+        variables = dict(settings, cloudburst_aws_region=REGION, spark_ec2_allowlist=allowlist,
+                         iam_restricted_user_name="mover", iam_restricted_user_policy_name="mover-launch",
+                         cloudburst_condor_dir=str(home / ".condor"))
+        varfile = tmp_path / "move.json"
+        varfile.write_text(json.dumps(variables))
+        with CheckipServer([(200, "11.22.33.44\n", 0)]) as checkip:
+            env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
+                                        "CLOUDBURST_CHECKIP_URL": checkip.url})
+            return run(["ansible-playbook", "playbooks/move_allowlist.yml", "-e", f"@{varfile}"], env=env)
+
+    def user_allows(address):
+        restriction = iam.get_user_policy(UserName="mover", PolicyName="cloudburst-source-ip-allow-list")["PolicyDocument"]
+        return source_ip_decision([{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, restriction],
+                                  address) == "Allow"
+
+    moved = move(["11.22.33.0/24"])
+    assert moved.rc == 0, moved.output[-4000:]
+    assert "usable only from 11.22.33.0/24" in flat(moved.stdout)
+    assert user_allows("11.22.33.200") and not user_allows("11.22.34.1")
+    cidrs = {rule[2] for _id, rules in rules_of(ec2, "sparkmove").values() for rule in outside(rules)}
+    assert cidrs == {"11.22.33.0/24"}
+    assert not [w for w in ec2_writes(moto_server.recorded_actions()) if w.split(":")[-1] in INSTANCE_WRITES]
+
+    # A list without this controller's address: the guard refuses, and neither the user nor the cluster changes.
+    refused = move(["198.51.100.0/24"])
+    assert refused.rc != 0
+    assert "the controller's address 11.22.33.44 is outside the allow-list" in flat(refused.stdout), refused.stdout[-3000:]
+    assert ec2_writes(moto_server.recorded_actions()) == [], moto_server.recorded_actions()
+    assert user_allows("11.22.33.200")
+    assert {rule[2] for _id, rules in rules_of(ec2, "sparkmove").values() for rule in outside(rules)} == {"11.22.33.0/24"}
+
+    destroyed = run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action="destroy"))])
+    assert destroyed.rc == 0, destroyed.failure_messages()
