@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gates"))
 import rig  # noqa: E402
 
 REPO_ROOT = rig.REPO_ROOT
@@ -141,13 +142,92 @@ def write_calls(actions):
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
-    """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials."""
+    """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials, behind the
+    authorizing front (tests/authfront.py): `url` is the front, which every test and module uses as its endpoint,
+    `moto_url` moto itself, `front` the AuthFront (source_ip and flow are reset before each test). Requests
+    signed with any key but the rig's administrator's are authorized by their IAM policies, as AWS would."""
+    import authfront
+
     workdir = tmp_path_factory.mktemp("moto")
     server = rig.MotoServer(log_path=str(workdir / "moto.log"), recording_path=str(workdir / "recording.jsonl")).start()
     server.credentials = rig.bootstrap_credentials(server.url)
+    server.moto_url = server.url
+    # The front reads policies and tags with a key of its own, which moto's recording leaves out for the tests.
+    looker = rig.bootstrap_credentials(server.url, user_name=rig.RIG_FRONT_USER)
+    server.unrecorded_keys.add(looker["aws_access_key_id"])
+    server.front = authfront.AuthFront(server.moto_url, looker, administrators=[
+        rig.BOOTSTRAP_KEY_ID, server.credentials["aws_access_key_id"]]).start()
+    server.url = server.front.url
     server.env = rig.aws_environment(server.url, server.credentials)
     yield server
+    server.front.stop()
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def authfront_per_test(request):
+    """For tests on the session's moto: the front's defaults back (the rig's checkip answer as the source
+    address), and afterwards no request of this test (its module fixtures' too, which the front counts for the test
+    that first needs them) that the front could not map or decide: tests/authfront_map.py grows with the code."""
+    if "moto_server" not in request.fixturenames:
+        yield
+        return
+    front = request.getfixturevalue("moto_server").front
+    front.reset()
+    yield
+    unmapped = [d for d in front.decisions if d["flow"] == request.node.nodeid
+                and d["effect"] in ("Unmapped", "Undecided") and not d.get("expected")]
+    if unmapped:
+        pytest.fail("the authorizing front refused requests it cannot map or decide: "
+                    + "; ".join(f"{d['operation']} ({d.get('detail')})" for d in unmapped[:5]), pytrace=False)
+
+
+def pytest_configure(config):
+    """The controller (not an xdist worker) gives the session one directory for the authorizing fronts' records:
+    the workers' fronts and tools/local-aws (which test_demo starts) inherit it through the environment."""
+    import authfront
+
+    if hasattr(config, "workerinput") or os.environ.get(authfront.RECORD_DIR_VARIABLE):
+        return
+    import time
+
+    directory = os.path.join(REPO_ROOT, ".build", "authfront", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.makedirs(directory, exist_ok=True)
+    os.environ[authfront.RECORD_DIR_VARIABLE] = directory
+    config.authfront_records = directory
+
+
+def pytest_runtest_logreport(report):
+    """Outcomes by test, for the least-privilege gate at the session's end (the controller sees every worker's)."""
+    if report.when == "call" or report.outcome != "passed":
+        OUTCOMES.setdefault(report.nodeid, set()).add(report.outcome)
+
+
+OUTCOMES = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The least-privilege gate, in the controller once every worker has finished and every record is written
+    (so no test has to wait for the heavy flows): see tests/gates/least_privilege.py."""
+    directory = getattr(session.config, "authfront_records", None)
+    if directory is None:
+        return
+    import least_privilege
+
+    verdict = least_privilege.judge(directory, OUTCOMES)
+    if not os.listdir(directory):
+        os.rmdir(directory)  # no front recorded anything (unit tests only)
+    session.config.least_privilege = verdict
+    if verdict is not None and verdict.failed and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    verdict = getattr(config, "least_privilege", None)
+    if verdict is not None:
+        terminalreporter.write_sep("=", "least privilege (tests/gates/least_privilege.py)")
+        for line in verdict.lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
