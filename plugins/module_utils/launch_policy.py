@@ -68,6 +68,8 @@ EC2_NETWORK_TAGGED_ACTIONS = (
     "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway", "ec2:DeleteRouteTable",
 )
 EC2_NETWORK_RESOURCES = ("vpc/*", "subnet/*", "internet-gateway/*", "route-table/*")
+# Creations that are also authorized on the VPC they are made in (which carries the first launch tag key).
+EC2_NETWORK_IN_VPC_ACTIONS = ("ec2:CreateSubnet", "ec2:CreateRouteTable")
 # The calls whose resources may be tagged while they are created (ec2:CreateAction).
 EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "CreateKeyPair", "ImportKeyPair",
                       "CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable")
@@ -185,15 +187,22 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Condition": {"StringLike": {f"aws:RequestTag/{key}": "*"}},
         })
     network = [ec2(resource) for resource in EC2_NETWORK_RESOURCES]
-    # Each network action acts only on network resources (a VPC, subnet, gateway or route table), so naming
-    # them again as resources would only cost characters of IAM's 6144; the tag conditions do the scoping.
-    # One statement for every key: a create request must carry at least one of the launch tag keys.
+    # One statement for every key: a create request must carry at least one of the launch tag keys. The request's
+    # tags belong to the resource it creates only, so the VPC a subnet or route table is made in is authorized on
+    # its own, below.
     statements.append({
         "Sid": "Ec2CreateTaggedNetwork",
         "Effect": "Allow",
         "Action": list(EC2_NETWORK_CREATE_ACTIONS),
-        "Resource": [ec2("*")],
+        "Resource": network,
         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": tag_keys}},
+    })
+    statements.append({
+        "Sid": "Ec2CreateNetworkInTaggedVpcs",
+        "Effect": "Allow",
+        "Action": list(EC2_NETWORK_IN_VPC_ACTIONS),
+        "Resource": [ec2("vpc/*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{tag_keys[0]}": "*"}},
     })
     statements.append({
         "Sid": "Ec2TagOnlyWhileCreating",
@@ -228,9 +237,11 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Resource": key_pairs,
         },
         {
+            # amazon.aws.s3_object reads the bucket's ownership controls before it writes (the setup's bucket enforces
+            # the owner, so no ACL call follows).
             "Sid": "S3ListPrefixedBuckets",
             "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketOwnershipControls"],
             # Bucket names are lower case.
             "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*" for prefix in prefixes],
         },
@@ -239,7 +250,8 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             # function's code package lies beside them, outside config-*, and stays out of reach.
             "Sid": "S3AnnexConfigObjects",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            # amazon.aws.s3_object reads an object's tags after it writes the object.
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging"],
             "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*/config-*" for prefix in prefixes],
         },
         {
