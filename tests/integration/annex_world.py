@@ -121,6 +121,13 @@ class AnnexWorld:
             "htcondor_annex_subnet_id": self.subnet,
         }
 
+    def user_key(self):
+        """The restricted user's key as a user's environment holds it: from the files the collection wrote to the
+        user's condor dir (condor_annex's publicKeyFile and privateKeyFile)."""
+        read = {name: open(os.path.join(self.condor_dir, name)).read().strip()
+                for name in ("publicKeyFile", "privateKeyFile")}
+        return {"AWS_ACCESS_KEY_ID": read["publicKeyFile"], "AWS_SECRET_ACCESS_KEY": read["privateKeyFile"]}
+
     def playbook(self, name, extra, json_output=False, timeout=1800, wrapper=(), env=None):
         """playbooks/<name> with this world's inventory, the user's variables plus extra, and a user's environment
         (plus env); wrapper is a command that runs the ansible-playbook command line it is given (a measurement)."""

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 """HTCondor annexes on the local cloud, end to end, with a central manager that is itself a local-cloud instance.
 
-The world is made the way a user makes it: playbooks/annex_seed000.yml runs against the session's moto with an
-administrator's key in the environment (as docs/annex-setup.md says the setup needs) - the restricted IAM user
-with its key in the user's condor dir, playbooks/annex_setup.yml with the cloudburst.aws.htcondor_annex_setup
-role, its check (every item OK), the launch of seed-000 (one m3.medium node), a job that requires IsAnnex (it
-runs on the annex node), the status (seed-000 listed with its node and slot) and the termination (nothing of
-seed-000 left). Everything else stands on that same setup and central manager:
+The world is made the way a user makes it: playbooks/annex_seed000.yml runs against the session's moto (behind
+the rig's authorizing front) with an administrator's key in the environment (as docs/annex-setup.md says the setup
+needs) - the restricted IAM user with its key in the user's condor dir, playbooks/annex_setup.yml with the
+cloudburst.aws.htcondor_annex_setup role, its check (every item OK), then with the restricted user's key from those
+files: the launch of seed-000 (one m3.medium node), a job that requires IsAnnex (it runs on the annex node), the
+status (seed-000 listed with its node and slot) and the termination (nothing of seed-000 left). Every later launch,
+status and termination also runs with the restricted key, authorized by its policies as IAM would. Everything else
+stands on that same setup and central manager:
 
 - an annex of 2 (playbooks/annex_launch.yml): both slots join with AnnexName, a job requiring IsAnnex runs on one;
   the instances carry the annex and lease tags and terminate on shutdown, condor on each node leaves at the
@@ -89,7 +91,7 @@ def cloud_side_only(world, name, extra, tmp_path_factory):
                   "htcondor_annex_wait_for_ssh": False}, **extra)}]}]
     path = tmp_path_factory.mktemp("plays") / f"{name}.json"
     path.write_text(json.dumps(plays))
-    return run(["ansible-playbook", str(path)], env=playbook_env(world.moto), timeout=900)
+    return run(["ansible-playbook", str(path)], env=dict(playbook_env(world.moto), **world.user_key()), timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +138,7 @@ def annex_a(world, wedged):
     seen = set()
     result = world.playbook("annex_launch.yml", {
         "htcondor_annex_name": "h4-a", "htcondor_annex_count": 2, "htcondor_annex_idle_seconds": 60,
-        "htcondor_annex_lease_seconds": 1800})
+        "htcondor_annex_lease_seconds": 1800}, env=world.user_key())
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     ids = sorted(world.annex_states("h4-a"))
     # Read now: the nodes power themselves off after 60 s idle.
@@ -150,8 +152,11 @@ def annex_a(world, wedged):
 
 
 def test_seed000_from_a_users_first_steps_to_termination(world, seed):
-    # The restricted user's key is in the user's condor dir, where the setup's settings name it.
+    # The restricted user's key is in the user's condor dir, where the setup's settings name it; the launch, status
+    # and termination ran with it.
     user_key = task_result(seed, "Write one access key for the user, rotated by age")
+    switched = task_result(seed, "Wait until AWS accepts the key as the restricted user")
+    assert switched["arn"] == "arn:aws:iam::123456789012:user/cloudburst/h4-seed-user"
     config = open(f"{world.condor_dir}/user_config").read()
     assert f"ANNEX_DEFAULT_ACCESS_KEY_FILE = {world.condor_dir}/publicKeyFile" in config
     assert open(f"{world.condor_dir}/publicKeyFile").read().strip() == user_key["access_key"]["access_key_id"]
@@ -232,7 +237,7 @@ def test_annex_instances_schedule_and_record(world, annex_a):
 def test_idle_node_powers_off_and_status_shows_it_terminated(world, annex_a):
     wait_until(lambda: "terminated" in world.annex_states("h4-a").values(), 300, interval=3,
                message="an idle h4-a node terminated")
-    status = world.playbook("annex_status.yml", {"htcondor_annex_name": "h4-a"}, json_output=True)
+    status = world.playbook("annex_status.yml", {"htcondor_annex_name": "h4-a"}, json_output=True, env=world.user_key())
     assert status.returncode == 0, (status.stdout + status.stderr)[-4000:]
     parsed = json.loads(status.stdout)
     (annex,) = next(task["hosts"]["localhost"]["annexes"] for play in parsed["plays"] for task in play["tasks"]
@@ -271,7 +276,7 @@ def test_terminate_removes_one_annex_and_nothing_else(world, annex_a, tmp_path_f
     c_ids = [i for i, state in world.annex_states("h4-c").items() if state == "running"]
     assert len(c_ids) == 1
 
-    result = world.playbook("annex_terminate.yml", {"htcondor_annex_name": "h4-c"})
+    result = world.playbook("annex_terminate.yml", {"htcondor_annex_name": "h4-c"}, env=world.user_key())
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     assert set(world.annex_states("h4-c").values()) <= {"shutting-down", "terminated"}
     assert "HTCondorAnnex-h4-c-lease" not in [r["Name"] for r in events.list_rules(NamePrefix="HTCondorAnnex-")["Rules"]]
@@ -283,3 +288,8 @@ def test_terminate_removes_one_annex_and_nothing_else(world, annex_a, tmp_path_f
     assert {"HTCondorAnnex-h4-other-lease", "HTCondorAnnex-h4-a-lease"} <= {
         r["Name"] for r in events.list_rules(NamePrefix="HTCondorAnnex-")["Rules"]}
     ec2.terminate_instances(InstanceIds=[other_id])
+    # The annexes' launches, status and terminations were the restricted user's, and IAM's rules refused none.
+    calls = [d for d in world.moto.front.decisions if d["principal"].endswith(":user/cloudburst/h4-seed-user")]
+    assert {"ec2:RunInstances", "ec2:TerminateInstances", "events:PutTargets", "s3:PutObject", "s3:DeleteObject",
+            "iam:PassRole"} <= {d["action"] for d in calls}
+    assert [d for d in calls if d["effect"] != "Allow"] == []

@@ -1,9 +1,11 @@
 # -*- coding: utf-8 -*-
 """The README's demo command, then the rest of a Spark cluster's life on the demo's local cloud.
 
-`make demo` (moto + the local cloud in the background; the IAM user; a master and 2 workers launched through
-the EC2 layer; SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a
-user drives it, with the demo's vars file and the exports `make demo` leaves in .build/local-aws.env: launch
+`make demo` (moto behind the rig's authorizing front + the local cloud in the background; the IAM user, made with
+the administrator's key; a master and 2 workers launched through the EC2 layer with the restricted user's key;
+SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a user drives it, with
+the demo's vars file, the exports `make demo` leaves in .build/local-aws.env and the restricted user's profile
+(AWS_PROFILE=annex): every call is authorized by the user's policies as IAM would, and none is refused. Launch
 again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
 the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
 The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean`
@@ -34,6 +36,8 @@ PID_FILE = os.path.join(BUILD, "local-aws.pid")
 ENV_FILE = os.path.join(BUILD, "local-aws.env")
 ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
 ALLOWLIST = f"{ADDRESS}/32"
+RESTRICTED_PROFILE = "annex"  # iam_restricted_user's profile, written by make demo (playbooks/vars/demo.yml)
+RESTRICTED_USER = "arn:aws:iam::123456789012:user/cloudburst/annex-user"
 LOG_DIR = os.path.join(BUILD, "test-logs", "test_demo")
 TIMINGS = {}
 
@@ -68,19 +72,43 @@ def demo_exports():
 
 
 def ec2_of(exports):
+    """An EC2 client with the administrator's key (profile AWS_PROFILE of AWS_CONFIG_FILE, as tools/local-aws wrote
+    it): the test's own look-ups, beside the flows it drives with the restricted user's key."""
+    import configparser
+
     import boto3
 
+    config = configparser.ConfigParser()
+    config.read(exports["AWS_CONFIG_FILE"])
+    admin = config[f"profile {exports['AWS_PROFILE']}"]
     return boto3.client("ec2", endpoint_url=exports["CLOUDBURST_AWS_ENDPOINT_URL"], region_name=exports["AWS_REGION"],
-                        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+                        aws_access_key_id=admin["aws_access_key_id"],
+                        aws_secret_access_key=admin["aws_secret_access_key"])
+
+
+def as_restricted_user(exports):
+    """What the README's describe line adds to `source .build/local-aws.env`: AWS_PROFILE=annex, the restricted
+    user's profile that make demo wrote into AWS_SHARED_CREDENTIALS_FILE."""
+    return dict(exports, AWS_PROFILE=RESTRICTED_PROFILE)
+
+
+def front_decisions():
+    """What tools/local-aws's authorizing front decided for this test's flows (it records into the session's
+    directory, which pytest's environment hands to make demo)."""
+    import authfront
+    import least_privilege
+
+    flows = least_privilege.read_records(os.environ[authfront.RECORD_DIR_VARIABLE])
+    return [d for d in flows if d["flow"].startswith("tests/integration/test_demo.py::")]
 
 
 def spark_ec2(exports, action, **extra):
-    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file. Its
-    output is kept in .build/test-logs/test_demo/, one file per run, for reading after a failure."""
+    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file and the
+    restricted user's key. Its output is kept in .build/test-logs/test_demo/, one file per run, for reading after
+    a failure."""
     argv = ["ansible-playbook", "playbooks/spark_ec2.yml", "-e", "@playbooks/vars/demo.yml",
             "-e", json.dumps(dict(extra, spark_ec2_action=action))]
-    result = run(argv, env=ansible_env(extra=exports), timeout=1500)
+    result = run(argv, env=ansible_env(extra=as_restricted_user(exports)), timeout=1500)
     os.makedirs(LOG_DIR, exist_ok=True)
     name = "-".join([f"{len(os.listdir(LOG_DIR)):02d}", action] + [str(v) for v in extra.values()])
     with open(os.path.join(LOG_DIR, name + ".log"), "w") as stream:
@@ -232,7 +260,13 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert "AWS endpoint: http://127.0.0.1:" in out
     assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
     assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ALLOWLIST}" in out
-    assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in out
+    assert f"IAM user: {RESTRICTED_USER}" in out
+    # The administrator only made the user: the cluster was launched with the user's key.
+    assert f"AWS calls from here on: {RESTRICTED_USER}" in out
+    launched = [d for d in front_decisions() if d["principal"] == RESTRICTED_USER]
+    assert {"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateVpc", "ec2:ImportKeyPair"} <= {
+        d["action"] for d in launched if d["effect"] == "Allow"}
+    assert [d for d in launched if d["effect"] != "Allow"] == []
     assert f"Usable only from: {ALLOWLIST}" in out
     assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
     assert "/.build/demo-home/.condor/publicKeyFile" in out
@@ -306,6 +340,11 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         assert len(re.findall(r"Worker i-\w+: running 10\.120\.1\.\d+", flat(described.stdout))) == 1
 
         step(exports, "destroy")
+        # Every step of the cluster's life ran with the restricted key, and IAM's rules allowed each call.
+        life = [d for d in front_decisions() if d["principal"] == RESTRICTED_USER]
+        assert {"ec2:StopInstances", "ec2:StartInstances", "ec2:TerminateInstances", "ec2:DeleteSecurityGroup",
+                "ec2:DeleteVpc", "ec2:DeleteKeyPair"} <= {d["action"] for d in life if d["effect"] == "Allow"}
+        assert [d for d in life if d["effect"] != "Allow"] == []
         assert nodes(ec2) == []
         assert ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}])[
             "SecurityGroups"] == []
@@ -322,3 +361,4 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert demo_containers() == []
     assert not network_exists(DEMO_NETWORK)
     assert not os.path.exists(PID_FILE) and not os.path.exists(ENV_FILE)
+    assert not os.path.exists(os.path.join(BUILD, "local-aws.config"))
