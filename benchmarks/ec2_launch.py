@@ -30,7 +30,7 @@ REGION = "eu-west-1"
 READS = ("Describe", "Get", "List")
 
 
-def play(moto, cluster, count, world):
+def play(moto, cluster, count, world, workdir):
     return [{
         "hosts": "localhost", "connection": "local", "gather_facts": False,
         "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": moto.url, "region": REGION}},
@@ -38,14 +38,15 @@ def play(moto, cluster, count, world):
             "ec2_instances_cluster": cluster, "ec2_instances_role": "worker", "ec2_instances_count": count,
             "ec2_instances_ami": world["image"], "ec2_instances_instance_type": "t3.micro",
             "ec2_instances_subnet_id": world["subnet"], "ec2_instances_security_group_ids": [world["group"]],
-            "ec2_instances_wait_for_ssh": False}}],
+            "ec2_instances_wait_for_ssh": False,
+            "ec2_instances_launch_records_file": os.path.join(workdir, "launched", f"{cluster}.json")}}],
     }]
 
 
 def converge(moto, workdir, cluster, count, world):
     path = os.path.join(workdir, f"{cluster}-{count}.yml")
     with open(path, "w") as stream:
-        json.dump(play(moto, cluster, count, world), stream)
+        json.dump(play(moto, cluster, count, world, workdir), stream)
     env = rig.clean_aws_environment(dict(os.environ))
     for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
         env.pop(name, None)

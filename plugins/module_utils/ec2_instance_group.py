@@ -7,15 +7,29 @@
 The calls do not grow with N: one filtered DescribeInstances finds the group; the missing instances come from
 one RunInstances with MinCount = MaxCount = the number missing (tags, market options, root volume and all in
 that one request); extra ones go in one TerminateInstances; waiting polls one DescribeInstances for all of
-them. Instances are only ever found through the tag filters (cluster, role, managed-by), never by AMI or
-subnet, so nobody else's instance is counted or terminated.
+them. Instances are only ever found through the tag filters (cluster, managed-by), never by AMI or subnet, so
+nobody else's instance is counted or terminated.
+
+Tags only say what an instance claims to be: anyone allowed to launch with the cluster's tags can plant one.
+So an instance belongs to the group only when the controller's launch records (launch_records.py) name it:
+its id came back from a RunInstances of this controller, or it carries a client token written down before such
+a call whose answer was lost, or the user adopted it by id. Its key pair and image must be the ones recorded.
+Any other tagged instance is reported, never counted, never returned (so never configured) and never
+terminated.
 """
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 import uuid
+
+try:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
@@ -24,14 +38,25 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import CLOCK_SKEW
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import PENDING_TTL
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecords
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
+
 CLUSTER_TAG = "cloudburst:cluster"
 ROLE_TAG = "cloudburst:role"
 MANAGED_TAG = "managed-by"
 MANAGED_VALUE = "cloudburst.aws"
 # The states in which an instance counts as one of the group.
 LIVE_STATES = ("pending", "running")
-# The states that state=absent terminates (everything not already on its way out).
+# The states that state=absent terminates (everything not already on its way out); also the states in which a
+# tagged instance that the launch records do not name is reported.
 ABSENT_STATES = ("pending", "running", "stopping", "stopped")
+# The states of an instance that is gone or going: its launch record is dropped.
+ENDED_STATES = ("shutting-down", "terminated")
+INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,17}\Z")
+ADOPT_HINT = ("adopt them once by listing their ids in adopt_instance_ids (role variables "
+              "ec2_instances_adopt_instance_ids, spark_ec2_adopt_instance_ids, htcondor_annex_adopt_instance_ids)")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
 INSTANCE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+\Z")
 PRICE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
@@ -47,10 +72,37 @@ def ec2_retry():
     return AWSRetry.jittered_backoff(catch_extra_error_codes=EC2_RETRY_CODES)
 
 
-def snake_instance(instance):
-    """An instance as amazon.aws.ec2_instance_info returns it: snake_case keys, tags as a dict."""
+def run_manager(module, manager, call, what):
+    """call() (manager.run or manager.info) for the module: the manager's warnings (untrusted instances) go to
+    Ansible on success and failure alike, and every failure is a clear fail_json with what was done so far."""
+    failure = None
+    try:
+        result = call()
+    except (InstanceGroupError, LaunchRecordsError) as exc:
+        failure = {"msg": str(exc)}
+    except OSError as exc:
+        failure = {"msg": f"launch records {module.params['launch_records']} of {what}: {exc}"}
+    except (BotoCoreError, ClientError) as exc:
+        failure = {"exception": exc, "msg": f"EC2 call failed for {what}"}
+    for warning in manager.warnings:
+        module.warn(warning)
+    if failure is None:
+        return result
+    failure.update(changes=manager.changes, launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids,
+                   untrusted_ids=manager.untrusted_ids)
+    exception = failure.pop("exception", None)
+    if exception is not None:
+        module.fail_json_aws(exception, **failure)
+    module.fail_json(**failure)
+
+
+def snake_instance(instance, record=None):
+    """An instance as amazon.aws.ec2_instance_info returns it: snake_case keys, tags as a dict; with record, its
+    launch record as launch_record (role, image_id, key_name, client_token and the tags it was launched with)."""
     result = camel_dict_to_snake_dict(instance, ignore_list=["Tags"])
     result["tags"] = boto3_tag_list_to_ansible_dict(instance.get("Tags", []))
+    if record is not None:
+        result["launch_record"] = dict(record)
     return result
 
 
@@ -59,34 +111,65 @@ def age_key(instance):
     return (instance["LaunchTime"], instance.get("AmiLaunchIndex", 0), instance["InstanceId"])
 
 
+def tagged_role(instance):
+    return boto3_tag_list_to_ansible_dict(instance.get("Tags", [])).get(ROLE_TAG, "")
+
+
+def launched_as(instance, record):
+    """Whether the instance has the image and key pair its record says it was launched with (neither can change)."""
+    return (instance.get("ImageId") == record.get("image_id")
+            and (instance.get("KeyName") or None) == (record.get("key_name") or None))
+
+
+def launched_after(instance, recorded_at):
+    """Whether the instance was launched after its client token was written down (give or take clock skew)."""
+    launch_time = instance.get("LaunchTime")
+    return hasattr(launch_time, "timestamp") and launch_time.timestamp() >= recorded_at - CLOCK_SKEW
+
+
 class InstanceGroupManager:
-    """Keeps exactly params['count'] live instances tagged with the cluster, the role and managed-by.
+    """Keeps exactly params['count'] live instances of the role that this controller launched for the cluster.
 
     params are the module's options. client is an EC2 client whose calls accept aws_retry=True (the module's
-    client, or a RetryingBotoClientWrapper). In check mode every write is only recorded in changes.
+    client, or a RetryingBotoClientWrapper). In check mode every write is only recorded in changes, and the launch
+    records are read, never written. warnings collects what the module reports as warnings.
     """
 
-    def __init__(self, client, params, check_mode=False, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, client, params, check_mode=False, sleep=time.sleep, clock=time.monotonic, now=time.time):
         self.client = client
         self.params = params
         self.check_mode = check_mode
         self.changes = []
+        self.warnings = []
         self.launched_ids = []
         self.terminated_ids = []
+        self.untrusted_ids = []
+        self.records = None
+        self._trusted = {}
         self._sleep = sleep
         self._clock = clock
+        self._now = now
 
     # --- input -------------------------------------------------------------------------------------------
 
-    def validate(self):
+    def validate_scope(self):
+        """What the module and its _info module share: cluster, role, the ids to adopt."""
         p = self.params
         if not NAME_PATTERN.match(p["cluster"] or ""):
             raise InstanceGroupError(f"cluster must be 1-63 letters, digits, '-' or '_' (got {p['cluster']!r}); "
                                      "nothing was changed.")
-        if p["state"] == "present" or p.get("role"):
+        if p.get("state") == "present" or p.get("role"):
             if not NAME_PATTERN.match(p.get("role") or ""):
                 raise InstanceGroupError(f"role must be 1-63 letters, digits, '-' or '_' (got {p.get('role')!r}); "
                                          "nothing was changed.")
+        bad = [i for i in p.get("adopt_instance_ids") or [] if not INSTANCE_ID_PATTERN.match(str(i))]
+        if bad:
+            raise InstanceGroupError(f"adopt_instance_ids must be instance ids such as i-0123456789abcdef0 (got "
+                                     f"{', '.join(map(repr, bad))}); nothing was changed.")
+
+    def validate(self):
+        self.validate_scope()
+        p = self.params
         if p["state"] == "absent":
             return
         if p["count"] < 0:
@@ -103,6 +186,9 @@ class InstanceGroupManager:
         if (p.get("root_volume_size") or 0) < 0:
             raise InstanceGroupError(f"root_volume_size must be 0 (the image's) or more GiB (got "
                                      f"{p['root_volume_size']}); nothing was changed.")
+        if not 1 <= p["metadata_hop_limit"] <= 64:
+            raise InstanceGroupError(f"metadata_hop_limit must be 1 to 64 (got {p['metadata_hop_limit']}); "
+                                     "nothing was changed.")
         for key in (p.get("tags") or {}):
             if key in (CLUSTER_TAG, ROLE_TAG, MANAGED_TAG) or key.startswith("aws:"):
                 raise InstanceGroupError(f"tag {key!r} is set by the module (or reserved by AWS); nothing was changed.")
@@ -112,21 +198,104 @@ class InstanceGroupManager:
     def owned_tags(self):
         return {CLUSTER_TAG: self.params["cluster"], MANAGED_TAG: MANAGED_VALUE}
 
-    def filters(self, states):
-        tags = dict(self.owned_tags())
-        if self.params.get("role"):
-            tags[ROLE_TAG] = self.params["role"]
-        found = [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())]
-        return found + [{"Name": "instance-state-name", "Values": list(states)}]
-
     def describe(self, **kwargs):
         paginator = self.client.get_paginator("describe_instances")
         pages = paginator.paginate(**kwargs).build_full_result()
         return [i for reservation in pages.get("Reservations", []) for i in reservation["Instances"]]
 
-    def group(self, states=LIVE_STATES):
-        """The group's instances in the given states, oldest first: one filtered DescribeInstances."""
-        return sorted(self.describe(Filters=self.filters(states)), key=age_key)
+    def cluster_instances(self):
+        """Every instance tagged with the cluster, in every role and state: one filtered DescribeInstances (the ended
+        ones let the records forget them)."""
+        return self.describe(Filters=[{"Name": f"tag:{key}", "Values": [value]}
+                                      for key, value in sorted(self.owned_tags().items())])
+
+    def sort_by_trust(self, instances):
+        """The instances (live or stopped) the launch records name, as {id: (instance, record)}; reports the others
+        of this role, and fails closed when the cluster has no records at all and nothing is adopted. Adoption is
+        checked before anything else."""
+        p, records = self.params, self.records
+        held = {i["InstanceId"]: i for i in instances if i["State"]["Name"] in ABSENT_STATES}
+        adopt = self.adoptable(held)
+        trusted, untrusted, hits = {}, [], collections.Counter()
+        for instance in instances:
+            instance_id, token = instance["InstanceId"], instance.get("ClientToken")
+            pending = records.pending.get(token) if token else None
+            if pending is not None and launched_as(instance, pending) \
+                    and launched_after(instance, pending["recorded_at"]):
+                hits[token] += 1
+            else:
+                pending = None
+            if instance["State"]["Name"] in ENDED_STATES:
+                records.forget([instance_id])
+                continue
+            if instance_id not in held:
+                continue
+            record = records.instances.get(instance_id)
+            if record is not None and launched_as(instance, record):
+                trusted[instance_id] = (instance, record)
+            elif pending is not None:
+                # A RunInstances whose answer was lost: the token written down before it names the instance.
+                trusted[instance_id] = (instance, records.add(instance, pending))
+            elif instance_id in adopt:
+                self.changes.append(f"adopt {instance_id} ({tagged_role(instance) or 'no role'}) into the launch "
+                                    f"records of cluster {p['cluster']}")
+                adopted = {"role": tagged_role(instance), "image_id": instance.get("ImageId"),
+                           "key_name": instance.get("KeyName"),
+                           "tags": boto3_tag_list_to_ansible_dict(instance.get("Tags", []))}
+                trusted[instance_id] = (instance, records.add(instance, adopted, adopted=True))
+            else:
+                untrusted.append(instance)
+        now = self._now()
+        for token, pending in list(records.pending.items()):
+            if hits[token] >= pending.get("count", 1) or now - pending.get("recorded_at", 0) > PENDING_TTL:
+                records.drop_pending(token)
+        # Without any records, and without the user saying which instances are theirs, tags are all there is: a
+        # cluster launched before the records existed (or from another controller). Counting none of them would
+        # launch the whole cluster again beside them; counting them would trust tags. So: stop, and say how to adopt.
+        if untrusted and not records.exists and not adopt:
+            raise InstanceGroupError(
+                f"cluster {p['cluster']} has instances tagged as its own "
+                f"({', '.join(sorted(i['InstanceId'] for i in untrusted))}) but this "
+                f"controller has no launch records for it ({records.path}), so none of them is trusted. A cluster "
+                "launched before cloudburst.aws kept launch records has none: if this controller launched them, "
+                f"{ADOPT_HINT}. Otherwise they are not yours: terminate them or choose another cluster name. "
+                "Nothing was changed.")
+        self.report(untrusted)
+        self._trusted = trusted
+        return trusted
+
+    def adoptable(self, held):
+        """The ids to adopt, each a live or stopped instance of the cluster with the cluster's key pair."""
+        p = self.params
+        adopt = list(dict.fromkeys(p.get("adopt_instance_ids") or []))
+        missing = [i for i in adopt if i not in held]
+        if missing:
+            raise InstanceGroupError(f"adopt_instance_ids names {', '.join(missing)}: not a live or stopped instance "
+                                     f"tagged {CLUSTER_TAG}={p['cluster']} and {MANAGED_TAG}={MANAGED_VALUE}; "
+                                     "nothing was changed.")
+        key = p.get("key_name")
+        wrong = [i for i in adopt if key and held[i].get("KeyName") != key]
+        if wrong:
+            raise InstanceGroupError(
+                "adopt_instance_ids names "
+                + ", ".join(f"{i} (key pair {held[i].get('KeyName') or 'none'})" for i in wrong)
+                + f": the cluster's instances carry key pair {key}; nothing was changed.")
+        return set(adopt)
+
+    def report(self, untrusted):
+        role = self.params.get("role")
+        self.untrusted_ids = sorted(i["InstanceId"] for i in untrusted if not role or tagged_role(i) == role)
+        if self.untrusted_ids:
+            scope = f"{CLUSTER_TAG}={self.params['cluster']}" + (f", {ROLE_TAG}={role}" if role else "")
+            self.warnings.append(
+                f"not launched by this controller: {', '.join(self.untrusted_ids)} (tagged {scope}). Not counted, "
+                "never configured, never terminated by cloudburst.aws: terminate them yourself if nobody should have "
+                f"launched them; if this controller did launch them, {ADOPT_HINT}.")
+
+    def trusted_of_role(self, states):
+        role = self.params.get("role")
+        return sorted((i for i, record in self._trusted.values()
+                       if (not role or record.get("role") == role) and i["State"]["Name"] in states), key=age_key)
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -138,16 +307,20 @@ class InstanceGroupManager:
         tags.setdefault("Name", f"cloudburst-{p['cluster']}-{p['role']}")
         return tags
 
-    def run_request(self, count):
-        """The one RunInstances request that launches count instances."""
+    def run_request(self, count, token):
+        """The one RunInstances request that launches count instances under the client token."""
         p = self.params
         request = {
             "ImageId": p["image_id"], "InstanceType": p["instance_type"], "MinCount": count, "MaxCount": count,
             "InstanceInitiatedShutdownBehavior": p["shutdown_behavior"],
             "TagSpecifications": [{"ResourceType": "instance",
                                    "Tags": ansible_dict_to_boto3_tag_list(self.instance_tags())}],
-            # The same token makes a retried request (an answer lost after EC2 acted) launch nothing more.
-            "ClientToken": str(uuid.uuid4()),
+            # IMDSv2 only, and only one hop: a container on the node (one more hop) gets no role credentials.
+            "MetadataOptions": {"HttpEndpoint": "enabled", "HttpTokens": p["metadata_http_tokens"],
+                                "HttpPutResponseHopLimit": p["metadata_hop_limit"]},
+            # The same token makes a retried request (an answer lost after EC2 acted) launch nothing more, and it
+            # names the instances of a call whose answer never came (written down before the call).
+            "ClientToken": token,
         }
         if p.get("subnet_id"):
             request["SubnetId"] = p["subnet_id"]
@@ -167,18 +340,31 @@ class InstanceGroupManager:
             if p.get("spot_max_price"):
                 spot["MaxPrice"] = str(p["spot_max_price"])
             request["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": spot}
-        if p.get("root_volume_size"):
-            request["BlockDeviceMappings"] = [{"DeviceName": self.root_device_name(), "Ebs": {
-                "VolumeSize": p["root_volume_size"], "DeleteOnTermination": True}}]
+        if p.get("root_volume_size") or p["encrypt_root_volume"]:
+            request["BlockDeviceMappings"] = [self.root_volume()]
         return request
 
-    def root_device_name(self):
-        if self.params.get("root_device_name"):
-            return self.params["root_device_name"]
-        images = self.client.describe_images(ImageIds=[self.params["image_id"]], aws_retry=True)["Images"]
+    def root_volume(self):
+        """The root device's mapping: the size asked for (or the image's), encrypted unless encrypt_root_volume is
+        off."""
+        p = self.params
+        ebs = {"DeleteOnTermination": True}
+        if p["encrypt_root_volume"]:
+            ebs["Encrypted"] = True
+        if p.get("root_volume_size"):
+            ebs["VolumeSize"] = p["root_volume_size"]
+        if p.get("root_device_name") and "VolumeSize" in ebs:
+            return {"DeviceName": p["root_device_name"], "Ebs": ebs}
+        images = self.client.describe_images(ImageIds=[p["image_id"]], aws_retry=True)["Images"]
         if not images:
-            raise InstanceGroupError(f"AMI {self.params['image_id']} was not found; nothing was launched.")
-        return images[0]["RootDeviceName"]
+            raise InstanceGroupError(f"AMI {p['image_id']} was not found; nothing was launched.")
+        device = p.get("root_device_name") or images[0]["RootDeviceName"]
+        # The image's own size, said again: EC2 takes it from the snapshot when left out, moto insists on it.
+        size = next((m.get("Ebs", {}).get("VolumeSize") for m in images[0].get("BlockDeviceMappings", [])
+                     if m.get("DeviceName") == device), None)
+        if size and "VolumeSize" not in ebs:
+            ebs["VolumeSize"] = size
+        return {"DeviceName": device, "Ebs": ebs}
 
     def launch(self, count):
         p = self.params
@@ -189,8 +375,13 @@ class InstanceGroupManager:
                             f"in cluster {p['cluster']}")
         if self.check_mode:
             return []
-        request = self.run_request(count)
+        token = str(uuid.uuid4())
+        request = self.run_request(count, token)
+        self.records.expect(token, {"role": p["role"], "image_id": p["image_id"], "key_name": p.get("key_name"),
+                                    "tags": self.instance_tags(), "count": count, "client_token": token},
+                            self._now())
         launched = self.client.run_instances(aws_retry=True, **request)["Instances"]
+        self.records.confirm(token, launched)
         self.launched_ids = [i["InstanceId"] for i in launched]
         return launched
 
@@ -200,6 +391,8 @@ class InstanceGroupManager:
         self.terminated_ids = ids
         if not self.check_mode:
             self.client.terminate_instances(InstanceIds=ids, aws_retry=True)
+            self.records.forget(ids)
+            self.records.save()
 
     def wait_for(self, ids, wanted, gone_ok=False):
         """Poll one DescribeInstances for all ids until each is in wanted; returns their descriptions."""
@@ -230,7 +423,7 @@ class InstanceGroupManager:
 
     def ensure_present(self):
         p = self.params
-        before = self.group()
+        before = self.trusted_of_role(LIVE_STATES)
         wanted = p["count"]
         kept = before
         if len(before) < wanted:
@@ -247,30 +440,57 @@ class InstanceGroupManager:
         return before, sorted(kept, key=age_key)
 
     def ensure_absent(self):
-        before = self.group(ABSENT_STATES)
+        before = self.trusted_of_role(ABSENT_STATES)
         if before:
             self.terminate(before)
             if self.params["wait"]:
                 self.wait_for([i["InstanceId"] for i in before], ("terminated",), gone_ok=True)
         return before, []
 
+    def open_records(self):
+        p = self.params
+        return LaunchRecords(p["launch_records"], p["cluster"], write=not self.check_mode,
+                             lock_timeout=p.get("wait_timeout", 600), sleep=self._sleep, clock=self._clock)
+
     def run(self):
         """Validate, then ensure the state; returns the module result (without changed/failed handling)."""
         self.validate()
-        if self.params["state"] == "present":
-            before, after = self.ensure_present()
-        else:
-            before, after = self.ensure_absent()
+        with self.open_records() as self.records:
+            try:
+                self.sort_by_trust(self.cluster_instances())
+                if self.params["state"] == "present":
+                    before, after = self.ensure_present()
+                else:
+                    before, after = self.ensure_absent()
+            finally:
+                self.records.save()
         return {
             "changed": bool(self.changes),
             "changes": self.changes,
-            "instances": [snake_instance(i) for i in after],
+            "instances": [self.snake(i) for i in after],
             "instance_ids": [i["InstanceId"] for i in after],
             "launched_ids": self.launched_ids,
             "terminated_ids": self.terminated_ids,
+            "untrusted_ids": self.untrusted_ids,
             "diff": {"before": summary(before),
                      "after": summary(after, self.changes if self.check_mode else None, self.params)},
         }
+
+    def info(self):
+        """The _info module's answer: the trusted instances (live or stopped) of the role, or of every role, oldest
+        first, with their launch records; the records are only read (a lost answer's instances are recognised but
+        not written down, adoption is only checked)."""
+        self.validate_scope()
+        self.check_mode = True
+        with self.open_records() as self.records:
+            self.sort_by_trust(self.cluster_instances())
+        found = self.trusted_of_role(ABSENT_STATES)
+        return {"instances": [self.snake(i) for i in found], "instance_ids": [i["InstanceId"] for i in found],
+                "untrusted_ids": self.untrusted_ids}
+
+    def snake(self, instance):
+        held = self._trusted.get(instance["InstanceId"])
+        return snake_instance(instance, held[1] if held else self.records.instances.get(instance["InstanceId"]))
 
 
 def summary(instances, planned=None, params=None):

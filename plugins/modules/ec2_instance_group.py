@@ -11,9 +11,22 @@ module: ec2_instance_group
 short_description: Exactly N tagged EC2 instances of one cluster role, launched and terminated in batches
 version_added: 0.1.0
 description:
-  - Keeps exactly O(count) pending or running instances tagged C(cloudburst:cluster=)O(cluster),
-    C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances are found only by these tag filters,
-    never by image or subnet, so nobody else's instance is ever counted, stopped or terminated.
+  - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster),
+    tagged C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances
+    are found by these tag filters, never by image or subnet, so nobody else's instance is ever counted, stopped or
+    terminated.
+  - 'Tags are not trusted: anyone allowed to launch with the cluster''s tags could plant an instance. An instance
+    belongs to the group only when the launch records O(launch_records) on the controller name it: its id came back
+    from a C(RunInstances) of this module, or it carries the client token that the module wrote down there before a
+    C(RunInstances) whose answer was lost, or it was adopted with O(adopt_instance_ids); and its key pair and image
+    are the ones recorded. Any other tagged instance is reported in a warning (C(not launched by this controller:
+    i-...)) and in RV(untrusted_ids), and is not counted, not returned (so never configured by the roles) and never
+    terminated.'
+  - A cluster with tagged instances and no launch records file at all (launched before this module kept records, or
+    from another controller) fails with the instances' ids and nothing changes, until they are adopted.
+  - 'New instances get AWS''s own hardening by default: IMDSv2 only (O(metadata_http_tokens)), a hop limit of one
+    (O(metadata_hop_limit)) so that a container on the node cannot reach the instance''s role credentials, and an
+    encrypted root volume (O(encrypt_root_volume), with the account''s default EBS key).'
   - The calls do not grow with the number of instances. One filtered C(DescribeInstances) finds the group. The
     missing instances come from one C(RunInstances) with C(MinCount=MaxCount=) the number missing, carrying
     the tags (C(TagSpecifications)), the spot market options (C(InstanceMarketOptions)), the root volume
@@ -39,7 +52,8 @@ options:
     type: str
     default: ""
   state:
-    description: V(present) keeps O(count) instances; V(absent) terminates the role's (or cluster's) instances.
+    description: V(present) keeps O(count) instances; V(absent) terminates the role's (or cluster's) instances that this
+      controller launched (or adopted).
     type: str
     choices: [present, absent]
     default: present
@@ -91,8 +105,54 @@ options:
     type: int
     default: 0
   root_device_name:
-    description: The image's root device name; unset means one C(DescribeImages) to read it, only when O(root_volume_size) is set.
+    description: The image's root device name; unset means one C(DescribeImages) to read it, when a root volume
+      mapping is sent (O(root_volume_size) or O(encrypt_root_volume)).
     type: str
+  launch_records:
+    description:
+      - The cluster's launch records on the controller, a JSON file that only this module writes (one file per cluster).
+      - Its directory must belong to the user running the module, with mode 0700; a missing one is created so. The
+        file is mode 0600 and replaced atomically; a file or directory that others may write, that belongs to someone
+        else or that is a symbolic link is refused.
+      - Launching writes the client token down before C(RunInstances) and the instance ids after it; terminating and
+        instances seen terminated drop out; stop and start keep the ids. O(state=absent) leaves the file without the
+        instances it terminated (an empty file after a whole cluster's destroy, so that a planted instance cannot
+        block the next launch).
+      - The roles keep it beside the cluster key, as C(<key file>.launched/<cluster>.json).
+    type: path
+    required: true
+  adopt_instance_ids:
+    description:
+      - Ids of tagged instances of the cluster to trust and write into O(launch_records), for a cluster launched before
+        this module kept launch records (or whose records were lost). List only instances this controller launched.
+      - Each must be a pending, running, stopping or stopped instance tagged with the cluster and C(managed-by), and
+        carry O(key_name) when that is given; otherwise the module fails and nothing changes. Their role is the one
+        they are tagged with. Ids already recorded change nothing, so the list may stay in a vars file.
+    type: list
+    elements: str
+    default: []
+  metadata_http_tokens:
+    description:
+      - Instance metadata of new instances; V(required) allows only IMDSv2 (session tokens), V(optional) allows IMDSv1
+        as well (an SSRF in anything on the node can then read the role's credentials). Running instances are not
+        changed.
+    type: str
+    choices: [required, optional]
+    default: required
+  metadata_hop_limit:
+    description:
+      - The PUT response hop limit of the instance metadata service for new instances, 1 to 64. V(1) keeps the role's
+        credentials away from containers on the node (a container's bridge is one more hop); V(2) only where a container
+        on the node must reach the metadata service itself.
+    type: int
+    default: 1
+  encrypt_root_volume:
+    description:
+      - Encrypt the root volume of new instances (with the account's default EBS key). It needs the image's root
+        device and size, read with one C(DescribeImages) per launch unless O(root_device_name) and
+        O(root_volume_size) are given.
+    type: bool
+    default: true
   tags:
     description:
       - More tags for new instances. C(Name) defaults to C(cloudburst-<cluster>-<role>).
@@ -112,7 +172,11 @@ options:
     type: int
     default: 5
 notes:
-  - A retried C(RunInstances) carries the same client token, so an answer lost after EC2 acted launches nothing more.
+  - A retried C(RunInstances) carries the same client token, so an answer lost after EC2 acted launches nothing more;
+    the token is written into O(launch_records) before the call, so the instances of a call whose answer never came are
+    recognised by the next run (EC2 refuses a used token to anyone else's different request).
+  - moto 5.2.5 does not keep a client token's idempotency and does not implement the C(client-token) filter; the module
+    matches tokens on the instances it describes anyway.
 attributes:
   check_mode:
     support: full
@@ -140,18 +204,32 @@ EXAMPLES = r"""
     market: spot
     spot_max_price: "0.05"
     root_volume_size: 30
+    launch_records: ~/.ssh/cloudburst-demo_ed25519.launched/demo.json
   register: workers
+
+- name: Adopt the workers of a cluster launched before the module kept launch records
+  cloudburst.aws.ec2_instance_group:
+    cluster: demo
+    role: worker
+    count: 2
+    image_id: ami-0123456789abcdef0
+    instance_type: m5.large
+    key_name: cloudburst-demo
+    launch_records: ~/.ssh/cloudburst-demo_ed25519.launched/demo.json
+    adopt_instance_ids: [i-0123456789abcdef0, i-0fedcba9876543210]
 
 - name: Scale down to one worker (the newest three are terminated)
   cloudburst.aws.ec2_instance_group:
     cluster: demo
     role: worker
     count: 1
+    launch_records: ~/.ssh/cloudburst-demo_ed25519.launched/demo.json
 
-- name: Terminate every instance of the cluster
+- name: Terminate every instance of the cluster that this controller launched
   cloudburst.aws.ec2_instance_group:
     cluster: demo
     state: absent
+    launch_records: ~/.ssh/cloudburst-demo_ed25519.launched/demo.json
 """
 
 RETURN = r"""
@@ -183,7 +261,11 @@ instances:
       description: C(spot) for a spot instance.
       type: str
     tags:
-      description: The instance's tags as a dict.
+      description: The instance's tags as a dict (anyone allowed to tag the cluster's instances can change them).
+      type: dict
+    launch_record:
+      description: What the launch records say about the instance (C(role), C(image_id), C(key_name), C(client_token),
+        C(tags) as launched, C(adopted) for an adopted one); the controller's own word, unlike RV(instances[].tags).
       type: dict
 instance_ids:
   description: The ids of RV(instances).
@@ -200,6 +282,12 @@ terminated_ids:
   returned: always
   type: list
   elements: str
+untrusted_ids:
+  description: Tagged instances of the role (of every role with an empty O(role)) that the launch records do not name;
+    they are reported in a warning and otherwise left alone.
+  returned: always
+  type: list
+  elements: str
 changes:
   description: What the task did (or would do in check mode), one line each.
   returned: always
@@ -207,17 +295,11 @@ changes:
   elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
 
 
 def main():
@@ -240,6 +322,11 @@ def main():
         root_volume_size=dict(type="int", default=0),
         root_device_name=dict(type="str"),
         tags=dict(type="dict", default={}),
+        launch_records=dict(type="path", required=True),
+        adopt_instance_ids=dict(type="list", elements="str", default=[]),
+        metadata_http_tokens=dict(type="str", choices=["required", "optional"], default="required"),
+        metadata_hop_limit=dict(type="int", default=1),
+        encrypt_root_volume=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
         poll_interval=dict(type="int", default=5),
@@ -249,19 +336,11 @@ def main():
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"
-    try:
-        result = manager.run()
-    except InstanceGroupError as exc:
-        module.fail_json(msg=str(exc), changes=manager.changes, launched_ids=manager.launched_ids,
-                         terminated_ids=manager.terminated_ids)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"EC2 call failed for {what}", changes=manager.changes,
-                             launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids)
-    else:
-        diff = result.pop("diff")
-        if module._diff:
-            result["diff"] = diff
-        module.exit_json(**result)
+    result = run_manager(module, manager, manager.run, what)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ notes:
     C(StrictHostKeyChecking yes) followed by C(ssh_args) and the inventory's C(ansible_ssh_common_args), so the
     cluster's known_hosts file, C(HostKeyAlias) and C(IdentitiesOnly) apply as with the stock ssh plugin (tested
     against launched hosts, a wrong key included). With it off, Mitogen also points ssh at C(/dev/null) for
-    known hosts, so no known_hosts file is read at all. Mitogen always asks ssh for compression; the host
+    known hosts, so no known_hosts file is read at all; the hosts the collection's EC2 roles add carry
+    C(ansible_host_key_checking=true), which a global setting does not override. Mitogen always asks ssh for
+    compression; the host
     variable C(mitogen_ssh_compression=false) turns it off.
   - Become. Only C(sudo), C(su) and C(doas) work through Mitogen, with a subset of sudo's flags; one root
     interpreter per host lives for the run, so sudo logs one start per host, not one per task.

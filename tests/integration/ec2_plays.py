@@ -89,6 +89,11 @@ class Run:
                         messages.append(item.get("msg", ""))
         return messages
 
+    def warnings(self):
+        """The warnings of every task on localhost (modules' module.warn)."""
+        return [w for p in self.parsed["plays"] for task in p["tasks"]
+                for w in task["hosts"].get("localhost", {}).get("warnings", [])]
+
     def fact(self, name):
         """The last value set_fact gave name."""
         value = None

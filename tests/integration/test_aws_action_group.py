@@ -91,7 +91,9 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
                                  "Resources: {Bucket: {Type: AWS::S3::Bucket, Properties: {BucketName: cb-group-package}}}"},
         "s3_lambda_package": {"src": str(handler), "bucket": "cb-group-package"},
         "htcondor_annex_check": {"config_file": str(tmp_path / "user_config")},
-        "ec2_instance_group": {"cluster": "cb-group", "role": "worker", "count": 0},
+        "ec2_instance_group": {"cluster": "cb-group", "role": "worker", "count": 0,
+                               "launch_records": str(tmp_path / "launched" / "cb-group.json")},
+        "ec2_instance_group_info": {"cluster": "cb-group", "launch_records": str(tmp_path / "launched" / "cb-group.json")},
         "events_retarget": {"moves": [{"from": "arn:aws:lambda:eu-west-1:123456789012:function:cb-group-old",
                                        "to": "arn:aws:lambda:eu-west-1:123456789012:function:cb-group-new"}]},
         "access_check": {},
@@ -100,7 +102,7 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
     order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
              "iam_mfa_device", "sts_session", "iam_audit", "htcondor_annex_reaper", "htcondor_annex_status",
              "cloudformation_stack", "s3_lambda_package", "htcondor_annex_check",
-             "ec2_instance_group", "events_retarget", "access_check"]
+             "ec2_instance_group", "ec2_instance_group_info", "events_retarget", "access_check"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]
@@ -114,6 +116,7 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
     assert by_name["s3_lambda_package"]["changed"] is True
     assert by_name["htcondor_annex_check"]["ok"] is False and by_name["htcondor_annex_check"]["region"] == "eu-west-1"
     assert by_name["ec2_instance_group"]["changed"] is False and by_name["ec2_instance_group"]["instance_ids"] == []
+    assert by_name["ec2_instance_group_info"]["instance_ids"] == []
     assert by_name["events_retarget"]["changed"] is False and by_name["events_retarget"]["retargeted"] == []
     assert by_name["access_check"]["arn"].endswith(":user/cloudburst-rig-admin") and "eu-west-1" in by_name[
         "access_check"]["regions"]

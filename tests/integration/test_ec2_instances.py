@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-"""The ec2_instances role against moto: exact count scoped by tags, strangers survive, bad input creates nothing."""
+"""The ec2_instances role against moto: exact count scoped by tags and the launch records, strangers survive (even with
+the cluster's tags: reported, never in the inventory), bad input creates nothing, instances hardened (IMDSv2, hop
+limit 1, encrypted root volume)."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ def ec2(boto3_session, moto_server):
 
 
 @pytest.fixture
-def world(ec2):
-    """A VPC with a subnet and a group, a fake Debian image, and a stranger instance (same AMI, same subnet)."""
+def world(ec2, tmp_path):
+    """A VPC with a subnet and a group, a fake Debian image, and a stranger instance (same AMI, same subnet); the
+    controller's launch records go to the test's own directory."""
     n = next(_cidrs)
     vpc = ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{n}.1.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
@@ -30,7 +33,8 @@ def world(ec2):
     stranger = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
                                  SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
     owner = ec2.describe_images(ImageIds=[image])["Images"][0]["OwnerId"]
-    return {"vpc": vpc, "subnet": subnet, "group": group, "image": image, "stranger": stranger, "owner": owner}
+    return {"vpc": vpc, "subnet": subnet, "group": group, "image": image, "stranger": stranger, "owner": owner,
+            "records": tmp_path / "records"}
 
 
 def state_of(ec2, instance_id):
@@ -50,7 +54,14 @@ def instances(cluster, world, **options):
         "ec2_instances_instance_type": "t3.micro",
         "ec2_instances_subnet_id": world["subnet"], "ec2_instances_security_group_ids": [world["group"]],
         "ec2_instances_wait_for_ssh": False, "ec2_instances_inventory_groups": ["cb_workers"],
+        "ec2_instances_launch_records_file": str(world["records"] / f"{cluster}.json"),
     }, **options))
+
+
+def destroy(cluster, world):
+    return ("ec2_instances", {"ec2_instances_cluster": cluster, "ec2_instances_role": "",
+                              "ec2_instances_state": "absent",
+                              "ec2_instances_launch_records_file": str(world["records"] / f"{cluster}.json")})
 
 
 def inventory_check(count):
@@ -86,12 +97,16 @@ def test_exact_count_is_scoped_by_tags_and_strangers_survive(tmp_path, moto_serv
     behaviour = ec2.describe_instance_attribute(InstanceId=launched[0], Attribute="instanceInitiatedShutdownBehavior")
     assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     assert sorted(i["instance_id"] for i in first.fact("ec2_instances_result")) == launched
-    # The root volume has the size asked for, read back from the volume itself.
+    # The root volume has the size asked for and is encrypted, read back from the volume itself; the instance
+    # metadata service answers IMDSv2 only, one hop away.
     root_name = ec2.describe_images(ImageIds=[world["image"]])["Images"][0]["RootDeviceName"]
     for reservation in ec2.describe_instances(InstanceIds=launched)["Reservations"]:
         for instance in reservation["Instances"]:
             (root,) = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == root_name]
-            assert ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 12
+            volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
+            assert volume["Size"] == 12 and volume["Encrypted"] is True
+            assert instance["MetadataOptions"]["HttpTokens"] == "required"
+            assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
 
     moto_server.reset_recording()
     again = converge(2, ec2_instances_lease_end="2026-11-25T18:00:00Z", ec2_instances_root_volume_size=12)
@@ -126,17 +141,16 @@ def test_destroy_terminates_every_role_and_nothing_else(tmp_path, moto_server, e
     assert other.rc == 0, other.failure_messages()
 
     moto_server.reset_recording()
-    destroy = role_tasks(("ec2_instances", {"ec2_instances_cluster": "inst-b", "ec2_instances_role": "",
-                                            "ec2_instances_state": "absent"}))
-    checked = run_play(tmp_path, moto_server, destroy, ["--check"])
+    destroy_b = role_tasks(destroy("inst-b", world))
+    checked = run_play(tmp_path, moto_server, destroy_b, ["--check"])
     assert checked.rc == 0 and checked.changed == 1, checked.failure_messages()
     assert ec2_writes(moto_server.recorded_actions()) == []
 
-    gone = run_play(tmp_path, moto_server, destroy)
+    gone = run_play(tmp_path, moto_server, destroy_b)
     assert gone.rc == 0, gone.failure_messages()
     assert tagged(ec2, "cloudburst:cluster", "inst-b") == []
     assert state_of(ec2, world["stranger"]) == "running" and len(live(ec2, "inst-other")) == 1
-    again = run_play(tmp_path, moto_server, destroy)
+    again = run_play(tmp_path, moto_server, destroy_b)
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
 
 
@@ -181,7 +195,10 @@ def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2
 
 
 def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, moto_server, ec2, world):
-    options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05"}
+    # With the hardening's documented opt-outs, which reach the request.
+    options = {"ec2_instances_count": 2, "ec2_instances_market": "spot", "ec2_instances_spot_max_price": "0.05",
+               "ec2_instances_metadata_http_tokens": "optional", "ec2_instances_metadata_hop_limit": 2,
+               "ec2_instances_encrypt_root_volume": False}
     moto_server.reset_recording()
     first = run_play(tmp_path, moto_server, role_tasks(instances("inst-spot", world, **options)))
     assert first.rc == 0, first.failure_messages()
@@ -189,6 +206,10 @@ def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, 
     for reservation in ec2.describe_instances(InstanceIds=live(ec2, "inst-spot"))["Reservations"]:
         for instance in reservation["Instances"]:
             assert instance["InstanceLifecycle"] == "spot"
+            assert instance["MetadataOptions"]["HttpTokens"] == "optional"
+            assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+            volumes = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+            assert [v["Encrypted"] for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]] == [False]
             assert instance["SubnetId"] == world["subnet"]
             assert [g["GroupId"] for g in instance["SecurityGroups"]] == [world["group"]]
     assert ec2_writes(moto_server.recorded_actions()) == ["ec2:RunInstances"]  # no template, no CreateTags
@@ -199,8 +220,7 @@ def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, 
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
     assert ec2_writes(moto_server.recorded_actions()) == []
 
-    gone = run_play(tmp_path, moto_server, role_tasks(("ec2_instances", {
-        "ec2_instances_cluster": "inst-spot", "ec2_instances_role": "", "ec2_instances_state": "absent"})))
+    gone = run_play(tmp_path, moto_server, role_tasks(destroy("inst-spot", world)))
     assert gone.rc == 0, gone.failure_messages()
     assert tagged(ec2, "cloudburst:cluster", "inst-spot") == []
 
@@ -212,7 +232,56 @@ def test_destroying_a_cluster_never_reaches_a_cluster_whose_name_extends_it(tmp_
         made = run_play(tmp_path, moto_server, role_tasks(instances(cluster, world, ec2_instances_count=1,
                                                                     ec2_instances_market="spot")))
         assert made.rc == 0, made.failure_messages()
-    gone = run_play(tmp_path, moto_server, role_tasks(("ec2_instances", {
-        "ec2_instances_cluster": "prod", "ec2_instances_role": "", "ec2_instances_state": "absent"})))
+    gone = run_play(tmp_path, moto_server, role_tasks(destroy("prod", world)))
     assert gone.rc == 0, gone.failure_messages()
     assert live(ec2, "prod") == [] and len(live(ec2, "prod-eu")) == 1
+
+
+def plant(ec2, world, cluster, count=1, key=None):
+    """What anyone allowed to launch with the cluster's tags (the restricted launch key is) can do."""
+    tags = [{"Key": "cloudburst:cluster", "Value": cluster}, {"Key": "cloudburst:role", "Value": "worker"},
+            {"Key": "managed-by", "Value": "cloudburst.aws"}]
+    return [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=world["image"], MinCount=count, MaxCount=count, SubnetId=world["subnet"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **({"KeyName": key} if key else {}))["Instances"]]
+
+
+def inventory_is(ids):
+    return {"name": "The play's inventory holds exactly these instances", "ansible.builtin.assert": {
+        "that": [f"groups['cb_workers'] | default([]) | sort == {sorted(ids)}"]}}
+
+
+def test_a_planted_instance_is_reported_and_never_joins_the_inventory(tmp_path, moto_server, ec2, world):
+    ec2.create_key_pair(KeyName="inst-p-key")
+    ec2.create_key_pair(KeyName="inst-p-stranger")
+    tasks = role_tasks(instances("inst-p", world, ec2_instances_count=1, ec2_instances_key_name="inst-p-key"))
+    first = run_play(tmp_path, moto_server, tasks)
+    assert first.rc == 0, first.failure_messages()
+    (ours,) = live(ec2, "inst-p")
+    (planted,) = plant(ec2, world, "inst-p", key="inst-p-stranger")
+
+    moto_server.reset_recording()
+    again = run_play(tmp_path, moto_server, tasks + [inventory_is([ours])])
+    assert again.rc == 0 and again.changed == 0, (again.failure_messages(), again.changed_tasks())
+    assert [w for w in again.warnings() if f"not launched by this controller: {planted}" in w], again.warnings()
+    assert ec2_writes(moto_server.recorded_actions()) == [] and state_of(ec2, planted) == "running"
+    assert [i["instance_id"] for i in again.fact("ec2_instances_result")] == [ours]
+
+
+def test_a_cluster_without_launch_records_fails_closed_until_adopted(tmp_path, moto_server, ec2, world):
+    legacy = plant(ec2, world, "inst-old", count=2)  # launched by an older version: the tags, no records
+    tasks = role_tasks(instances("inst-old", world, ec2_instances_count=2))
+    moto_server.reset_recording()
+    refused = run_play(tmp_path, moto_server, tasks)
+    assert refused.rc != 0
+    message = " ".join(" ".join(refused.failure_messages()).split())
+    assert "has instances tagged as its own" in message and all(i in message for i in legacy), message
+    assert "ec2_instances_adopt_instance_ids" in message and "Nothing was changed." in message
+    assert ec2_writes(moto_server.recorded_actions()) == [] and not (world["records"] / "inst-old.json").exists()
+
+    adopting = role_tasks(instances("inst-old", world, ec2_instances_count=2, ec2_instances_adopt_instance_ids=legacy))
+    adopted = run_play(tmp_path, moto_server, adopting + [inventory_is(legacy)])
+    assert adopted.rc == 0 and adopted.changed >= 1, adopted.failure_messages()
+    assert "ec2:RunInstances" not in moto_server.recorded_actions() and sorted(live(ec2, "inst-old")) == sorted(legacy)
+    again = run_play(tmp_path, moto_server, tasks + [inventory_is(legacy)])
+    assert again.rc == 0 and again.changed == 0, (again.failure_messages(), again.changed_tasks())

@@ -5,7 +5,10 @@ cluster's own known_hosts file with strict checking, user admin and become throu
 The playbook imports playbooks/ec2_launch.yml (network, groups, key, one master and one worker) and then runs
 a task over SSH with become on both hosts. It runs twice with changed=0 the second time; then a stale line (a
 terminated instance that had the worker's address, with another key) replaces the worker's line, and the next
-run replaces it back instead of failing the strict check.
+run replaces it back instead of failing the strict check. An instance planted with the cluster's tags and another key
+pair before the second run (what anyone allowed to launch with the cluster's tags can do) is reported by it and never
+added to the inventory nor scanned: no play reaches it. A worker whose key differs from the recorded one is refused,
+through Mitogen and through the stock ssh connection, even with ANSIBLE_HOST_KEY_CHECKING=False.
 """
 
 from __future__ import annotations
@@ -75,9 +78,9 @@ def launch(moto_server, local_cloud, ec2, tmp_path_factory):
     checkip = CheckipServer().start()
     env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url})
 
-    def go(mitogen=False):
+    def go(mitogen=False, environment=None):
         return run(["ansible-playbook", str(through_mitogen if mitogen else playbook), "-e", json.dumps(extra)],
-                   env=env, timeout=900)
+                   env=dict(env, **(environment or {})), timeout=900)
 
     go.key_path = extra["ec2_cluster_key_path"]
     yield go
@@ -94,10 +97,12 @@ def recap(output):
         r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)}
 
 
-def live_instances(ec2):
+def live_instances(ec2, planted_too=False):
+    """The cluster's live instances: the launched ones (the cluster's key pair), or every one with its tags."""
     found = ec2.describe_instances(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
                                             {"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    return {i["InstanceId"]: i for r in found["Reservations"] for i in r["Instances"]}
+    return {i["InstanceId"]: i for r in found["Reservations"] for i in r["Instances"]
+            if planted_too or i.get("KeyName") == f"cloudburst-{CLUSTER}"}
 
 
 def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, ec2):
@@ -116,16 +121,28 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
         f"{i['PrivateIpAddress']},{i['InstanceId']}" for i in instances.values())
     assert all(line.split()[1] == "ssh-ed25519" for line in lines)
 
-    # Idempotent launch: nothing changes on the second run, and SSH still works.
+    # Someone allowed to launch with the cluster's tags plants a worker with a key pair of theirs, in the cluster's
+    # subnet (the local cloud makes it a host that answers SSH).
+    worker = next(i for i in instances.values() if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
+    ec2.import_key_pair(KeyName=f"{CLUSTER}-stranger",
+                        PublicKeyMaterial=f"ssh-ed25519 {stranger_key(launch.key_path + '.planter')}".encode())
+    planted = ec2.run_instances(
+        ImageId=worker["ImageId"], MinCount=1, MaxCount=1, SubnetId=worker["SubnetId"], KeyName=f"{CLUSTER}-stranger",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [t for t in worker["Tags"] if t["Key"] != "Name"]}],
+    )["Instances"][0]["InstanceId"]
+
+    # Idempotent launch: nothing changes on the second run, and SSH still works. The planted worker is reported,
+    # not counted (nothing is launched or terminated), never scanned and never in the inventory.
     second = launch()
     assert second.rc == 0, second.output[-6000:]
     assert all(c[1] == 0 for c in recap(second.stdout).values()), second.stdout[-3000:]
+    assert set(recap(second.stdout)) == {"localhost", *instances}, second.stdout[-3000:]
+    assert f"not launched by this controller: {planted}" in " ".join(second.output.split()), second.output[-3000:]
     assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
+    assert set(live_instances(ec2, planted_too=True)) == {*instances, planted}
 
     # A terminated instance once had the worker's address (its line names another id and holds another key):
     # the next run scans the worker again and replaces that line rather than failing the strict check.
-    worker = next(i for i in instances.values()
-                  if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
     other_key = stranger_key(launch.key_path + ".other")
     stale = [line if worker["InstanceId"] not in line
              else f"{worker['PrivateIpAddress']},i-0000000000000dead ssh-ed25519 {other_key}" for line in lines]
@@ -147,7 +164,9 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
 
 def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
     """Through cloudburst.aws.mitogen_linear the same hosts are reached with the cluster key, sudo and the
-    cluster's known_hosts under strict checking: a wrong key under the worker's instance id stops that host."""
+    cluster's known_hosts under strict checking: a wrong key under the worker's instance id stops that host, through
+    Mitogen and through the stock ssh connection, even when the user's configuration turns host key checking off
+    (ANSIBLE_HOST_KEY_CHECKING=False; Mitogen would then read no known_hosts file at all)."""
     known_hosts = launch.key_path + ".known_hosts"
     first = launch(mitogen=True)
     assert first.rc == 0, first.output[-6000:]
@@ -165,14 +184,15 @@ def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
     try:
         with open(known_hosts, "w") as stream:
             stream.write("\n".join(wrong) + "\n")
-        refused = launch(mitogen=True)
-        assert refused.rc != 0
-        counts = recap(refused.stdout)
-        assert counts[worker["InstanceId"]][2] == 1, refused.stdout[-3000:]
-        assert "host key" in refused.output.lower() or "verification failed" in refused.output.lower(), \
-            refused.output[-3000:]
-        master = next(i for i in instances if i != worker["InstanceId"])
-        assert counts[master][2:] == (0, 0), refused.stdout[-3000:]
+        for mitogen in (True, False):
+            refused = launch(mitogen=mitogen, environment={"ANSIBLE_HOST_KEY_CHECKING": "False"})
+            assert refused.rc != 0, refused.stdout[-3000:]
+            counts = recap(refused.stdout)
+            assert counts[worker["InstanceId"]][2] == 1, refused.stdout[-3000:]
+            assert "host key" in refused.output.lower() or "verification failed" in refused.output.lower(), \
+                refused.output[-3000:]
+            master = next(i for i in instances if i != worker["InstanceId"])
+            assert counts[master][2:] == (0, 0), refused.stdout[-3000:]
     finally:
         with open(known_hosts, "w") as stream:
             stream.write("\n".join(lines) + "\n")

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""playbooks/spark_ec2.yml's input checks: bad input fails with a clear message, before any write call.
+"""playbooks/spark_ec2.yml's input checks: bad input fails with a clear message, before any write call; and the
+role's cloud side leaves an instance planted with the cluster's tags out of the cluster.
 
 The cluster's whole life on the local cloud (launch, job, resize to 3 and to 1, stop, start, job, destroy,
 each step re-run for no change, the exposure rules) runs in tests/integration/test_demo.py, on the cluster
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, tagged
+from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_roles, tagged
 
 from conftest import run
 
@@ -58,8 +59,8 @@ def flat(output):
     return " ".join(output.split())
 
 
-def nodes(ec2):
-    flt = [{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
+def nodes(ec2, cluster=CLUSTER):
+    flt = [{"Name": "tag:cloudburst:cluster", "Values": [cluster]},
            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     return [i for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
 
@@ -83,3 +84,43 @@ def test_bad_input_changes_nothing(cluster, moto_server):
         assert "Traceback" not in result.output
         assert ec2_writes(moto_server.recorded_actions()) == [], (extra, moto_server.recorded_actions())
     assert nodes(cluster["ec2"]) == [] and tagged(cluster["ec2"], "cloudburst:cluster", "no-such-cluster") == []
+
+
+def test_a_planted_worker_is_reported_and_never_part_of_the_cluster(cluster, moto_server, tmp_path):
+    """The role's cloud side (no host): launch a master and a worker, plant a worker with the cluster's tags and
+    another key pair (what the restricted launch key can do), then describe and destroy. The planted instance is
+    reported, never listed as a worker (so never configured, never given the Spark secret) and never terminated."""
+    ec2 = cluster["ec2"]
+    settings = {key: value for key, value in cluster["settings"].items()
+                if key not in ("cloudburst_aws_region", "spark_auth_secret_file")}
+    settings.update(spark_ec2_cluster="sparkplant", spark_ec2_vpc_cidr="10.122.0.0/16",
+                    spark_ec2_subnet_cidr="10.122.1.0/24", spark_ec2_key_path=str(cluster["home"] / "plant_ed25519"),
+                    spark_ec2_wait_for_ssh=False, spark_ec2_workers=1)
+
+    def spark_ec2_role(action):
+        result = run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action=action))])
+        assert result.rc == 0, result.failure_messages()
+        return result
+
+    launched = spark_ec2_role("launch").fact("spark_ec2_result")
+    (worker,) = [w["instance_id"] for w in launched["workers"]]
+    # Both nodes hardened: IMDSv2 only, one hop, an encrypted root volume.
+    for node in nodes(ec2, "sparkplant"):
+        assert node["MetadataOptions"]["HttpTokens"] == "required"
+        assert node["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+        volumes = [m["Ebs"]["VolumeId"] for m in node["BlockDeviceMappings"]]
+        assert [v["Encrypted"] for v in ec2.describe_volumes(VolumeIds=volumes)["Volumes"]] == [True]
+    ec2.create_key_pair(KeyName="sparkplant-stranger")
+    planted = ec2.run_instances(
+        ImageId=cluster["image"], MinCount=1, MaxCount=1, KeyName="sparkplant-stranger",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "cloudburst:cluster", "Value": "sparkplant"}, {"Key": "cloudburst:role", "Value": "worker"},
+            {"Key": "managed-by", "Value": "cloudburst.aws"}]}])["Instances"][0]["InstanceId"]
+
+    described = spark_ec2_role("describe")
+    assert [w["instance_id"] for w in described.fact("spark_ec2_result")["workers"]] == [worker]
+    assert [w for w in described.warnings() if f"not launched by this controller: {planted}" in w]
+
+    spark_ec2_role("destroy")
+    assert tagged(ec2, "cloudburst:cluster", "sparkplant") == [("instance", planted)]
+    ec2.terminate_instances(InstanceIds=[planted])
