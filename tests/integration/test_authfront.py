@@ -174,11 +174,16 @@ def test_run_instances_is_authorized_resource_by_resource(moto_server):
         kind for action, kind in seen if action == "ec2:RunInstances"}
     assert seen[("ec2:CreateTags", "instance")]["grants"] == [["Ec2TagOnlyWhileCreating", "ec2:CreateTags"]]
     assert seen[("iam:PassRole", "role")]["resource"].endswith(":role/AnnexSetup-instance-us-east-1")
+    # A spot worker's request is authorized too (the launch policy grants it untagged; the instance carries the tag).
+    spot = user_ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                                  TagSpecifications=tags, InstanceMarketOptions={"MarketType": "spot"})
+    assert ("ec2:RunInstances", "spot-instances-request") in {(d["action"], d["resource_type"])
+                                                              for d in moto_server.front.decisions}
     # The lease role is no instance role: passing it is refused, and nothing is launched.
     answer = refused(user_ec2.run_instances, ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
                      TagSpecifications=tags, IamInstanceProfile={"Name": "front-lease-role"})
     assert f"iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/front-lease-role" in answer["Error"]["Message"]
-    ec2.terminate_instances(InstanceIds=[made["Instances"][0]["InstanceId"]])
+    ec2.terminate_instances(InstanceIds=[made["Instances"][0]["InstanceId"], spot["Instances"][0]["InstanceId"]])
 
 
 def test_policies_are_read_again_after_an_iam_write(moto_server):
