@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_instance_group
 short_description: Exactly N tagged EC2 instances of one cluster role, launched and terminated in batches
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster),
     tagged C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances
@@ -188,6 +188,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -295,8 +296,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
@@ -331,8 +331,8 @@ def main():
         wait_timeout=dict(type="int", default=600),
         poll_interval=dict(type="int", default=5),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["subnet_id", "availability_zone"]])
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                                 mutually_exclusive=[["subnet_id", "availability_zone"]])
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: events_retarget
 short_description: Point EventBridge rule targets from one ARN to another
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - For each move, finds every rule of the default event bus that targets the old ARN (C(ListRuleNamesByTarget),
     whatever the rule's name) and puts each such target again with the new ARN, keeping its id, input and other
@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -77,7 +78,7 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import RetargetError
@@ -86,7 +87,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget imp
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             moves=dict(type="list", elements="dict", required=True, options=dict(
                 **{"from": dict(type="str", required=True), "to": dict(type="str", required=True)})),

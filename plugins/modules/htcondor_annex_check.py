@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htcondor_annex_check
 short_description: Check an HTCondor annex setup as condor_annex -check-setup does, and the resources behind it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the user's HTCondor config file and reports each item of the annex setup as C(ok), C(missing),
     C(mismatch) (the config and the account disagree) or C(problem) (there, but wrong).
@@ -66,6 +66,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 attributes:
   check_mode:
     support: full
@@ -141,13 +142,13 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SUPPORTED_RUNTIMES
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
@@ -159,7 +160,7 @@ def main():
         owner_tags=dict(type="dict", default={"cloudburst:made-by": "cloudburst.aws.htcondor_annex_setup"}),
         fail_on_problem=dict(type="bool", default=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
 
     def connect(service, region):

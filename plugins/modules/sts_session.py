@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: sts_session
 short_description: Temporary credentials with MFA, written as a profile of the AWS credentials file
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Calls STS C(GetSessionToken) with a code from the user's MFA device and writes the temporary credentials
     (with C(aws_session_token) and their expiry) as profile O(session_profile) of O(credentials_file). This is
@@ -69,6 +69,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -116,8 +117,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
@@ -135,8 +135,8 @@ def main():
         renew_before_minutes=dict(type="int", default=30),
         force=dict(type="bool", default=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["mfa_code", "seed_file"]])
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                                 mutually_exclusive=[["mfa_code", "seed_file"]])
     manager = StsSessionManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"session profile {module.params['session_profile']}")
     session = dict(profile=manager.profile, credentials_file=manager.path, **manager.result_extra)

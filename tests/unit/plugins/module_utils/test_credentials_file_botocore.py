@@ -53,7 +53,7 @@ def option_lines(draw, name, indent):
     nested = draw(st.integers(0, 6)) == 0
     lines = [f"{indent}{name}{delimiter}{'' if nested else draw(filled)}"]
     deeper = indent + draw(st.sampled_from([" ", "  ", "\t", "   "]))
-    for _ in range(draw(st.integers(1, 3)) if nested else draw(st.sampled_from([0, 0, 0, 1, 2]))):
+    for _line in range(draw(st.integers(1, 3)) if nested else draw(st.sampled_from([0, 0, 0, 1, 2]))):
         # botocore splits a nested block with str.splitlines: its lines keep to printable ASCII.
         line = f"{draw(st.sampled_from(OPTION_NAMES))} = {draw(ascii_values)}" if nested else draw(values)
         lines.append(deeper + line)
