@@ -26,7 +26,7 @@ import boto3
 import pytest
 from authfront_map import Authorization
 from botocore.exceptions import ClientError
-from ec2_plays import tagged
+from ec2_plays import ec2_env, role_tasks, run_play, tagged
 
 import rig
 from conftest import ansible_env, run, write_calls
@@ -184,6 +184,30 @@ def test_run_instances_is_authorized_resource_by_resource(moto_server):
                      TagSpecifications=tags, IamInstanceProfile={"Name": "front-lease-role"})
     assert f"iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/front-lease-role" in answer["Error"]["Message"]
     ec2.terminate_instances(InstanceIds=[made["Instances"][0]["InstanceId"], spot["Instances"][0]["InstanceId"]])
+
+
+def test_the_launch_policy_allows_the_network_and_the_annex_record_the_flows_make(moto_server, launcher, tmp_path):
+    """What a real account refused the restricted key before: CreateSubnet and CreateRouteTable are authorized on the
+    VPC too (without the request's tags), and amazon.aws.s3_object reads the bucket's ownership controls and the
+    object's tags around a put."""
+    admin_client(moto_server, "s3", "eu-west-1").create_bucket(
+        Bucket="cloudburst-front-record", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    env = dict(ec2_env(moto_server), AWS_ACCESS_KEY_ID=launcher["AccessKeyId"],
+               AWS_SECRET_ACCESS_KEY=launcher["SecretAccessKey"])
+    network = {"ec2_network_cluster": "front-net", "ec2_network_vpc_cidr": "10.125.0.0/16",
+               "ec2_network_subnet_cidr": "10.125.1.0/24"}
+    record = {"bucket": "cloudburst-front-record", "object": "config-front/annex.json", "content": "{}",
+              "permission": []}
+    made = run_play(tmp_path, moto_server, role_tasks(("ec2_network", network)) + [
+        {"amazon.aws.s3_object": dict(record, mode="put", overwrite="different")},
+        {"amazon.aws.s3_object": dict(record, mode="put", overwrite="different")},
+        {"amazon.aws.s3_object": {"bucket": record["bucket"], "object": record["object"], "mode": "delobj"}},
+    ] + role_tasks(("ec2_network", dict(network, ec2_network_state="absent"))), env=env)
+    assert made.rc == 0, made.failure_messages()
+    mine = [d for d in moto_server.front.decisions if d["principal"].endswith("/front-launcher")]
+    assert {("ec2:CreateSubnet", "vpc"), ("ec2:CreateRouteTable", "vpc"), ("s3:GetObjectTagging", "object"),
+            ("s3:GetBucketOwnershipControls", "bucket")} <= {(d["action"], d["resource_type"]) for d in mine}
+    assert [d for d in mine if d["effect"] != "Allow"] == []
 
 
 def test_policies_are_read_again_after_an_iam_write(moto_server):
