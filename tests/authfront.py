@@ -430,7 +430,7 @@ class AuthFront(LocalHTTPServer):
             if answer is not None:
                 self.timings.append((time.perf_counter() - started, True))
                 return send(handler, *answer)
-        restricted = call is not None and call.operation is not None
+        restricted = scope is not None and scope[0] not in self.administrators
         self.timings.append((time.perf_counter() - started, restricted))
         status, response_headers, data = forward(self.upstream, handler, body)
         if call is not None and status < 300:
