@@ -287,6 +287,48 @@ def test_a_launch_from_outside_the_allow_list_is_refused_at_once_and_makes_nothi
     assert not (home / "cluster_ed25519").exists()
 
 
+class NoLookups:
+    """A map look-up that is never needed by the calls below."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"unexpected look-up {name}")
+
+
+@pytest.mark.parametrize("service, method, path, query, headers, body, expected", [
+    ("s3", "GET", "/cloudburst-b/config-x/annex.json", "", {"host": "127.0.0.1:5000"}, b"",
+     [("s3:GetObject", "arn:aws:s3:::cloudburst-b/config-x/annex.json", "object")]),
+    ("s3", "HEAD", "/config-x/annex.json", "", {"host": "cloudburst-b.s3.us-east-1.amazonaws.com"}, b"",
+     [("s3:GetObject", "arn:aws:s3:::cloudburst-b/config-x/annex.json", "object")]),
+    ("s3", "GET", "/cloudburst-b", "list-type=2&prefix=config-x%2F", {"host": "127.0.0.1:5000"}, b"",
+     [("s3:ListBucket", "arn:aws:s3:::cloudburst-b", "bucket")]),
+    ("s3", "POST", "/cloudburst-b", "delete", {"host": "127.0.0.1:5000"},
+     b"<Delete><Object><Key>config-a</Key></Object><Object><Key>config-b</Key></Object></Delete>",
+     [("s3:DeleteObject", "arn:aws:s3:::cloudburst-b/config-a", "object"),
+      ("s3:DeleteObject", "arn:aws:s3:::cloudburst-b/config-b", "object")]),
+    ("s3", "GET", "/cloudburst-b", "ownershipControls", {"host": "127.0.0.1:5000"}, b"",
+     [("s3:GetBucketOwnershipControls", "arn:aws:s3:::cloudburst-b", "bucket")]),
+    ("lambda", "GET", "/2015-03-31/functions/AnnexSetup-odi-lease", "", {}, b"",
+     [("lambda:GetFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:AnnexSetup-odi-lease", "function")]),
+    ("events", "POST", "/", "", {"x-amz-target": "AWSEvents.PutTargets"},
+     json.dumps({"Rule": "HTCondorAnnex-a-lease", "Targets": [{"Id": "t", "Arn": "arn:aws:lambda:x"}]}).encode(),
+     [("events:PutTargets", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/HTCondorAnnex-a-lease", "rule")]),
+    ("sts", "POST", "/", "", {}, b"Action=GetSessionToken&Version=2011-06-15", [("sts:GetSessionToken", "*", "*")]),
+    ("ec2", "POST", "/", "", {}, b"Action=DescribeInstances&Version=2016-11-15", [("ec2:DescribeInstances", "*", "*")]),
+])
+def test_the_map_reads_each_protocol(service, method, path, query, headers, body, expected):
+    """Query, JSON 1.1, REST-JSON and REST-XML (path-style and virtual-host) requests, as the map reads them."""
+    import authfront_map
+
+    call = authfront_map.parse(authfront_map.Call(service, REGION, method, path, query, headers, body))
+    principal = authfront.Principal(f"arn:aws:iam::{ACCOUNT}:user/bob", "AIDABOB", [])
+    found = authfront_map.authorizations(call, principal, NoLookups())
+    assert [(a.action, a.resource, a.resource_type) for a in found] == expected
+    if call.operation == "PutTargets":
+        assert found[0].values["events:TargetArn"] == ["arn:aws:lambda:x"]
+    if call.operation == "ListBucket":
+        assert found[0].values["s3:prefix"] == "config-x/"
+
+
 # --- the front's decisions against an independent evaluator -------------------------------------------------
 
 def principalmapper():
