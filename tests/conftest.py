@@ -179,8 +179,9 @@ def local_cloud(request, moto_server, tmp_path_factory):
     server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
     It mirrors only the clusters (cloudburst:cluster tag) the test module lists in LOCAL_CLOUD_CLUSTERS, and
     its region is the module's LOCAL_CLOUD_REGION (default the rig's), so modules sharing the session's moto
-    leave each other's instances alone. Its describe calls land in moto's recording, so tests that count calls
-    should not use it."""
+    leave each other's instances alone; it also mirrors the stock condor_annex annexes named in
+    LOCAL_CLOUD_STOCK_ANNEXES. Security groups filter the containers' traffic. Its describe calls land in moto's
+    recording, so tests that count calls should not use it."""
     import localcloud
 
     clusters = getattr(request.module, "LOCAL_CLOUD_CLUSTERS", None)
@@ -191,7 +192,7 @@ def local_cloud(request, moto_server, tmp_path_factory):
         moto_server.url, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION),
         moto_server.credentials["aws_access_key_id"], moto_server.credentials["aws_secret_access_key"],
         inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"],
-        clusters=clusters)
+        clusters=clusters, stock_annexes=getattr(request.module, "LOCAL_CLOUD_STOCK_ANNEXES", ()))
     cloud.start(interval=1.0)
     yield cloud
     cloud.stop()
