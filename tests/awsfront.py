@@ -160,10 +160,10 @@ def lambda_invoke(front, handler, body):
     if kind == "DryRun":
         return 204, [], b""
     if kind == "Event":
-        threading.Thread(target=_invoke, args=(front, function, event), daemon=True).start()
+        threading.Thread(target=_invoke, args=(front, function, event, region_of(handler)), daemon=True).start()
         return 202, [], b""
     try:
-        invocation = front.lambdas.invoke(function, event, source="Invoke")
+        invocation = front.lambdas.invoke(function, event, source="Invoke", region=region_of(handler))
     except LambdaRunError as error:
         data = json.dumps({"Type": "User", "message": str(error)}).encode()
         return 400, [("Content-Type", "application/json"), ("X-Amzn-ErrorType", "InvalidRuntimeException")], data
@@ -173,8 +173,8 @@ def lambda_invoke(front, handler, body):
     return 200, headers, json.dumps(invocation.result).encode()
 
 
-def _invoke(front, function, event):
+def _invoke(front, function, event, region):
     try:
-        front.lambdas.invoke(function, event, source="Invoke")
+        front.lambdas.invoke(function, event, source="Invoke", region=region)
     except LambdaRunError as error:
         front.lambdas.log(f"{function}: {error}")

@@ -150,6 +150,33 @@ def moto_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def aws_front(moto_server):
+    """The rig's front before the session's moto (tests/awsfront.py): it answers as AWS does where moto does not
+    (StopInstances on a one-time spot instance, Invoke running the function's code). aws_front.url is an endpoint;
+    aws_front.lambdas runs functions (their boto3 goes to the front)."""
+    from awsfront import AwsFront
+    from lambdarun import LambdaRunner
+
+    lambdas = LambdaRunner(moto_server.url, rig.DEFAULT_REGION, moto_server.credentials)
+    front = AwsFront(moto_server.url, moto_server.credentials, lambdas=lambdas).start()
+    lambdas.endpoint_url = front.url
+    yield front
+    front.stop()
+
+
+@pytest.fixture(scope="module")
+def cloud_schedules(request, aws_front):
+    """Schedules fire (tests/schedules.py) in the module's LOCAL_CLOUD_REGION (default the rig's): due EventBridge
+    rules and Scheduler schedules run their Lambda targets' code, checked every 2 s in a thread."""
+    from schedules import ScheduleRunner
+
+    runner = ScheduleRunner(aws_front.lambdas, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION))
+    runner.start(interval=2.0)
+    yield runner
+    runner.stop()
+
+
 @pytest.fixture
 def aws_env(moto_server):
     """ansible_env() pointed at the session's moto server."""

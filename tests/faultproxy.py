@@ -108,14 +108,19 @@ def forward(upstream, handler, body):
 
 
 def send(handler, status, headers, data):
-    """Answer the request with status, headers (name, value pairs) and data."""
+    """Answer the request with status, headers (name, value pairs) and data. A HEAD answer keeps the upstream's
+    Content-Length (the size of what a GET would return) and has no body."""
+    head = handler.command == "HEAD"
     handler.send_response(status)
     for name, value in headers:
-        if name.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+        if name.lower() not in ("connection", "transfer-encoding", "server", "date") and (
+                head or name.lower() != "content-length"):
             handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(data)))
+    if not head:
+        handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
-    handler.wfile.write(data)
+    if not head:
+        handler.wfile.write(data)
 
 
 def upstream_of(url):

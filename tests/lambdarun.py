@@ -87,8 +87,9 @@ class Invocation:
 
 
 class LambdaRunner:
-    """Runs the functions of one moto endpoint. endpoint_url is where the handlers' boto3 goes (moto, or a front
-    chained before it); moto_url is where the runner reads functions and code and assumes roles (moto itself)."""
+    """Runs the functions of one moto endpoint, in any region (a function ARN names its own; region is the default
+    for bare names). endpoint_url is where the handlers' boto3 goes (moto, or a front chained before it); moto_url
+    is where the runner reads functions and code and assumes roles (moto itself)."""
 
     def __init__(self, moto_url, region, credentials, endpoint_url=None, log=None, python=sys.executable):
         import boto3
@@ -96,8 +97,7 @@ class LambdaRunner:
         self.moto_url, self.region = moto_url, region
         self.endpoint_url = endpoint_url or moto_url
         self.session = boto3.session.Session(aws_access_key_id=credentials["aws_access_key_id"],
-                                             aws_secret_access_key=credentials["aws_secret_access_key"],
-                                             region_name=region)
+                                             aws_secret_access_key=credentials["aws_secret_access_key"])
         self.python = python
         self.log = log or (lambda message: print(f"lambda: {message}", file=sys.stderr, flush=True))
         self.invocations = []
@@ -105,12 +105,12 @@ class LambdaRunner:
         self._lock = threading.Lock()
         self._workdir = tempfile.mkdtemp(prefix="cloudburst-lambda-")
 
-    def client(self, service):
-        return self.session.client(service, endpoint_url=self.moto_url)
+    def client(self, service, region=None):
+        return self.session.client(service, endpoint_url=self.moto_url, region_name=region or self.region)
 
     # --- the function --------------------------------------------------------------------------------------
 
-    def code_directory(self, name, response):
+    def code_directory(self, name, response, region):
         """The function's package, unpacked: the S3 object under GetFunction's key whose digest is CodeSha256."""
         configuration, code = response["Configuration"], response.get("Code") or {}
         digest = configuration.get("CodeSha256")
@@ -120,7 +120,7 @@ class LambdaRunner:
         if code.get("RepositoryType") != "S3" or not code.get("Location"):
             raise LambdaRunError(f"function {name}: no S3 package to run (RepositoryType {code.get('RepositoryType')})")
         key = urllib.parse.urlsplit(code["Location"]).path.lstrip("/")
-        s3 = self.client("s3")
+        s3 = self.client("s3", region)
         for bucket in s3.list_buckets().get("Buckets", []):
             try:
                 data = s3.get_object(Bucket=bucket["Name"], Key=key)["Body"].read()
@@ -138,17 +138,17 @@ class LambdaRunner:
         raise LambdaRunError(f"function {name}: no object {key!r} with its CodeSha256 in moto's S3 (a function "
                              "made from a ZipFile upload cannot be run by the rig)")
 
-    def role_credentials(self, name, role_arn):
+    def role_credentials(self, name, role_arn, region):
         """The execution role's session credentials, as Lambda assumes the role for every invocation."""
         session = name[-64:] if len(name) >= 2 else f"{name}-lambda"
-        answer = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)["Credentials"]
+        answer = self.client("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=session)["Credentials"]
         return answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"]
 
-    def environment(self, configuration, credentials, request_id):
+    def environment(self, configuration, credentials, request_id, region):
         key, secret, token = credentials
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
                "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token,
-               "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_ENDPOINT_URL": self.endpoint_url,
+               "AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_ENDPOINT_URL": self.endpoint_url,
                "AWS_LAMBDA_FUNCTION_NAME": configuration["FunctionName"],
                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize", 128)),
@@ -161,17 +161,21 @@ class LambdaRunner:
 
     # --- running ---------------------------------------------------------------------------------------------
 
-    def invoke(self, function, event, source="Invoke"):
-        """Run the function (name or ARN) with event; returns the Invocation (result or error)."""
-        response = self.client("lambda").get_function(FunctionName=function)
+    def invoke(self, function, event, source="Invoke", region=None):
+        """Run the function (name or ARN; a bare name in region, default the runner's) with event; returns the
+        Invocation (result or error)."""
+        if function.startswith("arn:"):
+            region = function.split(":")[3]
+        region = region or self.region
+        response = self.client("lambda", region).get_function(FunctionName=function)
         configuration = response["Configuration"]
         runtime = configuration.get("Runtime") or ""
         if not runtime.startswith("python3"):
             raise LambdaRunError(f"function {function}: runtime {runtime!r} is not run by the rig (python3.x only)")
-        code = self.code_directory(function, response)
+        code = self.code_directory(function, response, region)
         request_id = str(uuid.uuid4())
-        env = self.environment(configuration, self.role_credentials(configuration["FunctionName"],
-                                                                    configuration["Role"]), request_id)
+        credentials = self.role_credentials(configuration["FunctionName"], configuration["Role"], region)
+        env = self.environment(configuration, credentials, request_id, region)
         timeout = int(configuration.get("Timeout") or 3)
         started = time.time()
         invocation = Invocation(configuration["FunctionArn"], event, source, started)

@@ -213,9 +213,9 @@ def scheduled_event(rule, account, region, now):
 class ScheduleRunner:
     """Fires the due schedules of one region of a moto endpoint through a LambdaRunner."""
 
-    def __init__(self, lambdas, log=None, clock=None):
+    def __init__(self, lambdas, region=None, log=None, clock=None):
         self.lambdas = lambdas
-        self.region = lambdas.region
+        self.region = region or lambdas.region
         self.log = log or (lambda message: print(f"schedules: {message}", file=sys.stderr, flush=True))
         self.clock = clock or (lambda: datetime.datetime.now(UTC))
         self.due = {}      # key (ARN and expression) -> next firing time
@@ -226,17 +226,20 @@ class ScheduleRunner:
         self._stop = threading.Event()
         self._thread = None
 
+    def client(self, service):
+        return self.lambdas.client(service, self.region)
+
     @property
     def account(self):
         if self._account is None:
-            self._account = self.lambdas.client("sts").get_caller_identity()["Account"]
+            self._account = self.client("sts").get_caller_identity()["Account"]
         return self._account
 
     # --- what moto holds -------------------------------------------------------------------------------------
 
     def rules(self):
         """(rule, [lambda targets]) of every enabled scheduled rule on every event bus."""
-        events = self.lambdas.client("events")
+        events = self.client("events")
         found = []
         buses = [b["Name"] for b in events.list_event_buses().get("EventBuses", [])] or ["default"]
         for bus in buses:
@@ -249,7 +252,7 @@ class ScheduleRunner:
 
     def schedules(self):
         """Every enabled Scheduler schedule, as GetSchedule gives it."""
-        scheduler = self.lambdas.client("scheduler")
+        scheduler = self.client("scheduler")
         found = []
         for summary in scheduler.list_schedules().get("Schedules", []):
             if summary.get("State") != "ENABLED":
@@ -335,13 +338,13 @@ class ScheduleRunner:
         else:
             invocation = self.fire(schedule["Arn"], target["Arn"], json.loads(target.get("Input") or "{}"))
         if schedule["ScheduleExpression"].startswith("at(") and schedule.get("ActionAfterCompletion") == "DELETE":
-            self.lambdas.client("scheduler").delete_schedule(Name=schedule["Name"],
+            self.client("scheduler").delete_schedule(Name=schedule["Name"],
                                                              GroupName=schedule.get("GroupName", "default"))
         return invocation
 
     def may_invoke(self, function_arn, rule_arn):
         try:
-            policy = self.lambdas.client("lambda").get_policy(FunctionName=function_arn)["Policy"]
+            policy = self.client("lambda").get_policy(FunctionName=function_arn)["Policy"]
         except Exception as error:  # noqa: BLE001 (no policy, or no function: EventBridge cannot invoke it)
             return False, str(error)
         return events_may_invoke(policy, function_arn, rule_arn, self.account)

@@ -188,3 +188,24 @@ def test_ec2_refuses_to_stop_a_one_time_spot_instance(world):
     ec2.stop_instances(InstanceIds=[on_demand, persistent])
     ec2.terminate_instances(InstanceIds=[on_demand, one_time, persistent])
     assert ("one_time_spot_stop", [one_time]) in world["front"].answered
+
+
+def test_everything_else_passes_the_front_unchanged(world):
+    """The playbooks of tools/local-aws go through the front: S3 uploads (multipart, 100-continue), HEAD sizes and
+    query-protocol errors arrive as moto gives them."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    def client(service):
+        return boto3.client(service, endpoint_url=world["front"].url, region_name=REGION,
+                            aws_access_key_id=world["session"].get_credentials().access_key,
+                            aws_secret_access_key=world["session"].get_credentials().secret_key)
+
+    s3 = client("s3")
+    s3.upload_fileobj(io.BytesIO(b"x" * 9_000_000), BUCKET, "through/multipart")
+    s3.upload_fileobj(io.BytesIO(b"y" * 1000), BUCKET, "through/small")
+    assert s3.head_object(Bucket=BUCKET, Key="through/multipart")["ContentLength"] == 9_000_000
+    assert s3.get_object(Bucket=BUCKET, Key="through/small")["Body"].read() == b"y" * 1000
+    with pytest.raises(ClientError) as missing:
+        client("iam").get_user(UserName="nobody-at-all")
+    assert missing.value.response["Error"]["Code"] == "NoSuchEntity"
