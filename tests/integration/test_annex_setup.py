@@ -124,6 +124,8 @@ def test_config_is_written_the_way_condor_annex_does(deployed, clients):
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS"] == outputs["SecurityGroupId"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == outputs["OdiLeaseFunctionArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN"] == outputs["SfrLeaseFunctionArn"]
+    # condor_annex -count invokes it before it launches (without it, the stock launch stops at once).
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN"] == outputs["ConnectivityFunctionArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN"] == outputs["InstanceProfileArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_KEY_NAME"] == "HTCondorAnnex-KeyPair"
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ACCESS_KEY_FILE"] == str(condor / "publicKeyFile")
@@ -150,8 +152,11 @@ def test_resources_behind_the_stacks(deployed, clients):
     group = clients("ec2").describe_security_groups(GroupIds=[outputs["SecurityGroupId"]])["SecurityGroups"][0]
     rules = sorted((r["FromPort"], c["CidrIp"]) for r in group["IpPermissions"] for c in r["IpRanges"])
     assert rules == [(22, SSH_CIDR), (9618, CM_CIDR)]
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["BucketName"]).get("Contents", [])]
-    assert len(keys) == 1 and keys[0].startswith("annex-lease-") and keys[0].endswith(".zip")
+    connectivity = lam.get_function(FunctionName=outputs["ConnectivityFunctionArn"])["Configuration"]
+    assert connectivity["Handler"] == "annex_connectivity.handler"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=outputs["BucketName"]).get("Contents", []))
+    assert [k.rsplit("-", 1)[0] for k in keys] == ["annex-connectivity", "annex-lease"] and all(
+        k.endswith(".zip") for k in keys)
 
 
 def test_check_reports_every_item_ok(deployed, moto_server):
@@ -160,11 +165,16 @@ def test_check_reports_every_item_ok(deployed, moto_server):
     result, check = run_check(root, moto_server, condor)
     assert result.rc == 0 and check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
     assert check["summary"] == "Your setup looks OK."
+    # The stock condor_annex launches on the setup, but its nodes do not join: the check says what they lack.
+    assert check["stock_annex_nodes"]["joins_pool"] is False
+    assert "IDTOKENS" in check["stock_annex_nodes"]["summary"] and "condor-annex-ec2" in check["stock_annex_nodes"][
+        "summary"]
     names = by_name(check)
     for name in STACKS:
         assert names[f"stack {name}"]["status"] == "ok"
     for name in ("bucket", "bucket public access block", "bucket encryption", "ODI lease function",
-                 "SFR lease function", "instance profile", "security group", "key pair", "secret key file",
+                 "SFR lease function", "connectivity function", "instance profile", "security group", "key pair",
+                 "secret key file",
                  f"{PREFIX}.ANNEX_DEFAULT_S3_BUCKET", "COLLECTOR_HOST", "SEC_PASSWORD_FILE"):
         assert names[name]["status"] == "ok", names.get(name)
     assert write_calls(moto_server.recorded_actions()) == []
@@ -283,8 +293,10 @@ RENAME_REGION = "ap-south-1"  # its own region: the test puts the stacks back to
 
 def old_names(template_text):
     """The setup's template as it was before the setup named its roles and functions AnnexSetup-*: no RoleName
-    (CloudFormation names each role after its stack, HTCondorAnnex-...), functions named after the stack."""
-    text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", template_text)
+    (CloudFormation names each role after its stack, HTCondorAnnex-...), functions named after the stack, and no
+    connectivity check (its parameter, resources and output came later)."""
+    text = re.sub(r"(?m)^  Connectivity\w+:\n(?:    .*\n)+", "", template_text)
+    text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", text)
     text = re.sub(r"\n      # [^\n]*\n      FunctionName: AnnexSetup-(\w+)-lease",
                   r'\n      FunctionName: {"Fn::Sub": "${AWS::StackName}-\1-lease"}', text)
     text = text.replace("FunctionName: AnnexSetup-sfr-lease",
@@ -313,8 +325,10 @@ def test_a_rerun_moves_an_earlier_setup_to_names_outside_the_launch_prefixes(tmp
         current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         cfn.delete_stack(StackName=stack)
         with open(os.path.join(files, filename)) as stream:
-            cfn.create_stack(StackName=stack, TemplateBody=old_names(stream.read()), Capabilities=["CAPABILITY_IAM"],
-                             Parameters=current.get("Parameters", []), Tags=current["Tags"])
+            old = old_names(stream.read())
+            cfn.create_stack(StackName=stack, TemplateBody=old, Capabilities=["CAPABILITY_IAM"],
+                             Parameters=[p for p in current.get("Parameters", []) if p["ParameterKey"] in old],
+                             Tags=current["Tags"])
     outputs = {o["OutputKey"]: o["OutputValue"] for s in cfn.describe_stacks()["Stacks"] for o in s.get("Outputs", [])}
     earlier = outputs["OdiLeaseFunctionArn"]
     assert earlier.endswith(":function:HTCondorAnnex-LambdaFunctions-odi-lease")

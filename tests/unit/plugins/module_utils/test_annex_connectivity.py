@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+"""The setup's connectivity check (the function the stock condor_annex -count invokes before it launches): it asks an
+HTCondor daemon for its instance ID as HTCondor's own check does. A real collector answers it in
+tests/integration/test_annex_lifecycle.py; here a socket plays the daemon."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from ansible_collections.cloudburst.aws.plugins.module_utils import annex_connectivity
+
+
+def daemon(answer):
+    """A one-connection server on 127.0.0.1 that records what it got and sends answer; returns (port, got)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def serve():
+        connection = listener.accept()[0]
+        got.append(connection.recv(13))
+        connection.sendall(answer)
+        connection.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], got
+
+
+def test_it_sends_dc_query_instance_and_returns_the_daemons_id():
+    port, got = daemon(struct.pack("!BI", 1, 16) + b"0123456789abcdef")
+    answer = annex_connectivity.handler({"timeout": 5, "condor_port": port, "condor_host": "127.0.0.1"}, None)
+    assert answer == {"success": "1", "result": "0123456789abcdef", "description": f"Request sent to 127.0.0.1:{port}."}
+    assert got == [b"\x01\x00\x00\x00\x08" + struct.pack("!Q", 60045)]
+
+
+@pytest.mark.parametrize("answer, message", [
+    (b"\x02\x00\x00\x00\x10", "not a CEDAR message"),
+    (struct.pack("!BI", 1, 100000), "not an instance ID"),
+    (struct.pack("!BI", 1, 16) + b"0123", "closed the connection"),
+])
+def test_a_wrong_answer_is_a_failed_check_not_an_error(answer, message):
+    port, _ = daemon(answer)
+    result = annex_connectivity.check({"condor_port": port, "condor_host": "127.0.0.1", "timeout": 2})
+    assert result["success"] == "0" and message in result["description"]
+
+
+@pytest.mark.parametrize("event", [{}, {"condor_host": "127.0.0.1", "condor_port": "x"},
+                                   {"condor_host": "127.0.0.1", "condor_port": 70000}, None])
+def test_bad_input_is_a_failed_check(event):
+    assert annex_connectivity.check(event)["success"] == "0"
+
+
+def test_nobody_listening_is_a_failed_check():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = annex_connectivity.check({"condor_port": port, "condor_host": "127.0.0.1", "timeout": 1})
+    assert result["success"] == "0" and f"127.0.0.1:{port}" in result["description"]
+
+
+def test_the_file_runs_alone_as_lambda_code(tmp_path):
+    code = ("import importlib.util, sys\n"
+            "sys.modules['ansible'] = None; sys.modules['boto3'] = None\n"
+            f"spec = importlib.util.spec_from_file_location('annex_connectivity', {annex_connectivity.__file__!r})\n"
+            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+            "assert callable(module.handler)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
