@@ -99,7 +99,10 @@ def family_plays(tmp_path, checkip_url):
             {"cloudburst.aws.htcondor_annex_check": {"config_file": str(tmp_path / "user_config")}},
         ],
         "ec2": [
-            {"cloudburst.aws.ec2_instance_group": {"cluster": "cb-matrix", "role": "worker", "count": 0,
+            {"amazon.aws.ec2_ami_info": {"owners": ["amazon"]}, "register": "images"},
+            {"cloudburst.aws.ec2_instance_group": {"cluster": "cb-matrix", "role": "worker", "count": 1,
+                                                   "image_id": "{{ images.images[0].image_id }}",
+                                                   "instance_type": "t3.micro", "key_name": "",
                                                    "launch_records": str(tmp_path / "launched" / "cb-matrix.json")}},
             {"cloudburst.aws.ec2_instance_group_info": {"cluster": "cb-matrix",
                                                         "launch_records": str(tmp_path / "launched" / "cb-matrix.json")}},
@@ -126,8 +129,15 @@ def test_module_family_playbook_on_the_matrix_core(matrix_venv, family, tmp_path
     local = ["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={venv}/bin/python"]
     first, parsed = run_playbook(tmp_path, plays, env, extra_args=local, name=f"{family}-{core}.yml")
     assert first.rc == 0 and parsed, first.output[-6000:]
+    # Each family but the read-only one makes something the first time, so the second run proves idempotence.
+    assert family == "checkip" or any(result.get("changed") for result in task_results(parsed)), first.output[-3000:]
     again, parsed_again = run_playbook(tmp_path, plays, env, extra_args=local, name=f"{family}-{core}-again.yml")
     assert again.rc == 0 and parsed_again, again.output[-6000:]
     changed = [task["name"] for task, result in zip(named, task_results(parsed_again)) if result.get("changed")]
     assert not changed, f"ansible-core {core}: a second run changed {changed}"
     assert f"core {core}" in run([str(venv / "bin" / "ansible-playbook"), "--version"], env=env).stdout
+    if family == "ec2":
+        plays[0]["tasks"] = [{"cloudburst.aws.ec2_instance_group": {
+            "cluster": "cb-matrix", "state": "absent", "launch_records": str(tmp_path / "launched" / "cb-matrix.json")}}]
+        gone, _parsed = run_playbook(tmp_path, plays, env, extra_args=local, name=f"{family}-{core}-absent.yml")
+        assert gone.rc == 0, gone.output[-6000:]
