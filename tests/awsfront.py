@@ -10,6 +10,11 @@ rule answers instead. Rules, each a callable (front, handler, body) -> (status, 
   RunInstances calls it forwarded (InstanceMarketOptions.SpotOptions.SpotInstanceType, one-time by default) and,
   for the others, from moto's DescribeSpotInstanceRequests; an instance whose lifecycle is spot and that no
   persistent request launched is one-time.
+- `run_instances_default_subnet`: EC2 launches an instance that names no subnet into the default subnet of its zone
+  (of the region's first zone without one), at one of that subnet's addresses, and refuses security groups of
+  another VPC (InvalidParameter); moto gives such an instance an address outside every subnet, which no network
+  can hold. The front names the default subnet in the request, as EC2 chooses it, or answers EC2's refusal. (The
+  stock condor_annex launches without a subnet.)
 - `lambda_invoke`: Invoke runs the function's code (tests/lambdarun.py) and answers with what the handler returned,
   or with its error as X-Amz-Function-Error: Unhandled; InvocationType Event answers 202 and runs it after, DryRun
   204. moto cannot run code without Docker.
@@ -61,7 +66,8 @@ class AwsFront(LocalHTTPServer):
         self.upstream_url = upstream_url
         self.credentials = admin_credentials
         self.lambdas = lambdas  # a LambdaRunner, for lambda_invoke
-        self.rules = list(rules) if rules is not None else [one_time_spot_stop, lambda_invoke]
+        self.rules = list(rules) if rules is not None else [one_time_spot_stop, run_instances_default_subnet,
+                                                              lambda_invoke]
         self.answered = []
         self.persistent_spot = set()  # instance ids that RunInstances launched from persistent spot requests
         self.lock = threading.Lock()
@@ -84,7 +90,9 @@ class AwsFront(LocalHTTPServer):
         body = read_body(handler)
         for rule in self.rules:
             answer = rule(self, handler, body)
-            if answer is not None:
+            if isinstance(answer, bytes):
+                body = answer  # the request as AWS would have taken it
+            elif answer is not None:
                 return send(handler, *answer)
         status, headers, data = forward(self.upstream, handler, body)
         if form(body).get("Action") == "RunInstances" and status == 200:
@@ -147,6 +155,32 @@ def one_time_spot_stop(front, handler, body):
                      f"You can't stop the Spot Instance '{one_time[0]}' because it is associated with a one-time Spot "
                      "Instance request. You can only stop Spot Instances associated with persistent Spot Instance "
                      "requests.")
+
+
+def run_instances_default_subnet(front, handler, body):
+    """Returns the request with the default subnet named (bytes), EC2's refusal, or None."""
+    params = form(body)
+    if params.get("Action") != "RunInstances" or params.get("SubnetId") or any(
+            k.startswith("NetworkInterface.") for k in params):
+        return None
+    ec2 = front.client("ec2", region_of(handler))
+    zone = params.get("Placement.AvailabilityZone")
+    filters = [{"Name": "default-for-az", "Values": ["true"]}] + (
+        [{"Name": "availability-zone", "Values": [zone]}] if zone else [])
+    subnets = sorted(ec2.describe_subnets(Filters=filters)["Subnets"], key=lambda s: s["AvailabilityZone"])
+    if not subnets:
+        return None  # no default VPC: EC2 would refuse, and so does moto (VPCIdNotSpecified)
+    subnet = subnets[0]
+    groups = numbered(params, "SecurityGroupId")
+    if groups:
+        found = ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]
+        other = [g["GroupId"] for g in found if g.get("VpcId") != subnet["VpcId"]]
+        if other:
+            front.note("run_instances_default_subnet", other)
+            return ec2_error("InvalidParameter", f"Security group {other[0]} and subnet {subnet['SubnetId']} belong to "
+                                                 "different networks.")
+    front.note("run_instances_default_subnet", subnet["SubnetId"])
+    return body + b"&" + urllib.parse.urlencode({"SubnetId": subnet["SubnetId"]}).encode()
 
 
 def lambda_invoke(front, handler, body):

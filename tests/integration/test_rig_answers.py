@@ -209,3 +209,29 @@ def test_everything_else_passes_the_front_unchanged(world):
     with pytest.raises(ClientError) as missing:
         client("iam").get_user(UserName="nobody-at-all")
     assert missing.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_an_instance_without_a_subnet_lands_in_the_default_subnet_as_on_ec2(world):
+    """The stock condor_annex names no subnet: EC2 picks the zone's default subnet (and refuses a group of another
+    VPC); moto would give the instance an address outside every subnet."""
+    import ipaddress
+
+    import boto3
+    from botocore.exceptions import ClientError
+
+    ec2 = boto3.client("ec2", endpoint_url=world["front"].url, region_name=REGION,
+                       aws_access_key_id=world["session"].get_credentials().access_key,
+                       aws_secret_access_key=world["session"].get_credentials().secret_key)
+    image = ec2.register_image(Name="rig-answers-subnet", RootDeviceName="/dev/xvda")["ImageId"]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="rig-default", Description="d", VpcId=default_vpc)["GroupId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroupIds=[group])["Instances"][0]
+    subnet = ec2.describe_subnets(SubnetIds=[instance["SubnetId"]])["Subnets"][0]
+    assert subnet["DefaultForAz"] and subnet["VpcId"] == default_vpc
+    assert ipaddress.ip_address(instance["PrivateIpAddress"]) in ipaddress.ip_network(subnet["CidrBlock"])
+    other_vpc = ec2.create_vpc(CidrBlock="10.177.0.0/16")["Vpc"]["VpcId"]
+    stranger = ec2.create_security_group(GroupName="rig-other", Description="o", VpcId=other_vpc)["GroupId"]
+    with pytest.raises(ClientError) as refused:
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroupIds=[stranger])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameter"
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
