@@ -14,6 +14,7 @@ import stat
 import pytest
 from conftest import REPO_ROOT, run, write_calls
 from ec2_plays import ec2_env, run_play, run_roles
+from tlsfront import serve_aws_names
 
 REGION = "ca-central-1"  # no other test module uses it: the lifecycle test makes its own HTCondorAnnex-* stacks in eu-north-1 in the same moto
 PREFIX = "ca_central_1"
@@ -459,101 +460,6 @@ def _podman(*argv, check=True, timeout=900):
     return subprocess.run(["podman", *argv], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def _test_ca(names):
-    """A CA and a server certificate for names, both made now: (ca_pem, cert_pem, key_pem)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudburst test CA (annex check-setup)")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(hours=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return (ca.public_bytes(pem), cert.public_bytes(pem),
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-
-
-class TlsFront:
-    """TLS on (address, 443), each connection relayed byte for byte to moto on 127.0.0.1."""
-
-    def __init__(self, address, backend_port, cert_file, key_file):
-        import socket
-        import ssl
-        import threading
-
-        self.backend_port = backend_port
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert_file, key_file)
-        self.listener = socket.create_server((address, 443))
-        self.listener.settimeout(0.5)
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        import socket
-        import threading
-
-        while self.running:
-            try:
-                client = self.listener.accept()[0]
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
-
-    def _handle(self, client):
-        import socket
-        import threading
-
-        try:
-            tls = self.context.wrap_socket(client, server_side=True)
-            backend = socket.create_connection(("127.0.0.1", self.backend_port))
-        except OSError:
-            client.close()
-            return
-
-        def pump(source, sink):
-            try:
-                while True:
-                    data = source.recv(65536)
-                    if not data:
-                        break
-                    sink.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (source, sink):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
-        pump(tls, backend)
-
-    def stop(self):
-        self.running = False
-        self.listener.close()
-
-
 @pytest.fixture(scope="module")
 def stock_condor():
     """A trixie container with Debian's condor (23.9.6) on the test network; removed afterwards."""
@@ -580,10 +486,7 @@ def stock_condor():
 # (a couple of minutes, mostly the package download) and serves moto over TLS on that network's gateway.
 def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_condor, tmp_path):
     condor = deployed[1]
-    ca, cert, key = _test_ca(STOCK_NAMES)
-    (tmp_path / "cert.pem").write_bytes(cert)
-    (tmp_path / "key.pem").write_bytes(key)
-    front = TlsFront(STOCK_GATEWAY, moto_server.port, str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+    front = serve_aws_names(stock_condor, STOCK_NAMES, STOCK_GATEWAY, moto_server.port, str(tmp_path))
     try:
         home = "/home/alice/.condor"
         config = (condor / "user_config").read_text().replace(str(condor), home)
@@ -592,15 +495,10 @@ def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_con
                  "privateKeyFile": (condor / "privateKeyFile").read_text(), "pool_password": ""}
         for name, text in files.items():
             (tmp_path / name).write_text(text)
-        (tmp_path / "ca.crt").write_bytes(ca)
         _podman("exec", stock_condor, "mkdir", "-p", home)
         for name in files:
             _podman("cp", str(tmp_path / name), f"{stock_condor}:{home}/{name}")
-        _podman("cp", str(tmp_path / "ca.crt"), f"{stock_condor}:/usr/local/share/ca-certificates/cloudburst-test.crt")
-        hosts = "".join(f"{STOCK_GATEWAY} {name}\n" for name in STOCK_NAMES)
-        _podman("exec", stock_condor, "sh", "-c",
-                f"update-ca-certificates >/dev/null && printf '{hosts}' >> /etc/hosts && "
-                f"chown -R alice: {home} && chmod 700 {home} && chmod 600 {home}/*")
+        _podman("exec", stock_condor, "sh", "-c", f"chown -R alice: {home} && chmod 700 {home} && chmod 600 {home}/*")
         answer = _podman("exec", "--user", "alice", "--workdir", "/home/alice", stock_condor,
                          "condor_annex", "-check-setup", check=False, timeout=300)
         output = answer.stdout + answer.stderr
