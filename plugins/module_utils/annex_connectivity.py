@@ -7,10 +7,17 @@ launch (its ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN), to learn whether the pool'
 
 Self-contained (standard library only): it is the function's whole code (handler ``annex_connectivity.handler``).
 The event is condor_annex's ``{"timeout": 5, "condor_port": 9618, "condor_host": "<COLLECTOR_HOST>"}``. The
-function opens one TCP connection to that host and port, sends HTCondor's unauthenticated DC_QUERY_INSTANCE
-command (CEDAR framing: a header byte 1, a four-byte length and the eight-byte command number) and returns the
-daemon's instance ID as ``{"success": "1", "result": ID, "description": ...}``, or ``"success": "0"`` with what
-went wrong; condor_annex compares the ID with the one its own collector gave, and launches only when they match.
+function asks the collector at that host and port for its instance ID with HTCondor's unauthenticated
+DC_QUERY_INSTANCE command and returns it as ``{"success": "1", "result": ID, "description": ...}``, or
+``"success": "0"`` with what went wrong; condor_annex compares the ID with the one its collector gave it, and
+launches only when they match.
+
+Where the port is a shared port (HTCondor's default), a raw DC_QUERY_INSTANCE is answered by the shared port daemon
+itself, whose ID is not the collector's (so HTCondor's own check-connectivity function fails there). This one first
+asks the shared port to pass the connection to the collector (SHARED_PORT_CONNECT to the id ``collector``, as
+HTCondor's clients do) and queries it there; a collector that listens on the port itself closes that connection,
+and is then queried directly. CEDAR framing: each message is one packet, a byte 1, a four-byte length and the
+payload, whose integers are eight bytes and whose strings end with a NUL.
 
 Its role may write its own logs and nothing else: it never calls AWS. It sends nothing but that one command and
 reads at most a short answer, with a timeout of at most 10 s.
@@ -22,6 +29,9 @@ import socket
 import struct
 
 DC_QUERY_INSTANCE = 60045  # DC_BASE (60000) + 45, condor_commands.h
+SHARED_PORT_CONNECT = 75
+COLLECTOR_ID = "collector"  # the shared port id of a collector (SHARED_PORT_DEFAULT_ID's default)
+CLIENT_NAME = "cloudburst-annex-connectivity"
 MAX_TIMEOUT = 10
 MAX_ANSWER = 256
 
@@ -36,11 +46,20 @@ def _receive(sock, size):
     return data
 
 
-def query_instance(host, port, timeout):
-    """The instance ID a daemon at host:port gives for DC_QUERY_INSTANCE."""
+def message(*fields):
+    """One CEDAR message (a single packet): integers as eight bytes, strings NUL-terminated."""
+    payload = b"".join(struct.pack("!q", f) if isinstance(f, int) else f.encode() + b"\0" for f in fields)
+    return struct.pack("!BI", 1, len(payload)) + payload
+
+
+def query_instance(host, port, timeout, shared_port_id=None):
+    """The instance ID the daemon at host:port gives for DC_QUERY_INSTANCE; with shared_port_id, the daemon the
+    shared port at host:port passes the connection to."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        sock.sendall(struct.pack("!BIQ", 1, 8, DC_QUERY_INSTANCE))
+        if shared_port_id:
+            sock.sendall(message(SHARED_PORT_CONNECT, shared_port_id, CLIENT_NAME, timeout, 0))
+        sock.sendall(message(DC_QUERY_INSTANCE))
         if _receive(sock, 1) != b"\x01":
             raise ValueError("the answer is not a CEDAR message")
         (length,) = struct.unpack("!I", _receive(sock, 4))
@@ -61,11 +80,17 @@ def check(event):
     except (TypeError, ValueError) as error:
         return {"success": "0", "result": "", "description": f"Error: {error}."}
     try:
-        instance_id = query_instance(host, port, timeout)
-    except (OSError, ValueError) as error:
-        return {"success": "0", "result": "",
-                "description": f"Error: {error}. Could not query the HTCondor daemon at {host}:{port}."}
-    return {"success": "1", "result": instance_id, "description": f"Request sent to {host}:{port}."}
+        instance_id = query_instance(host, port, timeout, COLLECTOR_ID)
+        how = f"the collector behind the shared port at {host}:{port}"
+    except (OSError, ValueError) as through_shared_port:
+        try:
+            instance_id = query_instance(host, port, timeout)
+            how = f"{host}:{port}"
+        except (OSError, ValueError) as directly:
+            return {"success": "0", "result": "",
+                    "description": f"Error: {through_shared_port} (through a shared port); {directly} (directly). "
+                                   f"Could not query the HTCondor collector at {host}:{port}."}
+    return {"success": "1", "result": instance_id, "description": f"Request sent to {how}."}
 
 
 def handler(event, context):  # pylint: disable=unused-argument

@@ -16,27 +16,55 @@ import pytest
 from ansible_collections.cloudburst.aws.plugins.module_utils import annex_connectivity
 
 
-def daemon(answer):
-    """A one-connection server on 127.0.0.1 that records what it got and sends answer; returns (port, got)."""
+QUERY = b"\x01\x00\x00\x00\x08" + struct.pack("!Q", 60045)
+
+
+def read_message(connection):
+    header = connection.recv(5)
+    return header + connection.recv(struct.unpack("!I", header[1:])[0]) if len(header) == 5 else b""
+
+
+def daemon(answer, shared_port=False):
+    """A server on 127.0.0.1 that plays a collector and records the messages it got: one that listens on the port
+    itself (it closes a connection that asks for a shared port), or one behind a shared port; returns (port, got)."""
     listener = socket.create_server(("127.0.0.1", 0))
     got = []
 
     def serve():
-        connection = listener.accept()[0]
-        got.append(connection.recv(13))
-        connection.sendall(answer)
-        connection.close()
-        listener.close()
+        while True:
+            try:
+                connection = listener.accept()[0]
+            except OSError:
+                return
+            first = read_message(connection)
+            got.append(first)
+            if first != QUERY and shared_port:
+                got.append(read_message(connection))
+            if first == QUERY or shared_port:
+                connection.sendall(answer)
+                connection.close()
+                listener.close()
+                return
+            connection.close()  # a collector does not know SHARED_PORT_CONNECT
 
     threading.Thread(target=serve, daemon=True).start()
     return listener.getsockname()[1], got
 
 
-def test_it_sends_dc_query_instance_and_returns_the_daemons_id():
+def test_it_asks_the_collector_itself_for_its_id():
     port, got = daemon(struct.pack("!BI", 1, 16) + b"0123456789abcdef")
     answer = annex_connectivity.handler({"timeout": 5, "condor_port": port, "condor_host": "127.0.0.1"}, None)
     assert answer == {"success": "1", "result": "0123456789abcdef", "description": f"Request sent to 127.0.0.1:{port}."}
-    assert got == [b"\x01\x00\x00\x00\x08" + struct.pack("!Q", 60045)]
+    assert got[-1] == QUERY
+
+
+def test_behind_a_shared_port_it_asks_for_the_collector_first():
+    """A raw DC_QUERY_INSTANCE to a shared port is answered by the shared port daemon, not the collector."""
+    port, got = daemon(struct.pack("!BI", 1, 16) + b"fedcba9876543210", shared_port=True)
+    answer = annex_connectivity.check({"timeout": 5, "condor_port": port, "condor_host": "127.0.0.1"})
+    assert answer["success"] == "1" and answer["result"] == "fedcba9876543210"
+    connect = struct.pack("!q", 75) + b"collector\0cloudburst-annex-connectivity\0" + struct.pack("!qq", 5, 0)
+    assert got == [struct.pack("!BI", 1, len(connect)) + connect, QUERY]
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -45,7 +73,7 @@ def test_it_sends_dc_query_instance_and_returns_the_daemons_id():
     (struct.pack("!BI", 1, 16) + b"0123", "closed the connection"),
 ])
 def test_a_wrong_answer_is_a_failed_check_not_an_error(answer, message):
-    port, _ = daemon(answer)
+    port, _ = daemon(answer, shared_port=True)
     result = annex_connectivity.check({"condor_port": port, "condor_host": "127.0.0.1", "timeout": 2})
     assert result["success"] == "0" and message in result["description"]
 
