@@ -47,8 +47,12 @@ LEASE_METADATA = "lease-end"
 OBJECT_PREFIX = "config-"
 # States in which an instance still bills (or may again): the reaper terminates these.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-ANNEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,26}$")
+# \Z, not $: "$" also matches before a final line break, and a name with one must not pass.
+ANNEX_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,26}\Z")
 _EPOCH_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# How far ahead of this host's clock a real (not dry) run may judge leases: clock skew, no more. A later moment
+# would end annexes whose leases have not ended.
+_FUTURE_TOLERANCE = datetime.timedelta(seconds=60)
 # TerminateInstances and DeleteObjects take at most this many ids / keys per call.
 _TERMINATE_BATCH = 500
 _DELETE_BATCH = 1000
@@ -62,6 +66,20 @@ def object_prefix(annex_name):
     """The key prefix of one annex's objects in the configuration bucket."""
     check_annex_name(annex_name)
     return f"{OBJECT_PREFIX}{annex_name}/"
+
+
+def annex_cluster(annex_name, prefix):
+    """The EC2 layer's cluster (cloudburst:cluster tag) of one annex: prefix plus a suffix no other annex has.
+
+    Cluster names hold letters, digits, '-' and '_' but no '.'. A name without '.' is its own suffix, as it
+    always was, so annexes launched before keep their cluster. A name with '.' becomes '_' followed by the name
+    with each '_' written '__' and each '.' written '_d': no annex name starts with '_', and that escape reads
+    back one way only, so two names never share a cluster ('a.b' and 'a_b' both had 'a_b' before).
+    """
+    check_annex_name(annex_name)
+    if "." not in annex_name:
+        return f"{prefix}{annex_name}"
+    return prefix + "_" + annex_name.replace("_", "__").replace(".", "_d")
 
 
 def check_annex_name(annex_name):
@@ -93,6 +111,17 @@ def to_datetime(value):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.astimezone(datetime.timezone.utc)
+
+
+def judging_time(now=None, dry_run=False):
+    """The moment to judge leases at: the current time, or the given ``now`` (ISO 8601 or epoch seconds), which
+    only a dry run takes: judged at a later moment, a real run would terminate annexes whose leases run on."""
+    if now is None or now == "":
+        return datetime.datetime.now(datetime.timezone.utc)
+    if not dry_run:
+        raise LeaseError(f"now ({now!r}) is for planning only: give it in check mode, where nothing is terminated or "
+                         "deleted; a real run judges leases at the current time")
+    return to_datetime(now)
 
 
 def format_lease_end(value):
@@ -183,6 +212,9 @@ def reap(ec2, s3, bucket, now, annex_name=None, dry_run=False):
     without a readable lease end: id and annex), ``dry_run`` and ``now`` (ISO 8601).
     """
     moment = to_datetime(now)
+    if not dry_run and moment > datetime.datetime.now(datetime.timezone.utc) + _FUTURE_TOLERANCE:
+        raise LeaseError(f"refusing to terminate at {format_lease_end(moment)}, a moment still to come: that ends "
+                         "annexes whose leases run on (judge a later moment only with dry_run)")
     if annex_name is not None:
         check_annex_name(annex_name)
     instances = describe_annex_instances(ec2, annex_name)

@@ -372,6 +372,29 @@ def package_key(prefix, arcname, data):
     return f"{prefix}{stem}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
 
 
+def stored_package_problem(s3, bucket, key, data, size):
+    """Why the object already at a package's content-named key cannot stand for data, or None when it is data.
+
+    The key names the content, but anyone who may write to the bucket can put other bytes under it first, and a
+    function deployed from that key would run them. So the object's size (size, from HeadObject), then its
+    SHA-256, must be data's; only an object of the right size is read. s3 is a client whose calls accept
+    aws_retry=True.
+    """
+    want = hashlib.sha256(data).hexdigest()
+    if size == len(data):
+        body = s3.get_object(aws_retry=True, Bucket=bucket, Key=key)["Body"].read()
+        found = hashlib.sha256(body).hexdigest()
+        if found == want:
+            return None
+        detail = f"SHA-256 {found[:16]}..."
+    else:
+        detail = f"{size} bytes"
+    return (f"s3://{bucket}/{key} already exists with other content ({detail}, not this package's {len(data)} bytes "
+            f"with SHA-256 {want[:16]}...): its key is named by the package's content, so someone else wrote it, and a "
+            "function deployed from it would run their code. Look at who wrote it and delete it before running again; "
+            "nothing was changed.")
+
+
 # ------------------------------------------------------------------------------------------------ check
 
 def _world(cidr):

@@ -85,6 +85,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 attributes:
   check_mode:
     support: full
@@ -169,12 +170,12 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import StackDeployer
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import cfn_retry
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
@@ -191,7 +192,7 @@ def main():
         wait_timeout=dict(type="int", default=900),
         wait_delay=dict(type="int", default=5),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
+    module = CloudburstAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
                               supports_check_mode=True)
     params = module.params
     name = params["name"]

@@ -198,6 +198,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -305,8 +306,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
@@ -342,7 +342,7 @@ def main():
         wait_timeout=dict(type="int", default=600),
         poll_interval=dict(type="int", default=5),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               mutually_exclusive=[["subnet_id", "availability_zone"]])
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)

@@ -52,6 +52,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -85,7 +86,7 @@ untrusted_ids:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
@@ -100,7 +101,7 @@ def main():
         adopt_instance_ids=dict(type="list", elements="str", default=[]),
         key_name=dict(type="str", no_log=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params, check_mode=True)
     result = run_manager(module, manager, manager.info, f"cluster {module.params['cluster']}")
     module.exit_json(changed=False, **result)

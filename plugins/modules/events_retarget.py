@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -77,7 +78,7 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import RetargetError
@@ -86,7 +87,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget imp
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             moves=dict(type="list", elements="dict", required=True, options=dict(
                 **{"from": dict(type="str", required=True), "to": dict(type="str", required=True)})),

@@ -66,6 +66,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 attributes:
   check_mode:
     support: full
@@ -159,13 +160,13 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SUPPORTED_RUNTIMES
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
@@ -177,7 +178,7 @@ def main():
         owner_tags=dict(type="dict", default={"cloudburst:made-by": "cloudburst.aws.htcondor_annex_setup"}),
         fail_on_problem=dict(type="bool", default=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
 
     def connect(service, region):

@@ -37,13 +37,16 @@ options:
     type: str
   now:
     description:
-      - The time to judge leases at, ISO 8601 or epoch seconds. Default the current time. For planning
-        (with check mode) and tests.
+      - The time to judge leases at, ISO 8601 or epoch seconds, for planning - what would go by then. Default the
+        current time.
+      - Only in check mode. Outside it the module fails before any call, since a later moment would terminate
+        annexes whose leases have not ended.
     type: str
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -101,25 +104,23 @@ now:
   sample: "2026-11-25T14:05:00Z"
 """
 
-import datetime
-
 try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import to_datetime
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             annex_name=dict(type="str"),
             bucket=dict(type="str"),
@@ -131,7 +132,7 @@ def main():
     try:
         if params["annex_name"] is not None:
             check_annex_name(params["annex_name"])
-        now = to_datetime(params["now"]) if params["now"] else datetime.datetime.now(datetime.timezone.utc)
+        now = judging_time(params["now"], dry_run=module.check_mode)
     except LeaseError as exc:
         module.fail_json(msg=str(exc))
     retry = AWSRetry.jittered_backoff()

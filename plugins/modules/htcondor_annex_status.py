@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -126,7 +127,6 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
@@ -134,10 +134,11 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import LIVE_STATES
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import annexes
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import describe
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             annex_name=dict(type="str"),
             slots=dict(type="list", elements="dict"),

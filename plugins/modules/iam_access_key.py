@@ -149,6 +149,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - cloudburst.aws.iam
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -236,8 +237,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import FORMATS
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import AccessKeyManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
@@ -267,7 +267,7 @@ def main():
         mode=dict(type="str", default="0600"),
         create_dirs=dict(type="bool", default=True),
     )
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=argument_spec,
         required_by={"rotate_after_days": "dest", "extra_destinations": "dest"},
         supports_check_mode=True,

@@ -71,6 +71,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 attributes:
   check_mode:
     support: full
@@ -137,8 +138,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import SEVERITIES
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import IamAuditManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
@@ -157,7 +157,7 @@ def main():
         report_html=dict(type="path"),
         fail_on=dict(type="str", default="none", choices=["none"] + list(SEVERITIES)),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = IamAuditManager(module, iam_client(module), sts_client(module))
     run_manager(module, manager, "the account audit")
     result = dict(

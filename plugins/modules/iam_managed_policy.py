@@ -53,6 +53,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - cloudburst.aws.iam
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -106,8 +107,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
@@ -124,7 +124,7 @@ def main():
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=True),
     )
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=argument_spec,
         required_if=[("state", "present", ["policy"])],
         supports_check_mode=True,

@@ -79,6 +79,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -137,8 +138,7 @@ changes:
   sample: ["create virtual MFA device arn:aws:iam::123456789012:mfa/alice"]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import MfaDeviceManager
@@ -155,7 +155,7 @@ def main():
         resync=dict(type="bool", default=False),
         authentication_codes=dict(type="list", elements="str", no_log=True),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = MfaDeviceManager(module, iam_client(module))
     before, after = run_manager(module, manager, f"the MFA device of user {module.params['user_name']}")
     for warning in manager.warnings:

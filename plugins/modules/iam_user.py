@@ -149,6 +149,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - cloudburst.aws.iam
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -246,8 +247,7 @@ changes:
   sample: ["create user annex-user", "add inline policy cloudburst-source-ip-allow-list"]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
@@ -276,7 +276,7 @@ def main():
         controller_ip=dict(type="str"),
         allow_lockout=dict(type="bool", default=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = IamUserManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"user {module.params['name']}")
     for warning in manager.warnings:

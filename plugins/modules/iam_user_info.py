@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - cloudburst.aws.iam.info
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -105,8 +106,8 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path_prefix
@@ -117,7 +118,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import pub
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             name=dict(type="str", aliases=["user_name"]),
             path_prefix=dict(type="str", default="/"),

@@ -35,7 +35,8 @@ options:
     default: https://checkip.amazonaws.com/
   allow_insecure_url:
     description:
-      - Ask a plain C(http) O(url) that is not on a loopback address.
+      - Ask a plain C(http) O(url) that is not on a loopback address, or an C(https) one without checking its
+        certificate (O(validate_certs=false), which fails without this option).
       - Anyone on the network path between the controller and that URL can then choose the address the
         module returns, and so the networks an IAM allow-list or a security group lets in. Set it only for a
         service on a network you trust.
@@ -60,6 +61,7 @@ options:
   validate_certs:
     description:
       - Whether to check the TLS certificate of an C(https) URL.
+      - V(false) fails unless O(allow_insecure_url=true) too.
     type: bool
     default: true
   allow_private:
@@ -161,6 +163,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import DE
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
+from ansible_collections.cloudburst.aws.plugins.module_utils.validators import unverified_tls_problem
 
 
 def main():
@@ -177,7 +180,9 @@ def main():
         supports_check_mode=True,
     )
     url = module.params["url"]
-    problem = insecure_url_problem(url, module.params["allow_insecure_url"])
+    problem = insecure_url_problem(url, module.params["allow_insecure_url"]) or unverified_tls_problem(
+        module.params["validate_certs"], module.params["allow_insecure_url"], url,
+        "forge its answer, which decides the controller's IAM allow-list and security groups")
     if problem:
         module.fail_json(msg=problem, url=url)
     if module.params["timeout"] <= 0:

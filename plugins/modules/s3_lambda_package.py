@@ -16,6 +16,9 @@ description:
   - Stores the zip as C(<prefix><file name>-<first 16 hex digits of its SHA-256>.zip) in a bucket, only when
     no object of that key exists. New code therefore gets a new key, which is what a CloudFormation
     C(AWS::Lambda::Function) with C(Code.S3Key) needs to deploy it; unchanged code makes no write call.
+  - An object already at that key is trusted only when its size and SHA-256 are the package's. Anything else
+    (an object someone planted or changed under the content-named key, which a function deployed from the key
+    would run) fails with a message that names it, and nothing is written.
   - Old packages are left in place (a stack being rolled back may still need one).
 author:
   - cloudburst.aws maintainers (@cloudburst)
@@ -36,6 +39,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 attributes:
   check_mode:
     support: full
@@ -76,6 +80,12 @@ size:
   description: The zip's size in bytes.
   returned: always
   type: int
+version_id:
+  description:
+    - The version of the stored object, in a bucket with versioning on (the annex setup's is), for a template that
+      pins C(Code.S3ObjectVersion). Absent in check mode when the object would be new, and without versioning.
+  returned: when known
+  type: str
 """
 
 import hashlib
@@ -88,11 +98,12 @@ except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import package_key
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import stored_package_problem
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
 def main():
@@ -101,7 +112,7 @@ def main():
         bucket=dict(type="str", required=True),
         prefix=dict(type="str", default=""),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     src, bucket = module.params["src"], module.params["bucket"]
     arcname = os.path.basename(src)
     if not arcname.endswith(".py"):
@@ -117,14 +128,20 @@ def main():
     s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
     try:
         try:
-            s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
+            stored = s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
         except is_boto3_error_code(["404", "NoSuchKey", "NotFound"]):
-            result["changed"] = True
+            result["changed"], stored = True, {}
             if not module.check_mode:
-                s3.put_object(aws_retry=True, Bucket=bucket, Key=key, Body=data, ContentType="application/zip",
-                              ChecksumAlgorithm="SHA256")
+                stored = s3.put_object(aws_retry=True, Bucket=bucket, Key=key, Body=data,
+                                       ContentType="application/zip", ChecksumAlgorithm="SHA256")
+        else:
+            problem = stored_package_problem(s3, bucket, key, data, stored["ContentLength"])
+            if problem:
+                module.fail_json(msg=problem, **result)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"Could not store {key} in bucket {bucket}")
+    if stored.get("VersionId") not in (None, "null"):
+        result["version_id"] = stored["VersionId"]
     module.exit_json(**result)
 
 

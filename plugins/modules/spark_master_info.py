@@ -42,9 +42,18 @@ options:
     type: float
     default: 2
   validate_certs:
-    description: Whether to check the TLS certificate of an C(https) URL.
+    description:
+      - Whether to check the TLS certificate of an C(https) URL.
+      - V(false) fails unless O(allow_insecure_url=true) too.
     type: bool
     default: true
+  allow_insecure_url:
+    description:
+      - Accept O(validate_certs=false), which reads an C(https) O(url) without checking its certificate.
+      - Anyone on the network path could then forge the master's status, which the Spark roles and playbooks wait
+        on and report. For a master behind a private CA, put that CA into the controller's trust store instead.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -151,6 +160,7 @@ from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.spark_status import SparkStatusError
 from ansible_collections.cloudburst.aws.plugins.module_utils.spark_status import parse_master_status
+from ansible_collections.cloudburst.aws.plugins.module_utils.validators import unverified_tls_problem
 
 
 def read_status(module, url):
@@ -171,10 +181,15 @@ def main():
             timeout=dict(type="int", default=120),
             poll_interval=dict(type="float", default=2),
             validate_certs=dict(type="bool", default=True),
+            allow_insecure_url=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     url, wanted = module.params["url"], module.params["wait_for_workers"]
+    problem = unverified_tls_problem(module.params["validate_certs"], module.params["allow_insecure_url"], url,
+                                     "forge the master's status, which the Spark roles wait on and report")
+    if problem:
+        module.fail_json(msg=problem, url=url)
     if wanted < 0 or module.params["timeout"] < 0 or module.params["poll_interval"] <= 0:
         module.fail_json(msg="wait_for_workers and timeout must not be negative; poll_interval must be positive",
                          url=url)

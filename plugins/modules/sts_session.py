@@ -69,6 +69,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cloudburst.aws.insecure_tls
 """
 
 EXAMPLES = r"""
@@ -116,8 +117,7 @@ changes:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
@@ -135,7 +135,7 @@ def main():
         renew_before_minutes=dict(type="int", default=30),
         force=dict(type="bool", default=False),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+    module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               mutually_exclusive=[["mfa_code", "seed_file"]])
     manager = StsSessionManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"session profile {module.params['session_profile']}")

@@ -72,3 +72,12 @@ def test_security_group_template_holds_exactly_the_given_networks(tmp_path):
     rules = rendered["Resources"]["SecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert [(r["FromPort"], r.get("CidrIp") or r.get("CidrIpv6")) for r in rules] == [
         (9618, "10.140.0.5/32"), (22, "2001:db8:1::/64")]
+
+
+def test_the_configuration_bucket_keeps_the_versions_an_overwrite_replaced():
+    # moto's CloudFormation ignores VersioningConfiguration, so the template is where this can be read.
+    with open(os.path.join(ROLE, "files", "configuration-bucket.yaml")) as stream:
+        bucket = yaml.load(stream, Loader=_CfnLoader)["Resources"]["Bucket"]["Properties"]  # noqa: S506
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules if r["Status"] == "Enabled"] == [30]

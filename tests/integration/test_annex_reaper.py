@@ -10,7 +10,7 @@ import datetime
 import uuid
 
 import pytest
-from conftest import run_aws_tasks
+from conftest import run_aws_tasks, write_calls
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import annex_lease
 
@@ -88,10 +88,19 @@ def test_reap_of_one_annex_leaves_the_others(world):
     result = annex_lease.reap(ec2, s3, bucket, NOW, annex_name=names["young"])
     assert result["terminated"] == [] and result["deleted"] == []
     later = NOW + datetime.timedelta(hours=2)
-    result = annex_lease.reap(ec2, s3, bucket, later, annex_name=names["young"])
+    result = annex_lease.reap(ec2, s3, bucket, later, annex_name=names["young"], dry_run=True)
     assert result["terminated"] == ids["young"]
     assert result["deleted"] == [f"config-{names['young']}/annex.json"]
-    assert {states(ec2, ids["old"])[i] for i in ids["old"]} == {"running"}
+    assert {states(ec2, ids["old"] + ids["young"])[i] for i in ids["old"] + ids["young"]} == {"running"}
+
+
+def test_a_real_reap_never_judges_a_moment_still_to_come(world):
+    ec2, s3, bucket, names, ids = (world[k] for k in ("ec2", "s3", "bucket", "names", "ids"))
+    later = NOW + datetime.timedelta(hours=2)
+    with pytest.raises(annex_lease.LeaseError, match="a moment still to come"):
+        annex_lease.reap(ec2, s3, bucket, later, annex_name=names["young"])
+    assert {states(ec2, ids["young"])[i] for i in ids["young"]} == {"running"}
+    assert f"config-{names['young']}/annex.json" in keys(s3, bucket)
 
 
 def test_handler_reads_bucket_and_annex_from_the_event(world, moto_server, monkeypatch):
@@ -122,3 +131,18 @@ def test_reaper_module_refuses_a_bad_annex_name(tmp_path, moto_server):
     (result,) = run_aws_tasks(tmp_path, moto_server, [
         {"cloudburst.aws.htcondor_annex_reaper": {"annex_name": "x" * 28}, "ignore_errors": True}])
     assert result["failed"] and "27" in result["msg"], result
+
+
+def test_reaper_module_takes_now_only_in_check_mode(tmp_path, moto_server, world):
+    # A future `now` outside check mode would terminate an annex whose lease runs on: refused before any call.
+    ec2, s3, bucket, names, ids = (world[k] for k in ("ec2", "s3", "bucket", "names", "ids"))
+    later = (NOW + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    task = {"cloudburst.aws.htcondor_annex_reaper": {"bucket": bucket, "annex_name": names["young"], "now": later}}
+    moto_server.reset_recording()
+    refused, planned = run_aws_tasks(tmp_path, moto_server, [dict(task, ignore_errors=True),
+                                                             dict(task, check_mode=True)])
+    assert refused["failed"] and "now" in refused["msg"] and "check mode" in refused["msg"], refused
+    assert planned["changed"] and planned["terminated"] == ids["young"], planned
+    assert {states(ec2, ids["young"])[i] for i in ids["young"]} == {"running"}
+    assert f"config-{names['young']}/annex.json" in keys(s3, bucket)
+    assert write_calls(moto_server.recorded_actions()) == []

@@ -10,9 +10,10 @@ import json
 import os
 import re
 import stat
+import uuid
 
 import pytest
-from conftest import REPO_ROOT, run, write_calls
+from conftest import REPO_ROOT, run, run_aws_tasks, write_calls
 from ec2_plays import ec2_env, run_play, run_roles
 from tlsfront import serve_aws_names
 
@@ -145,6 +146,7 @@ def test_resources_behind_the_stacks(deployed, clients):
     s3 = clients("s3")
     block = s3.get_public_access_block(Bucket=outputs["BucketName"])["PublicAccessBlockConfiguration"]
     assert all(block.values()) and len(block) == 4
+    assert s3.get_bucket_versioning(Bucket=outputs["BucketName"])["Status"] == "Enabled"
     lam = clients("lambda")
     for arn in (outputs["OdiLeaseFunctionArn"], outputs["SfrLeaseFunctionArn"]):
         config = lam.get_function(FunctionName=arn)["Configuration"]
@@ -277,6 +279,11 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
     ({"htcondor_annex_setup_region": "us_east_1"}, "needs an AWS region like us-east-1"),
     ({"htcondor_annex_setup_central_manager_cidrs": []}, "htcondor_annex_setup_central_manager_cidrs is empty"),
     ({"htcondor_annex_setup_lambda_runtime": "python3.9"}, "python3.9"),
+    # condor reads these raw: a line break starts a line such as `include : cmd |`, '$' a macro.
+    ({"htcondor_annex_setup_collector_host": "10.140.0.5\ninclude : /usr/bin/id |"},
+     "htcondor_annex_setup_collector_host \"10.140.0.5\\ninclude : /usr/bin/id |\" holds a line break"),
+    ({"htcondor_annex_setup_password_file": "/tmp/$(ENV_HOME)/pool_password"},
+     "htcondor_annex_setup_password_file \"/tmp/$(ENV_HOME)/pool_password\" holds '$'"),
 ])
 def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_server, override, message):
     condor = condor_home(tmp_path, moto_server)
@@ -361,6 +368,37 @@ def test_a_rerun_moves_an_earlier_setup_to_names_outside_the_launch_prefixes(tmp
     again = run_setup(tmp_path, moto_server, condor, region=RENAME_REGION)
     assert again.rc == 0 and again.changed == 0, again.changed_tasks()
     assert write_calls(moto_server.recorded_actions()) == []
+
+
+def test_s3_lambda_package_trusts_an_object_at_its_key_only_with_its_content(tmp_path, moto_server, boto3_session):
+    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip, package_key
+
+    s3 = boto3_session.client("s3", endpoint_url=moto_server.url)
+    bucket = f"cb-lambda-package-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    src = tmp_path / "lease_code.py"
+    src.write_text("def handler(event, context):\n    return event\n")
+    data = deterministic_zip(src.read_text(), src.name)
+    key = package_key("", src.name, data)
+    task = {"cloudburst.aws.s3_lambda_package": {"src": str(src), "bucket": bucket}, "ignore_errors": True}
+
+    # Someone who may write to the bucket plants code under the package's content-named key first: same size
+    # (read and hashed) or not (refused on its size alone). The function would have been deployed from it.
+    for planted in (bytes(len(data)), b"import os; os.system('...')"):
+        s3.put_object(Bucket=bucket, Key=key, Body=planted)
+        moto_server.reset_recording()
+        refused, checked = run_aws_tasks(tmp_path, moto_server, [task, dict(task, check_mode=True)])
+        for result in (refused, checked):
+            assert result["failed"] and "someone else wrote it" in result["msg"] and key in result["msg"], result
+        assert write_calls(moto_server.recorded_actions()) == []
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == planted
+
+    s3.delete_object(Bucket=bucket, Key=key)
+    stored, again = run_aws_tasks(tmp_path, moto_server, [task, task])
+    assert stored["changed"] and not again["changed"] and not again.get("failed"), (stored, again)
+    assert again["version_id"] == stored["version_id"] and stored["key"] == key
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
 
 
 # ------------------------------------------------------------------------------------------------------------

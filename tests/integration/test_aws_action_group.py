@@ -23,12 +23,13 @@ def aws_group_modules():
 
 
 def modules_that_call_aws():
-    """Modules built on AnsibleAWSModule: each of them belongs in the group."""
+    """Modules built on AnsibleAWSModule (directly or as CloudburstAWSModule): each of them belongs in the group."""
     found = []
     for path in glob.glob(os.path.join(REPO_ROOT, "plugins", "modules", "*.py")):
         with open(path) as stream:
             tree = ast.parse(stream.read())
-        if any(isinstance(node, ast.Name) and node.id == "AnsibleAWSModule" for node in ast.walk(tree)):
+        if any(isinstance(node, ast.Name) and node.id in ("AnsibleAWSModule", "CloudburstAWSModule")
+               for node in ast.walk(tree)):
             found.append(os.path.basename(path)[:-3])
     return sorted(found)
 

@@ -144,6 +144,8 @@ CASES = [
     case("public_ip_info", "ftp-url", {"url": "ftp://checkip.example/"}, r"url must be an http:// or https:// URL"),
     case("public_ip_info", "plain-http-url", {"url": "http://checkip.example/"},
          r"is plain http://: anyone on the network path can forge.*allow_insecure_url: true"),
+    case("public_ip_info", "certificate-unchecked", {"url": "{checkip:docs}", "validate_certs": False},
+         r"validate_certs is false.*forge its answer.*allow_insecure_url: true"),
     case("public_ip_info", "timeout-zero", {"url": "{checkip:docs}", "timeout": 0}, r"timeout must be a positive"),
     case("public_ip_info", "retries-negative", {"url": "{checkip:docs}", "retries": -1}, r"must not be negative"),
     case("public_ip_info", "answer-zero", {"url": "{checkip:zero}"}, r"0\.0\.0\.0"),

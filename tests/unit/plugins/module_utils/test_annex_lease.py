@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import sys
 
@@ -182,3 +183,41 @@ def test_bad_stock_input_is_refused_before_anything_changes(stock_world, event, 
     with pytest.raises(LeaseError, match=message):
         annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], event, NOW, bucket=STOCK_BUCKET)
     assert set(states(world).values()) == {"running"}
+
+
+def test_annex_names_map_to_clusters_one_to_one():
+    import itertools
+
+    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import annex_cluster
+
+    # Every name of up to four characters over an alphabet that holds the characters the escape uses.
+    alphabet = "ad_.-1"
+    names = [first + "".join(rest) for first in "ad1" for size in range(4)
+             for rest in itertools.product(alphabet, repeat=size)]
+    clusters = [annex_cluster(name, "annex-") for name in names]
+    assert len(set(clusters)) == len(names)
+    assert annex_cluster("a.b", "annex-") != annex_cluster("a_b", "annex-")
+    # Names without '.' keep the cluster they were launched in before.
+    assert all(annex_cluster(n, "annex-") == "annex-" + n for n in names if "." not in n)
+    # Every cluster is one the EC2 layer takes, up to the longest name.
+    longest = annex_cluster("a" + "._" * 13, "annex-")
+    assert len(longest) <= 63
+    assert all(re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z", c) for c in clusters + [longest])
+
+
+@pytest.mark.parametrize("name", ["", "a" * 28, "a\n", "-a", "a b"])
+def test_a_bad_annex_name_has_no_cluster(name):
+    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import annex_cluster
+
+    with pytest.raises(LeaseError):
+        annex_cluster(name, "annex-")
+
+
+def test_now_is_taken_only_for_a_dry_run():
+    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
+
+    assert judging_time("2099-01-01T00:00:00Z", dry_run=True).year == 2099
+    with pytest.raises(LeaseError, match="for planning only"):
+        judging_time("2099-01-01T00:00:00Z", dry_run=False)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    assert before <= judging_time(None) <= datetime.datetime.now(datetime.timezone.utc)
