@@ -24,7 +24,6 @@ rule answers instead. Rules, each a callable (front, handler, body) -> (status, 
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import threading
@@ -32,7 +31,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
-from faultproxy import forward, read_body, send, upstream_of
+from faultproxy import forward, proxy_handler, read_body, send, upstream_of
 from lambdarun import LambdaRunError
 from rig import LocalHTTPServer
 
@@ -71,20 +70,7 @@ class AwsFront(LocalHTTPServer):
         self.answered = []
         self.persistent_spot = set()  # instance ids that RunInstances launched from persistent spot requests
         self.lock = threading.Lock()
-        front = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 (the stdlib's name)
-                front.handle(self)
-
-            do_GET = do_PUT = do_DELETE = do_HEAD = do_POST  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self._serve(Handler)
+        self._serve(proxy_handler(self.handle))
 
     def handle(self, handler):
         body = read_body(handler)
@@ -144,7 +130,8 @@ def one_time_spot_stop(front, handler, body):
     if not spot:
         return None
     requests = ec2.describe_spot_instance_requests(Filters=[{"Name": "instance-id", "Values": spot}])
-    persistent = {r.get("InstanceId") for r in requests.get("SpotInstanceRequests", []) if r.get("Type") == "persistent"}
+    persistent = {r.get("InstanceId") for r in requests.get("SpotInstanceRequests", [])
+                  if r.get("Type") == "persistent"}
     with front.lock:
         persistent |= front.persistent_spot
     one_time = [i for i in spot if i not in persistent]

@@ -123,6 +123,22 @@ def send(handler, status, headers, data):
         handler.wfile.write(data)
 
 
+def proxy_handler(handle):
+    """A request handler class (HTTP/1.1, quiet) that hands every request to handle(handler)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            handle(self)
+
+        do_GET = do_PUT = do_DELETE = do_HEAD = do_POST  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
 def upstream_of(url):
     parts = urllib.parse.urlsplit(url)
     return parts.hostname, parts.port
@@ -136,20 +152,7 @@ class FaultProxy(LocalHTTPServer):
         self.actions = []  # every action seen, in order
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 (the stdlib's name)
-                proxy.handle(self)
-
-            do_GET = do_POST  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self._serve(Handler)
+        self._serve(proxy_handler(self.handle))
 
     # --- rules ------------------------------------------------------------------------------------
 

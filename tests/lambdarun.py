@@ -180,15 +180,17 @@ class LambdaRunner:
         started = time.time()
         invocation = Invocation(configuration["FunctionArn"], event, source, started)
         try:
-            proc = subprocess.run([self.python, "-c", BOOTSTRAP, code, configuration["Handler"], str(started + timeout)],
-                                  input=json.dumps(event), capture_output=True, text=True, env=env, cwd=code,
+            argv = [self.python, "-c", BOOTSTRAP, code, configuration["Handler"], str(started + timeout)]
+            proc = subprocess.run(argv, input=json.dumps(event), capture_output=True, text=True, env=env, cwd=code,
                                   timeout=timeout, check=False)
             out, invocation.logs = proc.stdout, proc.stderr
-            answer = json.loads(out.rsplit(MARKER, 1)[1]) if MARKER in out else {"error": {
-                "errorMessage": f"Runtime exited with error: exit status {proc.returncode}", "errorType": "Runtime.ExitError"}}
+            exited = {"errorMessage": f"Runtime exited with error: exit status {proc.returncode}",
+                      "errorType": "Runtime.ExitError"}
+            answer = json.loads(out.rsplit(MARKER, 1)[1]) if MARKER in out else {"error": exited}
             invocation.logs = out.rsplit(MARKER, 1)[0] + invocation.logs
         except subprocess.TimeoutExpired as expired:
-            answer = {"error": {"errorMessage": f"Task timed out after {timeout:.2f} seconds", "errorType": "Sandbox.Timedout"}}
+            answer = {"error": {"errorMessage": f"Task timed out after {timeout:.2f} seconds",
+                                "errorType": "Sandbox.Timedout"}}
             invocation.logs = (expired.stdout or b"").decode("utf-8", "replace") if isinstance(expired.stdout, bytes) \
                 else (expired.stdout or "")
         invocation.seconds = round(time.time() - started, 3)

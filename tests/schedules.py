@@ -87,7 +87,8 @@ def _field(text, low, high, names=None, what="field"):
         if start <= end:
             values.update(range(start, end + 1, step))
         else:  # a range that wraps (FRI-MON)
-            values.update(v for i, v in enumerate(list(range(start, high + 1)) + list(range(low, end + 1))) if i % step == 0)
+            wrapped = list(range(start, high + 1)) + list(range(low, end + 1))
+            values.update(v for i, v in enumerate(wrapped) if i % step == 0)
     return values
 
 
@@ -108,7 +109,8 @@ class Cron:
             raise ScheduleError(f"not a cron expression: {expression!r}")
         fields = match.group(1).split()
         if len(fields) != 6:
-            raise ScheduleError(f"cron needs 6 fields (minutes hours day-of-month month day-of-week year): {expression!r}")
+            raise ScheduleError("cron needs 6 fields (minutes hours day-of-month month day-of-week year): "
+                                f"{expression!r}")
         minutes, hours, dom, month, dow, year = fields
         if (dom == "?") == (dow == "?"):
             raise ScheduleError(f"cron needs ? in exactly one of day-of-month and day-of-week: {expression!r}")
@@ -327,7 +329,10 @@ class ScheduleRunner:
         if target.get("InputPath") or target.get("InputTransformer"):
             self._once(f"rule {rule['Name']}: InputPath and InputTransformer are not supported by the rig")
             return None
-        event = json.loads(target["Input"]) if target.get("Input") else scheduled_event(rule, self.account, self.region, now)
+        if target.get("Input"):
+            event = json.loads(target["Input"])
+        else:
+            event = scheduled_event(rule, self.account, self.region, now)
         return self.fire(rule["Arn"], target["Arn"], event)
 
     def fire_schedule(self, schedule):

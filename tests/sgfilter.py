@@ -121,7 +121,8 @@ def _rules(group, permissions, direction, members, prefix_lists):
                 addresses = chosen[0] if len(chosen) == 1 else "{ " + ", ".join(chosen) + " }"
                 l4 = f" meta l4proto {protocol}" if protocol else ""
                 arrow = "from" if direction == "saddr" else "to"
-                lines.append(f"{keyword} {direction} {addresses}{l4}{ports} accept comment {comment(f'{what} {arrow} {label}')}")
+                note = comment(f"{what} {arrow} {label}")
+                lines.append(f"{keyword} {direction} {addresses}{l4}{ports} accept comment {note}")
     return lines
 
 
@@ -202,7 +203,8 @@ class Filter:
         everyone = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
         members = group_members(everyone)
         ids = sorted({g for instance in mirrored.values() for g in group_ids(instance)})
-        groups = {g["GroupId"]: g for g in self.ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"]} if ids else {}
+        found = self.ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"] if ids else []
+        groups = {g["GroupId"]: g for g in found}
         lists = sorted({p["PrefixListId"] for g in groups.values()
                         for perm in (g.get("IpPermissions") or []) + (g.get("IpPermissionsEgress") or [])
                         for p in perm.get("PrefixListIds") or []})

@@ -49,8 +49,8 @@ def serve_aws_names(container, names, address, backend_port, workdir):
     for name, data in (("ca.crt", ca), ("cert.pem", cert), ("key.pem", key)):
         with open(paths[name], "wb") as stream:
             stream.write(data)
-    subprocess.run(["podman", "cp", paths["ca.crt"], f"{container}:/usr/local/share/ca-certificates/cloudburst-test.crt"],
-                   check=True, capture_output=True)
+    trusted = f"{container}:/usr/local/share/ca-certificates/cloudburst-test.crt"
+    subprocess.run(["podman", "cp", paths["ca.crt"], trusted], check=True, capture_output=True)
     hosts = "".join(f"{address} {name}\n" for name in names)
     subprocess.run(["podman", "exec", container, "sh", "-c",
                     f"update-ca-certificates >/dev/null 2>&1 && printf '{hosts}' >> /etc/hosts"],

@@ -205,9 +205,13 @@ def watch_wedged(ids, seen, deadline):
         time.sleep(2)
 
 
-def shutdown_expression(instance_id):
-    """condor's lease test on an annex node, as its master reads it."""
-    return podman("exec", instance_id, "condor_config_val", "-master", "DAEMON_SHUTDOWN_FAST").stdout.strip()
+def shutdown_expression(instance_id, timeout=60):
+    """condor's lease test on an annex node, as its master reads it (a master that the configuration's last
+    handler is restarting answers a few seconds later)."""
+    def ask():
+        answer = podman("exec", instance_id, "condor_config_val", "-master", "DAEMON_SHUTDOWN_FAST", check=False)
+        return answer.stdout.strip() if answer.returncode == 0 else None
+    return wait_until(ask, timeout, interval=2, message=f"the master of {instance_id} answering")
 
 
 def exposure(world, node, peer):
@@ -356,7 +360,8 @@ def test_a_renewed_lease_moves_everywhere_it_is_enforced(world, annex_a):
         assert shutdown_expression(instance_id) == f"CurrentTime >= {epoch}"
         backstop = podman("exec", instance_id, "cat", "/usr/local/sbin/cloudburst-annex-backstop").stdout
         assert re.search(rf"^end={epoch}$", backstop, re.M), backstop
-        assert podman("exec", instance_id, "systemctl", "is-active", "cloudburst-annex-backstop").stdout.strip() == "active"
+        active = podman("exec", instance_id, "systemctl", "is-active", "cloudburst-annex-backstop").stdout.strip()
+        assert active == "active"
 
 
 def test_idle_node_powers_off_and_status_shows_it_terminated(world, annex_a):
@@ -442,7 +447,8 @@ def test_the_stock_condor_annex_launches_on_the_setup_and_ends_at_its_lease(worl
     (instance_id,) = stock_annex["ids"]
     instance = world.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert instance["ClientToken"].startswith(STOCK_ANNEX + "_") and instance["SubnetId"] == world.subnet
-    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [world.setup_outputs()["security_group"]["SecurityGroupId"]]
+    setup_group = world.setup_outputs()["security_group"]["SecurityGroupId"]
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [setup_group]
     assert instance["KeyName"] == "HTCondorAnnex-KeyPair"
     first = stock_annex["first_input"]
     assert set(first) == {"AnnexID", "S3BucketName", "LeaseExpiration"} and first["AnnexID"] == STOCK_ANNEX

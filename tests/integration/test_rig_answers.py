@@ -121,7 +121,8 @@ def test_a_due_rule_runs_its_target_with_its_input_and_the_functions_role(world)
 def test_a_rule_the_functions_policy_does_not_name_cannot_invoke_it(world):
     events, runner = world["client"]("events"), world["schedules"]
     events.put_rule(Name="Other-lease", ScheduleExpression="rate(1 minute)")
-    events.put_targets(Rule="Other-lease", Targets=[{"Id": "t", "Arn": world["functions"]["rig-answers"], "Input": "{}"}])
+    events.put_targets(Rule="Other-lease",
+                       Targets=[{"Id": "t", "Arn": world["functions"]["rig-answers"], "Input": "{}"}])
     try:
         runner.tick(at(10000))
         assert runner.tick(at(10060)) == []

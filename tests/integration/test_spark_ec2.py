@@ -147,7 +147,8 @@ def test_a_cluster_with_spot_workers_is_not_stopped_halfway(cluster, moto_server
     assert launched.rc == 0, launched.failure_messages()
     (worker,) = [w["instance_id"] for w in launched.fact("spark_ec2_result")["workers"]]
     master = launched.fact("spark_ec2_result")["master"]["instance_id"]
-    assert ec2.describe_instances(InstanceIds=[worker])["Reservations"][0]["Instances"][0]["InstanceLifecycle"] == "spot"
+    described = ec2.describe_instances(InstanceIds=[worker])["Reservations"][0]["Instances"][0]
+    assert described["InstanceLifecycle"] == "spot"
 
     moto_server.reset_recording()
     refused = spark_ec2_role("stop")
@@ -165,7 +166,8 @@ def test_a_cluster_with_spot_workers_is_not_stopped_halfway(cluster, moto_server
         "state": "stopped", "instance_ids": [master, worker], "wait": False}, "ignore_errors": True}], name="stop.yml")
     answer = tried.parsed["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert answer.get("failed") and "UnsupportedOperation" in json.dumps(answer), answer
-    assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")} == {master: "stopped", worker: "running"}
+    half = {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")}
+    assert half == {master: "stopped", worker: "running"}
     ec2.start_instances(InstanceIds=[master])
 
     # The way the message gives: no spot worker left, then the master stops.

@@ -101,8 +101,8 @@ def test_egress_follows_the_groups_and_the_dns_resolver_is_exempt():
 
 
 def test_several_groups_add_up_and_the_order_is_stable():
-    one = sgfilter.ruleset([group(WORKER, [tcp(22, cidrs=["10.0.0.1/32"])]), group(MASTER, [tcp(80, cidrs=["10.0.0.2/32"])])], {})
-    two = sgfilter.ruleset([group(MASTER, [tcp(80, cidrs=["10.0.0.2/32"])]), group(WORKER, [tcp(22, cidrs=["10.0.0.1/32"])])], {})
+    ssh, web = group(WORKER, [tcp(22, cidrs=["10.0.0.1/32"])]), group(MASTER, [tcp(80, cidrs=["10.0.0.2/32"])])
+    one, two = sgfilter.ruleset([ssh, web], {}), sgfilter.ruleset([web, ssh], {})
     assert one == two
     assert [line for line in chain(one, "ingress") if "dport" in line] == [
         "ip saddr 10.0.0.2/32 meta l4proto tcp tcp dport 80 accept",

@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import annex_connectivity
+from ansible_collections.cloudburst.aws.plugins.module_utils import annex_lease
 
 
 QUERY = b"\x01\x00\x00\x00\x08" + struct.pack("!Q", 60045)
@@ -92,10 +93,15 @@ def test_nobody_listening_is_a_failed_check():
     assert result["success"] == "0" and f"127.0.0.1:{port}" in result["description"]
 
 
-def test_the_file_runs_alone_as_lambda_code(tmp_path):
+@pytest.mark.parametrize("module, absent", [(annex_connectivity, ["ansible", "boto3"]), (annex_lease, ["ansible"])],
+                         ids=["annex_connectivity", "annex_lease"])
+def test_each_function_file_runs_alone_as_lambda_code(tmp_path, module, absent):
+    """A Lambda function gets its one file: it must import with the standard library (and boto3, which Lambda's
+    Python runtimes carry, for the lease function) alone."""
+    name = module.__name__.rsplit(".", 1)[-1]
     code = ("import importlib.util, sys\n"
-            "sys.modules['ansible'] = None; sys.modules['boto3'] = None\n"
-            f"spec = importlib.util.spec_from_file_location('annex_connectivity', {annex_connectivity.__file__!r})\n"
+            + "".join(f"sys.modules[{package!r}] = None\n" for package in absent)
+            + f"spec = importlib.util.spec_from_file_location({name!r}, {module.__file__!r})\n"
             "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
             "assert callable(module.handler)\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -88,17 +86,6 @@ def test_object_prefix_is_inside_condor_annexs_pattern():
     assert object_prefix("seed-000") == "config-seed-000/"
 
 
-def test_the_file_runs_without_ansible_as_lambda_code(tmp_path):
-    # The Lambda gets this one file: it must import with the standard library (and boto3) alone.
-    source = annex_lease.__file__
-    code = ("import importlib.util, sys\n"
-            "sys.modules['ansible'] = None\n"
-            f"spec = importlib.util.spec_from_file_location('annex_lease', {source!r})\n"
-            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-            "assert callable(module.handler) and callable(module.reap)\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
-
-
 # --- Annexes the stock condor_annex -count launched: its rule's input ends them ---------------------------------
 
 STOCK_BUCKET = "cloudburst-annex-123456789012-us-east-1"
@@ -124,7 +111,8 @@ def stock_world(monkeypatch):
         for annex in ("HTCondorAnnex-s", "HTCondorAnnex-s1"):
             ids[annex] = ec2.run_instances(
                 ImageId=image, MinCount=1, MaxCount=1, ClientToken=f"{annex}_0f5e1c2a-58c4-4d0e-9b7e-6f0b8a3e2d11",
-                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "htcondor:AnnexName", "Value": annex}]}],
+                TagSpecifications=[{"ResourceType": "instance",
+                                    "Tags": [{"Key": "htcondor:AnnexName", "Value": annex}]}],
             )["Instances"][0]["InstanceId"]
             s3.put_object(Bucket=STOCK_BUCKET, Key=f"config-{annex}.tar.gz", Body=b"tarball")
             events.put_rule(Name=annex, ScheduleExpression="rate(5 minutes)")
