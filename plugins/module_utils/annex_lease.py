@@ -31,7 +31,9 @@ and ``end_stock_annex`` does what HTCondor's odi-lease function does with it onc
 ``<AnnexID>_...``, condor_annex's token for its launch), then remove the rule's target and the rule. Unlike the
 stock function it matches the client token up to the underscore, so annex ``a`` never ends annex ``ab``, and it
 refuses a bucket other than the setup's. ``condor_annex -annex-name NAME -duration H`` puts a new
-LeaseExpiration into the rule's input, which extends the lease; spot fleet annexes (``-slots``) are not ended.
+LeaseExpiration into the rule's input, which extends the lease, and an empty S3BucketName, for which the setup's
+bucket stands in (HTCondor's own function then failed to delete the tarball and never terminated the annex). Spot
+fleet annexes (``-slots``) are not ended.
 """
 
 from __future__ import annotations
@@ -281,14 +283,19 @@ def end_stock_annex(ec2, s3, events, event, now, bucket=None, dry_run=False):
     tarball, terminate the annex's instances, remove the rule's target and the rule. bucket is the setup's bucket
     (ANNEX_BUCKET); an event that names another is refused. Returns a dict like reap()'s plus ``expired``,
     ``annex_id`` and ``rule`` (removed or not)."""
-    missing = [key for key in STOCK_KEYS if event.get(key) in (None, "")]
+    # condor_annex -annex-name NAME -duration H (a renewal) puts an empty S3BucketName into the rule: 23.9's PutTargets
+    # reads the bucket from the launch's command only. The setup's bucket is the annex's, so it stands in.
+    named = event.get("S3BucketName") or None
+    missing = [key for key in ("AnnexID", "LeaseExpiration") if event.get(key) in (None, "")]
+    if not (named or bucket):
+        missing.append("S3BucketName")
     if missing:
         raise LeaseError(f"the stock lease input lacks {', '.join(missing)}")
     annex_id = check_annex_name(event["AnnexID"])
     lease = to_datetime(event["LeaseExpiration"])
     moment = to_datetime(now)
-    if bucket and event["S3BucketName"] != bucket:
-        raise LeaseError(f"the stock lease input names bucket {event['S3BucketName']!r}, not the setup's {bucket!r}")
+    if bucket and named and named != bucket:
+        raise LeaseError(f"the stock lease input names bucket {named!r}, not the setup's {bucket!r}")
     result = {"annex_id": annex_id, "lease_end": format_lease_end(lease), "now": format_lease_end(moment),
               "expired": moment > lease, "terminated": [], "deleted": [], "rule": None, "dry_run": bool(dry_run)}
     if not result["expired"]:
@@ -298,7 +305,7 @@ def end_stock_annex(ec2, s3, events, event, now, bucket=None, dry_run=False):
     result.update(terminated=ids, deleted=[key], rule=annex_id)
     if dry_run:
         return result
-    s3.delete_object(Bucket=event["S3BucketName"], Key=key)
+    s3.delete_object(Bucket=named or bucket, Key=key)
     for batch in _chunks(ids, _TERMINATE_BATCH):
         ec2.terminate_instances(InstanceIds=batch)
     answer = events.remove_targets(Rule=annex_id, Ids=[annex_id])

@@ -665,7 +665,8 @@ class SetupChecker:
         return problems
 
     def stock_nodes(self):
-        """Whether a node that the stock condor_annex -count launches on this setup joins the pool, and what it lacks."""
+        """Whether a node that the stock condor_annex -count launches on this setup joins the pool, and what it
+        lacks."""
         password_file = self.setting("SEC_PASSWORD_FILE")
         try:
             empty = not password_file or os.path.getsize(os.path.expanduser(password_file)) == 0

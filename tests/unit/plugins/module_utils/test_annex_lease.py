@@ -160,6 +160,19 @@ def test_the_handler_takes_the_stock_input_as_condor_annex_sends_it(stock_world,
         annex_lease.handler(stock_event("HTCondorAnnex-s", lease=1), None)
 
 
+def test_a_renewed_stock_lease_without_a_bucket_uses_the_setups(stock_world):
+    """condor_annex -annex-name NAME -duration H rewrites the rule's input with an empty S3BucketName."""
+    world = stock_world
+    renewed = dict(stock_event("HTCondorAnnex-s"), S3BucketName="")
+    ended = annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], renewed,
+                                        NOW + datetime.timedelta(seconds=1), bucket=STOCK_BUCKET)
+    assert ended["terminated"] == [world["ids"]["HTCondorAnnex-s"]]
+    assert "config-HTCondorAnnex-s.tar.gz" not in [o["Key"] for o in world["s3"].list_objects_v2(
+        Bucket=STOCK_BUCKET)["Contents"]]
+    with pytest.raises(LeaseError, match="lacks S3BucketName"):
+        annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], renewed, NOW, bucket=None)
+
+
 @pytest.mark.parametrize("event, message", [
     ({"AnnexID": "HTCondorAnnex-s", "S3BucketName": STOCK_BUCKET}, "lacks LeaseExpiration"),
     (stock_event("HTCondorAnnex-s", bucket="someone-elses-bucket"), "not the setup's"),
