@@ -41,6 +41,12 @@ test: setup
 test-matrix: setup
 	CLOUDBURST_MATRIX=all $(VENV)/bin/python -m pytest tests/gates/test_support_matrix.py
 
+## release: the release tarball in .build/release, installed into an empty collections path beside only the declared
+## dependencies and documented by FQCN there, after the changelog is linted (tools/release). A release is cut once with
+## `antsibull-changelog release` and committed; this target never cuts one.
+release: venv link
+	$(VENV)/bin/python tools/release
+
 ## docs: the HTML docs site (every module, filter, role, playbook and guide); prints the page to open.
 ## It needs only the venv and the collection link, not podman.
 .PHONY: docs

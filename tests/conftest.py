@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
@@ -47,6 +48,25 @@ def pytest_collection_modifyitems(config, items):
         return
     rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(os.path.basename(str(item.path)), len(rank)))  # stable for the rest
+
+
+# Seconds each test file took (setup, call and teardown of its tests, on whichever worker ran it), for the slowest
+# files printed at the end of every run, so that drift in the suite's budget is seen when it starts.
+FILE_SECONDS = collections.Counter()
+SLOWEST_SHOWN = 10
+
+
+def pytest_runtest_logreport(report):
+    FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FILE_SECONDS:
+        return
+    terminalreporter.section(f"slowest {SLOWEST_SHOWN} test files (seconds, all phases)")
+    for path, seconds in FILE_SECONDS.most_common(SLOWEST_SHOWN):
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}  all {len(FILE_SECONDS)} files")
 
 
 @dataclass

@@ -22,7 +22,7 @@ Security groups filter the containers' traffic (tests/sgfilter.py): a second thr
 groups, as moto holds them now, into its network namespace as nftables rules.
 
 Containers are created and removed only through the collection's one container creator, the
-rig's local_hosts role (tests/roles/local_hosts, run by tests/playbooks/local_hosts.yml). The inventory written after each pass names
+rig's local_hosts role (tests/roles/local_hosts, run by tests/local_hosts.yml). The inventory written after each pass names
 hosts by instance id and reaches them with the podman connection; against real EC2 only those connection
 variables differ. Used by `tools/local-cloud` and by the `local_cloud` pytest fixture (tests/conftest.py).
 It refuses any endpoint but 127.0.0.1: its power-off rule terminates instances.
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import sgfilter
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "playbooks", "local_hosts.yml")
+LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "local_hosts.yml")
 # ansible-playbook of the project's venv, whichever Python runs this file.
 VENV_BINS = [os.path.join(REPO_ROOT, ".venv", "bin"), os.path.dirname(os.path.abspath(sys.executable))]
 

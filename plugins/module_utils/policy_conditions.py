@@ -241,7 +241,7 @@ for _suffix, _compare in _COMPARISONS.items():
 
 def condition_state(operator, key, expected, context):
     """Three-valued: does the condition `operator: {key: expected}` hold for the request?"""
-    qualifier, _, base = operator.rpartition(":")
+    qualifier, _colon, base = operator.rpartition(":")
     if qualifier not in ("", "ForAnyValue", "ForAllValues"):
         return None
     if_exists = base.endswith("IfExists") and base != "IfExists"

@@ -225,7 +225,7 @@ _PROBES = (
 # lockout guard tries its requests in both). In a partition not named here only the probes without a region
 # are tried.
 PARTITION_REGIONS = {"aws": ("us-east-1", "eu-west-1"), "aws-cn": ("cn-north-1", "cn-northwest-1"),
-                      "aws-us-gov": ("us-gov-west-1", "us-gov-east-1")}
+                     "aws-us-gov": ("us-gov-west-1", "us-gov-east-1")}
 
 
 def _probes(partition, account):

@@ -120,8 +120,6 @@ def _quoted_unit_value_problem(value):
     return None
 
 
-
-
 def annex_name_problem(value):
     """Why value cannot be an HTCondor annex name, or None."""
     problem = line_problem(value)

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: cloudformation_stack
 short_description: Deploy a CloudFormation stack only when its template, parameters or tags differ
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, updates or deletes one CloudFormation stack from a template body.
   - Before updating, it reads the deployed template (C(GetTemplate)) and the stack's parameters and tags and
@@ -193,7 +193,7 @@ def main():
         wait_delay=dict(type="int", default=5),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
-                              supports_check_mode=True)
+                                 supports_check_mode=True)
     params = module.params
     name = params["name"]
     parameters = {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ec2_instance_group
 short_description: Exactly N tagged EC2 instances of one cluster role, launched and terminated in batches
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps exactly O(count) pending or running instances of O(role) that this controller launched for O(cluster),
     tagged C(cloudburst:cluster=)O(cluster), C(cloudburst:role=)O(role) and C(managed-by=cloudburst.aws). Instances
@@ -343,7 +343,7 @@ def main():
         poll_interval=dict(type="int", default=5),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["subnet_id", "availability_zone"]])
+                                 mutually_exclusive=[["subnet_id", "availability_zone"]])
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: events_retarget
 short_description: Point EventBridge rule targets from one ARN to another
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - For each move, finds every rule of the default event bus that targets the old ARN (C(ListRuleNamesByTarget),
     whatever the rule's name) and puts each such target again with the new ARN, keeping its id, input and other

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htcondor_annex_check
 short_description: Check an HTCondor annex setup as condor_annex -check-setup does, and the resources behind it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the user's HTCondor config file and reports each item of the annex setup as C(ok), C(missing),
     C(mismatch) (the config and the account disagree) or C(problem) (there, but wrong).

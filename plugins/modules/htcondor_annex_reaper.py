@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htcondor_annex_reaper
 short_description: Terminate the instances of HTCondor annexes whose lease has ended, and delete their objects
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The cloud-side lease of an annex, run from the controller or the central manager (for example from a
     systemd timer), next to the lease function that a schedule runs in AWS. Both run the same code,

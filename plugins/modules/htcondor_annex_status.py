@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: htcondor_annex_status
 short_description: List HTCondor annexes on EC2 with their instances, leases and slots in the pool
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - What C(condor_annex -status) shows. Annexes are found by the C(htcondor:AnnexName) tag of their
     instances; each instance is listed with its id, state (terminated ones too, while EC2 still lists them),

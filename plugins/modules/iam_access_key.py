@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_access_key
 short_description: Create, write, rotate, deactivate and delete an IAM user's access keys safely
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps one working access key for an IAM user and delivers it to a credential file on the host that
     runs the module, without ever printing the secret.

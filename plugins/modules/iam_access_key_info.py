@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_access_key_info
 short_description: Describe an IAM user's access keys with their age and last use
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists a user's access keys with status, creation date, age in days and when, where and for which
     service each was last used. Never returns a secret (AWS does not keep one to return).

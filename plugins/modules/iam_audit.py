@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_audit
 short_description: Audit one AWS account for what gets access keys stolen and accounts lost
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Checks one account and returns structured findings, each with a severity (V(low), V(medium), V(high),
     V(critical)). A finding names a user, a key by its slot, or a file and line. It never holds a secret.

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_managed_policy
 short_description: Manage a customer managed IAM policy, comparing documents by meaning
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates a customer managed policy, updates its document by adding a new default version, or deletes it.
   - Documents are compared by meaning (key order, a single statement or a list of one, a string or a

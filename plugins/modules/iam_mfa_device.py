@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_mfa_device
 short_description: Enrol, resync, deactivate and delete an IAM user's virtual MFA device, keeping its seed
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates a virtual MFA device for an IAM user and writes its seed (the Base32 secret) to O(seed_file) with
     mode 0600. With O(qr_code_file), it also writes the seed as an SVG QR code that authenticator apps scan.

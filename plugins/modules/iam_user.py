@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_user
 short_description: Manage an IAM user, its policies and groups, and restrict it to source IP addresses
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, updates or deletes an IAM user for programmatic access.
   - Manages the user's path, tags, permissions boundary, attached managed policies (by ARN or by name),

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: iam_user_info
 short_description: Describe IAM users with their policies, groups and source IP restriction
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists one IAM user, or every user under a path, with tags, attached managed policies, inline policy
     names, groups, permissions boundary, and whether a source IP restriction is attached and with which

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: public_ip_info
 short_description: Find the public IP address the internet sees for the host that runs this module
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Asks a checkip-style URL (an HTTP GET that answers with the caller's address as plain text) for the
     address that the internet, and so AWS, sees for the host running the module.

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: s3_lambda_package
 short_description: Zip one Python file for Lambda and store it in S3 under a key named by its content
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads one Python file on the controller and zips it deterministically (fixed time stamps and modes), so
     the same code always gives the same bytes.

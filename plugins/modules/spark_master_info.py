@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: spark_master_info
 short_description: Read a Spark standalone master's status, optionally waiting for its workers
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the master's C(/json/) page (on its web UI port) and returns its status, workers, cores, memory
     and applications.

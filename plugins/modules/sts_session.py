@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: sts_session
 short_description: Temporary credentials with MFA, written as a profile of the AWS credentials file
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Calls STS C(GetSessionToken) with a code from the user's MFA device and writes the temporary credentials
     (with C(aws_session_token) and their expiry) as profile O(session_profile) of O(credentials_file). This is
@@ -136,7 +136,7 @@ def main():
         force=dict(type="bool", default=False),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              mutually_exclusive=[["mfa_code", "seed_file"]])
+                                 mutually_exclusive=[["mfa_code", "seed_file"]])
     manager = StsSessionManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"session profile {module.params['session_profile']}")
     session = dict(profile=manager.profile, credentials_file=manager.path, **manager.result_extra)

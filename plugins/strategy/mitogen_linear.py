@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: mitogen_linear
 short_description: Ansible's linear strategy, run through Mitogen when Mitogen is installed
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The linear strategy (every host finishes a task before any host starts the next) with Mitogen for Ansible's
     connection layer, when the Python package C(mitogen) is installed on the controller. Mitogen keeps one

@@ -119,7 +119,7 @@ def test_every_relative_link_and_anchor_holds(path):
     for target in LINK.findall(markdown_text(path)):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):
             continue  # https:, mailto: ...: not checked offline
-        file_part, _, anchor = target.partition("#")
+        file_part, _hash, anchor = target.partition("#")
         linked = (path.parent / file_part).resolve() if file_part else path
         if not linked.exists():
             broken.append(f"{target}: no such file")

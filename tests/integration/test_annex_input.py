@@ -115,7 +115,7 @@ def plant(ec2, image, name, cluster, count=1):
 
 
 def test_annexes_whose_names_differ_in_dot_and_underscore_keep_their_own_instances(tmp_path, moto_server,
-                                                                                    naming_setup):
+                                                                                   naming_setup):
     ec2 = naming_setup["ec2"]
     dotted = annex(tmp_path, moto_server, naming_setup, "h4.pair", htcondor_annex_count=2)
     assert dotted.rc == 0, dotted.failure_messages() or dotted.output[-3000:]

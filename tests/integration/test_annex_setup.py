@@ -543,3 +543,23 @@ def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_con
         assert "Your setup looks OK." in output, output[-3000:]
     finally:
         front.stop()
+
+
+def test_the_setup_region_is_the_region_of_every_call_the_key_pair_too(tmp_path, moto_server, boto3_session):
+    """htcondor_annex_setup_region decides where everything lands, whatever region the play's module_defaults give:
+    the key pair used to follow module_defaults (the EC2 layer's role) while the stacks followed the role's region."""
+    play_region, setup_region = "sa-east-1", "eu-south-1"
+    condor = condor_home(tmp_path, moto_server)
+    result = run_setup(tmp_path, moto_server, condor, region=play_region, htcondor_annex_setup_region=setup_region)
+    assert result.rc == 0, result.failure_messages() or result.output[-4000:]
+
+    def client(service, region):
+        return boto3_session.client(service, endpoint_url=moto_server.url, region_name=region)
+
+    keys = {region: [k["KeyName"] for k in client("ec2", region).describe_key_pairs()["KeyPairs"]]
+            for region in (play_region, setup_region)}
+    assert "HTCondorAnnex-KeyPair" in keys[setup_region] and "HTCondorAnnex-KeyPair" not in keys[play_region]
+    stacks = {region: [s["StackName"] for s in client("cloudformation", region).describe_stacks()["Stacks"]]
+              for region in (play_region, setup_region)}
+    assert len(stacks[setup_region]) == 4 and stacks[play_region] == []
+    assert f"{setup_region.replace('-', '_')}.ANNEX_DEFAULT_S3_BUCKET" in (condor / "user_config").read_text()

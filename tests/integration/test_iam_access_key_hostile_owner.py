@@ -51,7 +51,7 @@ def test_playbook_runs_for_a_hostile_owner_never_touch_root_files(tmp_path, moto
 
 
 def test_a_link_on_the_way_owned_by_the_user_is_refused_before_any_key(tmp_path, moto_server, iam, user,
-                                                                     playground):
+                                                                       playground):
     real = os.path.join(playground.home, "real")
     linked = os.path.join(playground.home, "linked")
     os.mkdir(real)

@@ -136,8 +136,8 @@ def test_a_cluster_with_spot_workers_is_not_stopped_halfway(cluster, moto_server
     through_front = SimpleNamespace(url=aws_front.url, credentials=moto_server.credentials)
     settings = {key: value for key, value in cluster["settings"].items()
                 if key not in ("cloudburst_aws_region", "spark_auth_secret_file")}
-    settings.update(spark_ec2_cluster="sparkspot", spark_ec2_vpc_cidr="10.123.0.0/16",
-                    spark_ec2_subnet_cidr="10.123.1.0/24", spark_ec2_key_path=str(cluster["home"] / "spot_ed25519"),
+    settings.update(spark_ec2_cluster="sparkspot", spark_ec2_vpc_cidr="10.124.0.0/16",
+                    spark_ec2_subnet_cidr="10.124.1.0/24", spark_ec2_key_path=str(cluster["home"] / "spot_ed25519"),
                     spark_ec2_wait_for_ssh=False, spark_ec2_workers=1, spark_ec2_spot_max_price="0.05")
 
     def spark_ec2_role(action, **extra):
@@ -176,3 +176,38 @@ def test_a_cluster_with_spot_workers_is_not_stopped_halfway(cluster, moto_server
     assert stopped.rc == 0, stopped.failure_messages()
     assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")} == {master: "stopped"}
     ec2.terminate_instances(InstanceIds=[master])
+
+
+def test_spark_ec2_region_is_the_region_of_every_call_of_the_role(cluster, moto_server, tmp_path):
+    """spark_ec2_region set in a user's own play whose module_defaults name another region: the cluster is launched,
+    described and destroyed in spark_ec2_region, network, groups, key pair and instances alike; the play's region
+    gets nothing. (The role used to leave the region to the playbook's module_defaults.)"""
+    elsewhere = "ap-south-1"
+    ec2_there = ec2_client(moto_server, elsewhere)
+    image = ec2_there.register_image(Name="debian-13-amd64-spark-ec2-region", RootDeviceName="/dev/xvda",
+                                     Architecture="x86_64")["ImageId"]
+    settings = {key: value for key, value in cluster["settings"].items()
+                if key not in ("cloudburst_aws_region", "spark_auth_secret_file")}
+    settings.update(spark_ec2_cluster="sparkregion", spark_ec2_region=elsewhere, spark_ec2_ami=image,
+                    spark_ec2_vpc_cidr="10.123.0.0/16", spark_ec2_subnet_cidr="10.123.1.0/24",
+                    spark_ec2_key_path=str(cluster["home"] / "region_ed25519"), spark_ec2_wait_for_ssh=False,
+                    spark_ec2_workers=1)
+
+    def spark_ec2_role(action):
+        # run_roles' play sets module_defaults for group/cloudburst.aws.aws with region=REGION.
+        result = run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action=action))])
+        assert result.rc == 0, result.failure_messages()
+        return result
+
+    spark_ec2_role("launch")
+    assert len(nodes(ec2_there, "sparkregion")) == 2
+    assert {kind for kind, _id in tagged(ec2_there, "cloudburst:cluster", "sparkregion")} >= {
+        "vpc", "subnet", "security-group", "instance"}
+    assert tagged(cluster["ec2"], "cloudburst:cluster", "sparkregion") == []
+    described = spark_ec2_role("describe").fact("spark_ec2_result")
+    assert len(described["workers"]) == 1
+    # What site.yml prints for a later describe or destroy finds this cluster again: name, region and key.
+    assert described["playbook_args"] == (f"-e spark_ec2_cluster=sparkregion -e spark_ec2_key_path="
+                                          f"{cluster['home'] / 'region_ed25519'} -e spark_ec2_region={elsewhere}")
+    spark_ec2_role("destroy")
+    assert tagged(ec2_there, "cloudburst:cluster", "sparkregion") == []

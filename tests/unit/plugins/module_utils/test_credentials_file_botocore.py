@@ -53,7 +53,7 @@ def option_lines(draw, name, indent):
     nested = draw(st.integers(0, 6)) == 0
     lines = [f"{indent}{name}{delimiter}{'' if nested else draw(filled)}"]
     deeper = indent + draw(st.sampled_from([" ", "  ", "\t", "   "]))
-    for _ in range(draw(st.integers(1, 3)) if nested else draw(st.sampled_from([0, 0, 0, 1, 2]))):
+    for _line in range(draw(st.integers(1, 3)) if nested else draw(st.sampled_from([0, 0, 0, 1, 2]))):
         # botocore splits a nested block with str.splitlines: its lines keep to printable ASCII.
         line = f"{draw(st.sampled_from(OPTION_NAMES))} = {draw(ascii_values)}" if nested else draw(values)
         lines.append(deeper + line)
@@ -126,7 +126,10 @@ def apply(operation, path, profile):
     return None, None
 
 
-@settings(max_examples=350, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so the suite never fails by chance (a test that failed once on a
+# random 27 % of unreadable files); widening what is tried is a change of this file.
+@settings(max_examples=350, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(case=files_and_profiles())
 def test_botocore_reads_the_same_after_each_write(case):
     text, profile = case
@@ -192,7 +195,7 @@ def test_the_generator_makes_files_botocore_reads_and_files_it_refuses():
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "credentials")
 
-        @settings(max_examples=100, deadline=None, database=None)
+        @settings(max_examples=100, deadline=None, database=None, derandomize=True)
         @given(credentials_files())
         def count(text):
             nonlocal readable, refused

@@ -42,7 +42,7 @@ def _pick(rng, items, most=2):
 
 def _ip_conditions(rng, if_exists):
     condition = {}
-    for _ in range(rng.randint(0, 2)):
+    for _index in range(rng.randint(0, 2)):
         kind = rng.choice(["IpAddress", "NotIpAddress", "Bool"])
         if kind == "Bool":
             condition.setdefault("Bool" + ("IfExists" if if_exists and rng.random() < 0.3 else ""), {})[
@@ -64,8 +64,8 @@ def _statement(rng, conditions):
 
 
 def _policies(rng, conditions):
-    return [{"Version": "2012-10-17", "Statement": [_statement(rng, conditions) for _ in range(rng.randint(1, 3))]}
-            for _ in range(rng.randint(1, 3))]
+    return [{"Version": "2012-10-17", "Statement": [_statement(rng, conditions) for _index in range(rng.randint(1, 3))]}
+            for _index in range(rng.randint(1, 3))]
 
 
 def _decide(documents, values, action, resource):
@@ -99,7 +99,7 @@ USERS = ["alice", "bob", "annex-user"]
 
 def _rich_conditions(rng):
     condition = _ip_conditions(rng, if_exists=False)
-    for _ in range(rng.randint(0, 2)):
+    for _index in range(rng.randint(0, 2)):
         kind = rng.choice(["string", "like", "null", "any", "all", "bool"])
         if kind == "string":
             operator = rng.choice(["StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringEqualsIfExists"])
@@ -161,7 +161,7 @@ def test_the_generators_reach_both_outcomes_and_every_address_family():
     """The comparison is not vacuous: random cases allow and deny, from IPv4, IPv6 and no address."""
     rng = random.Random(7)
     outcomes = collections.Counter()
-    for _ in range(500):
+    for _index in range(500):
         documents = _policies(rng, lambda r: _ip_conditions(r, if_exists=True))
         address = rng.choice(ADDRESSES)
         values = {"aws:ViaAWSService": "false"}
@@ -169,5 +169,5 @@ def test_the_generators_reach_both_outcomes_and_every_address_family():
             values["aws:SourceIp"] = address
         family = "none" if address is None else f"v{ipaddress.ip_address(address).version}"
         outcomes[(family, _decide(documents, values, rng.choice(ACTIONS), rng.choice(RESOURCES)))] += 1
-    assert {(family, effect) for family in ("v4", "v6", "none") for effect in ("Allow", "ExplicitDeny",
-                                                                                 "ImplicitDeny")} <= set(outcomes)
+    effects = ("Allow", "ExplicitDeny", "ImplicitDeny")
+    assert {(family, effect) for family in ("v4", "v6", "none") for effect in effects} <= set(outcomes)
