@@ -195,6 +195,8 @@ def cloud_schedules(request, aws_front):
     runner.start(interval=2.0)
     yield runner
     runner.stop()
+    print(f"schedules: {runner.cost['ticks']} ticks, {runner.cost['seconds']:.1f} s, "
+          f"{len(runner.lambdas.invocations)} invocations", file=sys.stderr)
 
 
 @pytest.fixture
@@ -244,3 +246,6 @@ def local_cloud(request, moto_server, tmp_path_factory):
     yield cloud
     cloud.stop()
     cloud.clean()
+    cost = cloud.filter_cost
+    print(f"local cloud filter: {cost['passes']} passes, {cost['seconds']:.1f} s, {cost['loads']} tables loaded",
+          file=sys.stderr)

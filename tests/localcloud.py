@@ -344,6 +344,7 @@ class LocalCloud:
         self.log = log or (lambda message: print(f"local-cloud: {message}", file=sys.stderr, flush=True))
         self.errors = []
         self.filter = sgfilter.Filter(self.ec2, self.log) if filtering else None
+        self.filter_cost = {"passes": 0, "seconds": 0.0, "loads": 0}  # what filtering costs this machine
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -411,15 +412,21 @@ class LocalCloud:
 
     def filter_pass(self):
         """Load every running container's security groups as moto holds them now; returns the names loaded."""
-        running = {name: pid for name, (state, pid, label) in container_details(self.endpoint_url).items()
-                   if state == "running" and (self.cluster_labels is None or label in self.cluster_labels)}
-        if not running:
-            return []
-        instances = {i: inst for i, inst in self.instances().items() if inst["State"]["Name"] in LIVE_STATES}
-        done = self.filter.sync(instances, subnet_cidrs(self.ec2, list(instances.values())), running)
-        if done:
-            self.log("security groups loaded into " + " ".join(done))
-        return done
+        started = time.monotonic()
+        try:
+            running = {name: pid for name, (state, pid, label) in container_details(self.endpoint_url).items()
+                       if state == "running" and (self.cluster_labels is None or label in self.cluster_labels)}
+            if not running:
+                return []
+            instances = {i: inst for i, inst in self.instances().items() if inst["State"]["Name"] in LIVE_STATES}
+            done = self.filter.sync(instances, subnet_cidrs(self.ec2, list(instances.values())), running)
+            if done:
+                self.log("security groups loaded into " + " ".join(done))
+            self.filter_cost["loads"] += len(done)
+            return done
+        finally:
+            self.filter_cost["passes"] += 1
+            self.filter_cost["seconds"] += time.monotonic() - started
 
     def _loop(self, work, interval):
         """Run work until stop(); a failed pass is logged and kept in errors, and the loop goes on."""

@@ -32,6 +32,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 import zoneinfo
 
@@ -224,6 +225,7 @@ class ScheduleRunner:
         self.done = set()  # at() schedules that fired
         self.fired = []    # (source ARN, function ARN, when) in order
         self.errors = []
+        self.cost = {"ticks": 0, "seconds": 0.0}  # what reading moto and firing costs this machine
         self._account = None
         self._stop = threading.Event()
         self._thread = None
@@ -363,10 +365,13 @@ class ScheduleRunner:
 
     def run_forever(self, interval=2.0):
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.tick()
             except Exception as error:  # noqa: BLE001 (one bad pass must not end the schedules)
                 self._once(f"tick failed: {error}")
+            self.cost["ticks"] += 1
+            self.cost["seconds"] += time.monotonic() - started
             self._stop.wait(interval)
 
     def start(self, interval=2.0):
