@@ -167,6 +167,8 @@ def moto_server(tmp_path_factory):
     `moto_url` moto itself, `front` the AuthFront (source_ip and flow are reset before each test). Requests
     signed with any key but the rig's administrator's are authorized by their IAM policies, as AWS would."""
     import authfront
+    from awsfront import AwsFront
+    from lambdarun import LambdaRunner
 
     workdir = tmp_path_factory.mktemp("moto")
     server = rig.MotoServer(log_path=str(workdir / "moto.log"), recording_path=str(workdir / "recording.jsonl")).start()
@@ -175,13 +177,40 @@ def moto_server(tmp_path_factory):
     # The front reads policies and tags with a key of its own, which moto's recording leaves out for the tests.
     looker = rig.bootstrap_credentials(server.url, user_name=rig.RIG_FRONT_USER)
     server.unrecorded_keys.add(looker["aws_access_key_id"])
-    server.front = authfront.AuthFront(server.moto_url, looker, administrators=[
+    # Between them the answering front (tests/awsfront.py): what AWS answers where moto does not.
+    lambdas = LambdaRunner(server.moto_url, rig.DEFAULT_REGION, server.credentials)
+    server.answers = AwsFront(server.moto_url, server.credentials, lambdas=lambdas).start()
+    lambdas.endpoint_url = server.answers.url  # the functions' own calls (their role is not evaluated: a gap)
+    server.front = authfront.AuthFront(server.answers.url, looker, lookup_url=server.moto_url, administrators=[
         rig.BOOTSTRAP_KEY_ID, server.credentials["aws_access_key_id"]]).start()
     server.url = server.front.url
     server.env = rig.aws_environment(server.url, server.credentials)
     yield server
     server.front.stop()
+    server.answers.stop()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_front(moto_server):
+    """The rig's answering front (tests/awsfront.py) between the authorizing front and moto: it answers as AWS does
+    where moto does not (StopInstances on a one-time spot instance, Invoke running the function's code).
+    aws_front.lambdas runs functions (their boto3 goes to this front). Clients use moto_server.url, through both."""
+    return moto_server.answers
+
+
+@pytest.fixture(scope="module")
+def cloud_schedules(request, aws_front):
+    """Schedules fire (tests/schedules.py) in the module's LOCAL_CLOUD_REGION (default the rig's): due EventBridge
+    rules and Scheduler schedules run their Lambda targets' code, checked every 2 s in a thread."""
+    from schedules import ScheduleRunner
+
+    runner = ScheduleRunner(aws_front.lambdas, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION))
+    runner.start(interval=2.0)
+    yield runner
+    runner.stop()
+    print(f"schedules: {runner.cost['ticks']} ticks, {runner.cost['seconds']:.1f} s, "
+          f"{len(runner.lambdas.invocations)} invocations", file=sys.stderr)
 
 
 @pytest.fixture(autouse=True)
@@ -279,8 +308,9 @@ def local_cloud(request, moto_server, tmp_path_factory):
     server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
     It mirrors only the clusters (cloudburst:cluster tag) the test module lists in LOCAL_CLOUD_CLUSTERS, and
     its region is the module's LOCAL_CLOUD_REGION (default the rig's), so modules sharing the session's moto
-    leave each other's instances alone. Its describe calls land in moto's recording, so tests that count calls
-    should not use it."""
+    leave each other's instances alone; it also mirrors the stock condor_annex annexes named in
+    LOCAL_CLOUD_STOCK_ANNEXES. Security groups filter the containers' traffic. Its describe calls land in moto's
+    recording, so tests that count calls should not use it."""
     import localcloud
 
     clusters = getattr(request.module, "LOCAL_CLOUD_CLUSTERS", None)
@@ -291,8 +321,11 @@ def local_cloud(request, moto_server, tmp_path_factory):
         moto_server.url, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION),
         moto_server.credentials["aws_access_key_id"], moto_server.credentials["aws_secret_access_key"],
         inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"],
-        clusters=clusters)
+        clusters=clusters, stock_annexes=getattr(request.module, "LOCAL_CLOUD_STOCK_ANNEXES", ()))
     cloud.start(interval=1.0)
     yield cloud
     cloud.stop()
     cloud.clean()
+    cost = cloud.filter_cost
+    print(f"local cloud filter: {cost['passes']} passes, {cost['seconds']:.1f} s, {cost['loads']} tables loaded",
+          file=sys.stderr)

@@ -8,8 +8,11 @@ the demo's vars file, the exports `make demo` leaves in .build/local-aws.env and
 (AWS_PROFILE=annex): every call is authorized by the user's policies as IAM would, and none is refused. Launch
 again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
 the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
-The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean`
-then leaves no container, network, env file or process.
+The security groups match the exposure rules exactly, and connections prove them (the local cloud filters packets
+by security group): from this machine, the controller, and from a stranger on the same subnet, from the workers
+and from the master, each port reached or not as the rules say, 6066 from nowhere; revoking a rule in moto closes
+its port within seconds. An unrelated instance survives destroy; `make demo-clean` then leaves no container,
+network, env file or process.
 
 One cluster serves every check (CI has two cores): this is the suite's only Spark-on-EC2 cluster.
 """
@@ -26,16 +29,22 @@ import time
 
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
+from localcloud import probe, stranger, wait_until
 
 import rig
 
 CLUSTER = "demo"  # playbooks/vars/demo.yml
 DEMO_NETWORK = "cloudburst-10.120.1.0-24"  # the local cloud's network for the demo's subnet (playbooks/vars/demo.yml)
+DEMO_SUBNET = "10.120.1.0/24"
 BUILD = os.path.join(REPO_ROOT, ".build")
 PID_FILE = os.path.join(BUILD, "local-aws.pid")
 ENV_FILE = os.path.join(BUILD, "local-aws.env")
-ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
-ALLOWLIST = f"{ADDRESS}/32"
+ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer: the controller's address for AWS's APIs
+# The controller's address inside the VPC, which the nodes see: this machine on the subnet's podman network (its
+# gateway). playbooks/vars/demo.yml names it as the security groups' allow-list.
+GATEWAY = "10.120.1.1"
+ALLOWLIST = f"{GATEWAY}/32"
+REACHED = ("open", "refused")  # the packet got there (refused: nothing listens); filtered: dropped on the way
 RESTRICTED_PROFILE = "annex"  # iam_restricted_user's profile, written by make demo (playbooks/vars/demo.yml)
 RESTRICTED_USER = "arn:aws:iam::123456789012:user/cloudburst/annex-user"
 LOG_DIR = os.path.join(BUILD, "test-logs", "test_demo")
@@ -241,9 +250,54 @@ def check_exposure(ec2):
             assert perm["IpProtocol"] == "tcp" and not perm["FromPort"] <= 6066 <= perm["ToPort"], perm
 
 
+def connect(targets, container=None):
+    """{(address, port): reached (True) or filtered (False)}, failing on anything else."""
+    found = probe(targets, container=container)
+    assert set(found.values()) <= set(REACHED) | {"filtered"}, found
+    return {target: state in REACHED for target, state in found.items()}
+
+
+def exposure_by_connecting(ec2, outsider):
+    """The exposure rules, proved by TCP connections (a master and 2 workers)."""
+    master = nodes(ec2, "master", ("running",))[0]
+    one, two = nodes(ec2, "worker", ("running",))[:2]
+    m, w1, w2 = master["PrivateIpAddress"], one["PrivateIpAddress"], two["PrivateIpAddress"]
+    from_outside = [(m, 22), (m, 8080), (m, 7077), (m, 4040), (m, 6066), (m, 7100), (w1, 22), (w1, 8081), (w1, 7078),
+                    (w1, 6066)]
+    # This machine, the allow-listed controller: SSH, the UIs and the master's port; nothing of the cluster's own.
+    assert connect(from_outside) == {t: t not in {(m, 6066), (m, 7100), (w1, 7078), (w1, 6066)} for t in from_outside}
+    # A stranger on the same subnet, outside every allow-list: nothing at all.
+    assert connect(from_outside, outsider["name"]) == {t: False for t in from_outside}
+    # A worker: the master's 7077 and 8080 and the fixed driver and block manager ports of the master and the other
+    # worker; not SSH, not the UIs, not the workers' RPC port.
+    from_worker = [(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200), (m, 22), (m, 4040), (m, 6066),
+                   (w2, 7100), (w2, 7200), (w2, 22), (w2, 8081), (w2, 7078), (w2, 6066)]
+    assert connect(from_worker, one["InstanceId"]) == {t: t in {(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200),
+                                                                 (w2, 7100), (w2, 7200)} for t in from_worker}
+    # The master: a worker's SSH (sbin/workers.sh), RPC port, driver and block manager ports; not its UI.
+    from_master = [(w1, 22), (w1, 7078), (w1, 7094), (w1, 7100), (w1, 7200), (w1, 8081), (w1, 6066)]
+    assert connect(from_master, master["InstanceId"]) == {t: t not in {(w1, 8081), (w1, 6066)} for t in from_master}
+
+    # Revoking a rule in moto closes its port within seconds; putting it back opens it again.
+    group = ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
+                                                  {"Name": "tag:cloudburst:role", "Values": ["master"]}])[
+        "SecurityGroups"][0]["GroupId"]
+    rule = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": ALLOWLIST}]}]
+    started = time.monotonic()
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=rule)
+    try:
+        wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): False}, 30, interval=1, message="8080 closed")
+        TIMINGS["revoked rule in force (s)"] = [round(time.monotonic() - started, 1), None]
+        assert connect([(m, 8080)], one["InstanceId"]) == {(m, 8080): True}  # the workers' own rule stays
+    finally:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
+    wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): True}, 30, interval=1, message="8080 open again")
+
+
 @pytest.fixture
 def demo_cleanup():
     yield
+    stranger(DEMO_SUBNET, state="absent")
     run(["make", "demo-clean"], env=ansible_env(), timeout=600)
 
 
@@ -259,7 +313,7 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     out = flat(result.stdout)
     assert "AWS endpoint: http://127.0.0.1:" in out
     assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
-    assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ALLOWLIST}" in out
+    assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ADDRESS}/32" in out
     assert f"IAM user: {RESTRICTED_USER}" in out
     # The administrator only made the user: the cluster was launched with the user's key.
     assert f"AWS calls from here on: {RESTRICTED_USER}" in out
@@ -267,7 +321,7 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert {"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateVpc", "ec2:ImportKeyPair"} <= {
         d["action"] for d in launched if d["effect"] == "Allow"}
     assert [d for d in launched if d["effect"] != "Allow"] == []
-    assert f"Usable only from: {ALLOWLIST}" in out
+    assert f"Usable only from: {ADDRESS}/32" in out  # the IAM user's: where the API calls come from
     assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
     assert "/.build/demo-home/.condor/publicKeyFile" in out
     # The master and two workers are EC2 instances (named by instance id) in the demo's subnet.
@@ -293,6 +347,10 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert ssh.rc == 0 and ssh.stdout.strip() == "active", ssh.output
     assert workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
     check_exposure(ec2)
+    started = time.monotonic()
+    outsider = stranger(DEMO_SUBNET)
+    exposure_by_connecting(ec2, outsider)
+    TIMINGS["exposure by connecting"] = [round(time.monotonic() - started, 1), None]
 
     # An unrelated instance with the same ownership tags but another cluster's name (in a VPC of its own, which
     # destroy must leave too): it survives everything below, destroy included.
@@ -355,6 +413,7 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         print("spark_ec2 step times (first run s, no-change re-run s):", json.dumps(TIMINGS), flush=True)
         ec2.terminate_instances(InstanceIds=[stranger])
 
+    stranger(DEMO_SUBNET, state="absent")  # off the demo's network, which demo-clean removes
     clean = run(["make", "demo-clean"], env=ansible_env(), timeout=600)
     assert clean.rc == 0, clean.output[-4000:]
     assert "Cluster demo: destroyed" in flat(clean.stdout)

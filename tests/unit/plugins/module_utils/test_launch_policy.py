@@ -51,12 +51,15 @@ def test_no_lambda_write_no_stack_write_and_lease_targets_only():
     setup's roles (tests/gates/test_setup_roles_out_of_reach.py asks the same of every role the setup makes)."""
     document = build_launch_policy()
     every = {a for s in document["Statement"] for a in s["Action"]}
-    assert {a for a in every if a.startswith("lambda:")} == {"lambda:GetFunction"}
+    assert {a for a in every if a.startswith("lambda:")} == {"lambda:GetFunction", "lambda:InvokeFunction"}
     assert {a for a in every if a.startswith("cloudformation:")} == {"cloudformation:DescribeStacks"}
     assert not [a for a in every if a.split(":")[0] in ("scheduler", "states", "ssm", "iam") and a != "iam:PassRole"]
     by_sid = statements(document)
     assert by_sid["LambdaReadLeaseFunctions"]["Resource"] == [
         "arn:aws:lambda:*:*:function:AnnexSetup-odi-lease", "arn:aws:lambda:*:*:function:AnnexSetup-sfr-lease"]
+    # The one function the user may invoke calls no AWS API (the connectivity check condor_annex -count asks).
+    assert by_sid["LambdaInvokeConnectivityCheck"]["Resource"] == [
+        "arn:aws:lambda:*:*:function:AnnexSetup-check-connectivity"]
     targets = by_sid["EventsTargetLeaseFunctionsOnly"]
     assert targets["Action"] == ["events:PutTargets"]
     assert targets["Condition"] == {"ForAllValues:ArnLike": {"events:TargetArn": by_sid["LambdaReadLeaseFunctions"][
@@ -92,6 +95,10 @@ def test_mutating_ec2_actions_never_get_every_resource():
     groups = statements(document)["Ec2ChangeTaggedSecurityGroups"]
     assert groups["Resource"] == ["arn:aws:ec2:*:*:security-group/*"] and not any("Egress" in a for a in groups["Action"])
     assert "ec2:CreateAction" in statements(document)["Ec2TagOnlyWhileCreating"]["Condition"]["StringEquals"]
+    # Existing instances are retagged only to renew an annex's lease: that one key, on annex instances.
+    assert statements(document)["Ec2RenewAnnexLeaseTag"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/htcondor:AnnexName": "*"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["cloudburst:lease-end"]}, "Null": {"aws:TagKeys": "false"}}
 
 
 def test_the_policy_fits_iam_limits_or_is_refused():
