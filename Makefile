@@ -13,8 +13,10 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 .PHONY: demo demo-clean test test-matrix release setup host venv image link sanity lint molecule clean
 
-## demo: playbooks/site.yml on the local cloud: moto, a checkip answer and the local cloud keep running in
-## the background (tools/local-aws --start), so the cluster launched through the EC2 layer stays until demo-clean
+## demo: playbooks/site.yml on the local cloud: moto behind the rig's authorizing front (IAM's rules for every key
+## but the administrator's), a checkip answer and the local cloud keep running in the background (tools/local-aws
+## --start), so the cluster launched through the EC2 layer stays until demo-clean. The administrator's key only
+## makes the restricted user; the Spark cluster is launched with the restricted user's key
 ## The nodes download the Spark archive (built from the PyPI pyspark sdist) from this machine's address on the
 ## demo subnet's podman network, as they would from Apache's mirror; the controller never uploads it.
 demo: setup
@@ -22,12 +24,14 @@ demo: setup
 	  --spark-mirror-subnet "$$(sed -n 's/^spark_ec2_subnet_cidr: *//p' playbooks/vars/demo.yml)"
 	source .build/local-aws.env && ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
-## demo-clean: destroy the demo's cluster through the EC2 layer, then stop moto and the local cloud
-## (no container, network or process of the demo is left)
+## demo-clean: destroy the demo's cluster through the EC2 layer with the restricted user's key (profile annex,
+## which the demo wrote; the administrator's only if the demo stopped before making the user), then stop moto,
+## its authorizing front and the local cloud (no container, network or process of the demo is left)
 demo-clean: venv link
 	rc=0; if [ -f .build/local-aws.env ]; then \
-	  source .build/local-aws.env && ansible-playbook playbooks/spark_ec2.yml -e @playbooks/vars/demo.yml \
-	    -e spark_ec2_action=destroy || rc=$$?; \
+	  source .build/local-aws.env; \
+	  if grep -qs '^\[annex\]' "$$AWS_SHARED_CREDENTIALS_FILE"; then export AWS_PROFILE=annex; fi; \
+	  ansible-playbook playbooks/spark_ec2.yml -e @playbooks/vars/demo.yml -e spark_ec2_action=destroy || rc=$$?; \
 	fi; $(VENV)/bin/python tools/local-aws --stop || rc=$$?; exit $$rc
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary. Two

@@ -233,6 +233,8 @@ class Bench:
                 "spark_ec2_master_instance_type": "t3.small", "spark_ec2_worker_instance_type": "t3.small",
                 "spark_ec2_vpc_cidr": f"10.{second}.0.0/16", "spark_ec2_subnet_cidr": subnet,
                 "spark_ec2_address": "private", "spark_ec2_checkip_url": self.checkip.url,
+                # The local cloud filters by security group: the controller reaches the nodes from the gateway.
+                "spark_ec2_allowlist": [fake_spark_mirror.gateway(subnet) + "/32"],
                 "spark_ec2_key_path": os.path.join(self.workdir, f"key-{workers}"),
                 "spark_download_url": mirror.url + os.path.basename(archive),
                 "spark_auth_secret_file": os.path.join(self.workdir, f"secret-{workers}"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gates"))
 import rig  # noqa: E402
 
 REPO_ROOT = rig.REPO_ROOT
@@ -161,13 +162,121 @@ def write_calls(actions):
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
-    """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials."""
+    """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials, behind the
+    authorizing front (tests/authfront.py): `url` is the front, which every test and module uses as its endpoint,
+    `moto_url` moto itself, `front` the AuthFront (source_ip and flow are reset before each test). Requests
+    signed with any key but the rig's administrator's are authorized by their IAM policies, as AWS would."""
+    import authfront
+    from awsfront import AwsFront
+    from lambdarun import LambdaRunner
+
     workdir = tmp_path_factory.mktemp("moto")
     server = rig.MotoServer(log_path=str(workdir / "moto.log"), recording_path=str(workdir / "recording.jsonl")).start()
     server.credentials = rig.bootstrap_credentials(server.url)
+    server.moto_url = server.url
+    # The front reads policies and tags with a key of its own, which moto's recording leaves out for the tests.
+    looker = rig.bootstrap_credentials(server.url, user_name=rig.RIG_FRONT_USER)
+    server.unrecorded_keys.add(looker["aws_access_key_id"])
+    # Between them the answering front (tests/awsfront.py): what AWS answers where moto does not.
+    lambdas = LambdaRunner(server.moto_url, rig.DEFAULT_REGION, server.credentials)
+    server.answers = AwsFront(server.moto_url, server.credentials, lambdas=lambdas).start()
+    lambdas.endpoint_url = server.answers.url  # the functions' own calls (their role is not evaluated: a gap)
+    server.front = authfront.AuthFront(server.answers.url, looker, lookup_url=server.moto_url, administrators=[
+        rig.BOOTSTRAP_KEY_ID, server.credentials["aws_access_key_id"]]).start()
+    server.url = server.front.url
     server.env = rig.aws_environment(server.url, server.credentials)
     yield server
+    server.front.stop()
+    server.answers.stop()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_front(moto_server):
+    """The rig's answering front (tests/awsfront.py) between the authorizing front and moto: it answers as AWS does
+    where moto does not (StopInstances on a one-time spot instance, Invoke running the function's code).
+    aws_front.lambdas runs functions (their boto3 goes to this front). Clients use moto_server.url, through both."""
+    return moto_server.answers
+
+
+@pytest.fixture(scope="module")
+def cloud_schedules(request, aws_front):
+    """Schedules fire (tests/schedules.py) in the module's LOCAL_CLOUD_REGION (default the rig's): due EventBridge
+    rules and Scheduler schedules run their Lambda targets' code, checked every 2 s in a thread."""
+    from schedules import ScheduleRunner
+
+    runner = ScheduleRunner(aws_front.lambdas, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION))
+    runner.start(interval=2.0)
+    yield runner
+    runner.stop()
+    print(f"schedules: {runner.cost['ticks']} ticks, {runner.cost['seconds']:.1f} s, "
+          f"{len(runner.lambdas.invocations)} invocations", file=sys.stderr)
+
+
+@pytest.fixture(autouse=True)
+def authfront_per_test(request):
+    """For tests on the session's moto: the front's defaults back (the rig's checkip answer as the source
+    address), and afterwards no request of this test (its module fixtures' too, which the front counts for the test
+    that first needs them) that the front could not map or decide: tests/authfront_map.py grows with the code."""
+    if "moto_server" not in request.fixturenames:
+        yield
+        return
+    front = request.getfixturevalue("moto_server").front
+    front.reset()
+    yield
+    unmapped = [d for d in front.decisions if d["flow"] == request.node.nodeid
+                and d["effect"] in ("Unmapped", "Undecided") and not d.get("expected")]
+    if unmapped:
+        pytest.fail("the authorizing front refused requests it cannot map or decide: "
+                    + "; ".join(f"{d['operation']} ({d.get('detail')})" for d in unmapped[:5]), pytrace=False)
+
+
+def pytest_configure(config):
+    """The controller (not an xdist worker) gives the session one directory for the authorizing fronts' records:
+    the workers' fronts and tools/local-aws (which test_demo starts) inherit it through the environment."""
+    import authfront
+
+    if hasattr(config, "workerinput") or os.environ.get(authfront.RECORD_DIR_VARIABLE):
+        return
+    import time
+
+    directory = os.path.join(REPO_ROOT, ".build", "authfront", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.makedirs(directory, exist_ok=True)
+    os.environ[authfront.RECORD_DIR_VARIABLE] = directory
+    config.authfront_records = directory
+
+
+def pytest_runtest_logreport(report):
+    """Outcomes by test, for the least-privilege gate at the session's end (the controller sees every worker's)."""
+    if report.when == "call" or report.outcome != "passed":
+        OUTCOMES.setdefault(report.nodeid, set()).add(report.outcome)
+
+
+OUTCOMES = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The least-privilege gate, in the controller once every worker has finished and every record is written
+    (so no test has to wait for the heavy flows): see tests/gates/least_privilege.py."""
+    directory = getattr(session.config, "authfront_records", None)
+    if directory is None:
+        return
+    import least_privilege
+
+    verdict = least_privilege.judge(directory, OUTCOMES)
+    if not os.listdir(directory):
+        os.rmdir(directory)  # no front recorded anything (unit tests only)
+    session.config.least_privilege = verdict
+    if verdict is not None and verdict.failed and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    verdict = getattr(config, "least_privilege", None)
+    if verdict is not None:
+        terminalreporter.write_sep("=", "least privilege (tests/gates/least_privilege.py)")
+        for line in verdict.lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -199,8 +308,9 @@ def local_cloud(request, moto_server, tmp_path_factory):
     server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
     It mirrors only the clusters (cloudburst:cluster tag) the test module lists in LOCAL_CLOUD_CLUSTERS, and
     its region is the module's LOCAL_CLOUD_REGION (default the rig's), so modules sharing the session's moto
-    leave each other's instances alone. Its describe calls land in moto's recording, so tests that count calls
-    should not use it."""
+    leave each other's instances alone; it also mirrors the stock condor_annex annexes named in
+    LOCAL_CLOUD_STOCK_ANNEXES. Security groups filter the containers' traffic. Its describe calls land in moto's
+    recording, so tests that count calls should not use it."""
     import localcloud
 
     clusters = getattr(request.module, "LOCAL_CLOUD_CLUSTERS", None)
@@ -211,8 +321,11 @@ def local_cloud(request, moto_server, tmp_path_factory):
         moto_server.url, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION),
         moto_server.credentials["aws_access_key_id"], moto_server.credentials["aws_secret_access_key"],
         inventory_path=str(tmp_path_factory.mktemp("local-cloud") / "inventory.json"), group_tags=["cloudburst:role"],
-        clusters=clusters)
+        clusters=clusters, stock_annexes=getattr(request.module, "LOCAL_CLOUD_STOCK_ANNEXES", ()))
     cloud.start(interval=1.0)
     yield cloud
     cloud.stop()
     cloud.clean()
+    cost = cloud.filter_cost
+    print(f"local cloud filter: {cost['passes']} passes, {cost['seconds']:.1f} s, {cost['loads']} tables loaded",
+          file=sys.stderr)

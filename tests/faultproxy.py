@@ -74,29 +74,85 @@ def request_action(body, path):
     return "?"
 
 
+def read_body(handler):
+    """The request's body, by Content-Length or in HTTP chunks (botocore streams some uploads that way)."""
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        body = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return body
+            body += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def forward(upstream, handler, body):
+    """Send the request as it came (its Host header too, so SigV4 signatures still match) to upstream (host,
+    port); returns (status, headers, data). Fronts of the rig chain this way, each forwarding to the next."""
+    connection = http.client.HTTPConnection(*upstream, timeout=300)
+    try:
+        connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in handler.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+def send(handler, status, headers, data):
+    """Answer the request with status, headers (name, value pairs) and data. A HEAD answer keeps the upstream's
+    Content-Length (the size of what a GET would return) and has no body."""
+    head = handler.command == "HEAD"
+    handler.send_response(status)
+    for name, value in headers:
+        if name.lower() not in ("connection", "transfer-encoding", "server", "date") and (
+                head or name.lower() != "content-length"):
+            handler.send_header(name, value)
+    if not head:
+        handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if not head:
+        handler.wfile.write(data)
+
+
+def proxy_handler(handle):
+    """A request handler class (HTTP/1.1, quiet) that hands every request to handle(handler)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            handle(self)
+
+        do_GET = do_PUT = do_DELETE = do_HEAD = do_POST  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+def upstream_of(url):
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname, parts.port
+
+
 class FaultProxy(LocalHTTPServer):
     def __init__(self, upstream_url, seed=0):
-        upstream = urllib.parse.urlsplit(upstream_url)
-        self.upstream = (upstream.hostname, upstream.port)
+        self.upstream = upstream_of(upstream_url)
         self.rules = []
         self.faults = []  # (action, fault) in order
         self.actions = []  # every action seen, in order
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 (the stdlib's name)
-                proxy.handle(self)
-
-            do_GET = do_POST  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self._serve(Handler)
+        self._serve(proxy_handler(self.handle))
 
     # --- rules ------------------------------------------------------------------------------------
 
@@ -116,8 +172,7 @@ class FaultProxy(LocalHTTPServer):
     # --- serving ----------------------------------------------------------------------------------
 
     def handle(self, handler):
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        body = read_body(handler)
         action = request_action(body, handler.path)
         with self.lock:
             self.actions.append(action)
@@ -126,40 +181,15 @@ class FaultProxy(LocalHTTPServer):
                 self.faults.append((action, fault))
         if fault in ("throttle", "unavailable", "deny"):
             return self.answer_error(handler, fault)
-        status, headers, data = self.forward(handler, body)
+        status, headers, data = forward(self.upstream, handler, body)
         if fault == "lose":
             return self.answer_error(handler, fault)
         if fault == "drop":
             handler.close_connection = True
             return None
-        handler.send_response(status)
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
-                handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-        return None
-
-    def forward(self, handler, body):
-        connection = http.client.HTTPConnection(*self.upstream, timeout=60)
-        try:
-            connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in handler.headers.items():
-                if name.lower() not in ("content-length", "connection"):
-                    connection.putheader(name, value)
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+        return send(handler, status, headers, data)
 
     def answer_error(self, handler, fault):
         status, kind, code, message = FAULTS[fault]
         data = ERROR_BODY.format(kind=kind, code=code, message=message, serial=len(self.faults)).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "text/xml")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send(handler, status, [("Content-Type", "text/xml")], data)

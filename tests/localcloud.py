@@ -14,7 +14,12 @@ One reconcile pass makes the podman containers on this machine mirror the endpoi
 
 A LocalCloud given `clusters` mirrors only instances whose cloudburst:cluster tag is one of them, and sees
 only its own containers (label cloudburst_cluster), so test modules sharing one moto leave each other alone;
-without it (tools/local-cloud's default) every managed instance of the endpoint is mirrored.
+without it (tools/local-cloud's default) every managed instance of the endpoint is mirrored. `stock_annexes` adds
+the instances of annexes that the stock condor_annex launched (tagged htcondor:AnnexName only, without the
+collection's tags), under the cluster label htcondor-annex:NAME.
+
+Security groups filter the containers' traffic (tests/sgfilter.py): a second thread loads each running container's
+groups, as moto holds them now, into its network namespace as nftables rules.
 
 Containers are created and removed only through the collection's one container creator, the
 rig's local_hosts role (tests/roles/local_hosts, run by tests/local_hosts.yml). The inventory written after each pass names
@@ -26,6 +31,7 @@ It refuses any endpoint but 127.0.0.1: its power-off rule terminates instances.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -36,6 +42,8 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+
+import sgfilter
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "local_hosts.yml")
@@ -49,6 +57,9 @@ DEFAULT_TAG_VALUE = "cloudburst.aws"
 # carries it, so a LocalCloud scoped to some clusters sees only their containers.
 CLUSTER_TAG = "cloudburst:cluster"
 CLUSTER_LABEL = "cloudburst_cluster"
+# The tag the stock condor_annex puts on its instances, and the cluster label their containers carry.
+ANNEX_TAG = "htcondor:AnnexName"
+STOCK_ANNEX_PREFIX = "htcondor-annex:"
 # Label of every container the local cloud owns; a second label names the endpoint it mirrors.
 OWNER_LABEL = "cloudburst-local-cloud"
 LIVE_STATES = ("pending", "running")
@@ -113,25 +124,47 @@ def ec2_client(endpoint_url, region, access_key, secret_key):
                         aws_secret_access_key=secret_key)
 
 
-def managed_instances(ec2, tag_key, tag_value, clusters=None):
-    """Every instance with the managed tag (and, given clusters, one of their cluster tags), in any state, by
-    instance id."""
-    filters = [{"Name": f"tag:{tag_key}", "Values": [tag_value]}]
-    if clusters is not None:
-        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": sorted(clusters)})
+def _describe(ec2, filters):
     pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
     return {instance["InstanceId"]: instance
             for page in pages for reservation in page["Reservations"] for instance in reservation["Instances"]}
 
 
+def managed_instances(ec2, tag_key, tag_value, clusters=None, stock_annexes=()):
+    """Every instance with the managed tag (and, given clusters, one of their cluster tags), and every instance of
+    the stock condor_annex annexes named in stock_annexes, in any state, by instance id."""
+    filters = [{"Name": f"tag:{tag_key}", "Values": [tag_value]}]
+    if clusters is not None:
+        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": sorted(clusters)})
+    found = _describe(ec2, filters)
+    if stock_annexes:
+        found.update(_describe(ec2, [{"Name": f"tag:{ANNEX_TAG}", "Values": sorted(stock_annexes)}]))
+    return found
+
+
+def cluster_label(instance):
+    """The cluster label of an instance's container: its cloudburst:cluster tag, or for an instance that the stock
+    condor_annex launched (no collection tags), htcondor-annex:NAME."""
+    tags = instance_tags(instance)
+    if CLUSTER_TAG in tags:
+        return tags[CLUSTER_TAG]
+    return STOCK_ANNEX_PREFIX + tags[ANNEX_TAG] if ANNEX_TAG in tags else ""
+
+
 def containers(endpoint_url, clusters=None):
-    """The local cloud's containers for this endpoint (given clusters, only theirs): name -> podman state
+    """The local cloud's containers for this endpoint (given cluster labels, only theirs): name -> podman state
     (running, exited, ...)."""
+    return {name: state for name, (state, _pid, label) in container_details(endpoint_url).items()
+            if clusters is None or label in clusters}
+
+
+def container_details(endpoint_url):
+    """The local cloud's containers for this endpoint: name -> (podman state, pid, cluster label)."""
     proc = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", f"label=owner={OWNER_LABEL}",
                            "--filter", f"label=cloudburst_endpoint={endpoint_url}"],
                           capture_output=True, text=True, check=True)
-    return {entry["Names"][0]: entry["State"] for entry in json.loads(proc.stdout or "[]")
-            if clusters is None or (entry.get("Labels") or {}).get(CLUSTER_LABEL) in clusters}
+    return {entry["Names"][0]: (entry["State"], entry.get("Pid"), (entry.get("Labels") or {}).get(CLUSTER_LABEL))
+            for entry in json.loads(proc.stdout or "[]")}
 
 
 def stopped_by_ec2(name):
@@ -195,8 +228,7 @@ def host_spec(ec2, instance, subnet_cidr, endpoint_url):
         "network": network_name(subnet_cidr),
         "subnet": subnet_cidr,
         "ip": instance["PrivateIpAddress"],
-        "labels": {"owner": OWNER_LABEL, "cloudburst_endpoint": endpoint_url,
-                   CLUSTER_LABEL: instance_tags(instance).get(CLUSTER_TAG, "")},
+        "labels": {"owner": OWNER_LABEL, "cloudburst_endpoint": endpoint_url, CLUSTER_LABEL: cluster_label(instance)},
     }
     if short_dns:
         spec["aliases"] = [short_dns]
@@ -293,20 +325,29 @@ class LocalCloud:
     """Mirrors the managed instances of one local EC2 endpoint as podman containers."""
 
     def __init__(self, endpoint_url, region, access_key, secret_key, tag_key=DEFAULT_TAG_KEY,
-                 tag_value=DEFAULT_TAG_VALUE, inventory_path=None, group_tags=(), log=None, clusters=None):
-        """clusters: mirror only instances tagged cloudburst:cluster with one of these (None: every one)."""
+                 tag_value=DEFAULT_TAG_VALUE, inventory_path=None, group_tags=(), log=None, clusters=None,
+                 stock_annexes=(), filtering=True):
+        """clusters: mirror only instances tagged cloudburst:cluster with one of these (None: every one);
+        stock_annexes: also the instances of these stock condor_annex annexes; filtering: security groups filter
+        the containers' traffic (the filter thread of start())."""
         check_local_endpoint(endpoint_url)
         self.endpoint_url = endpoint_url
         self.clusters = None if clusters is None else frozenset(clusters)
+        self.stock_annexes = frozenset(stock_annexes)
+        # The container labels this local cloud sees (None: every container of the endpoint).
+        self.cluster_labels = None if clusters is None else (
+            self.clusters | {STOCK_ANNEX_PREFIX + name for name in self.stock_annexes})
         self.ec2 = ec2_client(endpoint_url, region, access_key, secret_key)
         self.tag_key, self.tag_value = tag_key, tag_value
         self.inventory_path = inventory_path
         self.group_tags = tuple(group_tags)
         self.log = log or (lambda message: print(f"local-cloud: {message}", file=sys.stderr, flush=True))
         self.errors = []
+        self.filter = sgfilter.Filter(self.ec2, self.log) if filtering else None
+        self.filter_cost = {"passes": 0, "seconds": 0.0, "loads": 0}  # what filtering costs this machine
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
+        self._threads = []
 
     @classmethod
     def from_environment(cls, env=None, **kwargs):
@@ -325,8 +366,8 @@ class LocalCloud:
     def reconcile(self):
         """One pass; returns the Plan it carried out."""
         with self._lock:
-            instances = managed_instances(self.ec2, self.tag_key, self.tag_value, self.clusters)
-            present = containers(self.endpoint_url, self.clusters)
+            instances = self.instances()
+            present = containers(self.endpoint_url, self.cluster_labels)
             marked = {name for name, state in present.items() if state in POWERED_OFF_STATES
                       and instances.get(name, {}).get("State", {}).get("Name") in LIVE_STATES and stopped_by_ec2(name)}
             todo = plan(instances, present, marked)
@@ -353,7 +394,7 @@ class LocalCloud:
                     unmark_stopped(name)
                 self.log("started " + " ".join(f"{s['name']} ({s['ip']})" for s in specs))
             if self.inventory_path:
-                running = {name for name, state in containers(self.endpoint_url, self.clusters).items()
+                running = {name for name, state in containers(self.endpoint_url, self.cluster_labels).items()
                            if state == "running"}
                 write_json_atomically(self.inventory_path,
                                       inventory(instances, running & set(instances), self.group_tags))
@@ -362,32 +403,118 @@ class LocalCloud:
     def clean(self):
         """Remove every container this local cloud made (of its clusters; its instances stay as they are)."""
         with self._lock:
-            names = sorted(containers(self.endpoint_url, self.clusters))
+            names = sorted(containers(self.endpoint_url, self.cluster_labels))
             local_hosts([{"name": name} for name in names], state="absent")
             return names
 
-    def run_forever(self, interval=2.0):
-        """Reconcile until stop(); a failed pass is logged and kept in errors, and the loop goes on."""
+    def instances(self):
+        return managed_instances(self.ec2, self.tag_key, self.tag_value, self.clusters, self.stock_annexes)
+
+    def filter_pass(self):
+        """Load every running container's security groups as moto holds them now; returns the names loaded."""
+        started = time.monotonic()
+        try:
+            running = {name: pid for name, (state, pid, label) in container_details(self.endpoint_url).items()
+                       if state == "running" and (self.cluster_labels is None or label in self.cluster_labels)}
+            if not running:
+                return []
+            instances = {i: inst for i, inst in self.instances().items() if inst["State"]["Name"] in LIVE_STATES}
+            done = self.filter.sync(instances, subnet_cidrs(self.ec2, list(instances.values())), running)
+            if done:
+                self.log("security groups loaded into " + " ".join(done))
+            self.filter_cost["loads"] += len(done)
+            return done
+        finally:
+            self.filter_cost["passes"] += 1
+            self.filter_cost["seconds"] += time.monotonic() - started
+
+    def _loop(self, work, interval):
+        """Run work until stop(); a failed pass is logged and kept in errors, and the loop goes on."""
         while not self._stop.is_set():
             try:
-                self.reconcile()
+                work()
             except Exception as error:  # noqa: BLE001 (the loop must outlive one bad pass)
                 if not self.errors or str(self.errors[-1]) != str(error):
-                    self.log(f"reconcile failed: {error}")  # once per distinct error, not every pass
+                    self.log(f"{work.__name__} failed: {error}")  # once per distinct error, not every pass
                 self.errors.append(error)
             self._stop.wait(interval)
 
+    def run_forever(self, interval=2.0):
+        """Reconcile until stop() (and, with filtering, keep the filter in step in a thread)."""
+        self.start_filter(interval)
+        self._loop(self.reconcile, interval)
+
+    def start_filter(self, interval=2.0):
+        """The filter's own thread: a reconcile pass may wait minutes for containers to boot, and a container's
+        rules are wanted within seconds of its start and of every change in moto."""
+        if self.filter is not None:
+            self._start_thread(self.filter_pass, interval, "local-cloud-filter")
+        return self
+
+    def _start_thread(self, work, interval, name):
+        thread = threading.Thread(target=self._loop, args=(work, interval), daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+
     def start(self, interval=2.0):
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, args=(interval,), daemon=True, name="local-cloud")
-        self._thread.start()
-        return self
+        self._start_thread(self.reconcile, interval, "local-cloud")
+        return self.start_filter(interval)
 
     def stop(self, timeout=900):
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+
+# --- Proving exposure by connecting ----------------------------------------------------------------------
+
+STRANGER_OWNER = "cloudburst-local-hosts"
+# Connects to every (address, port) at once and prints, for each, open (connected), refused (a reset: the packet
+# reached the host, where nothing listens) or filtered (no answer within the timeout: dropped on the way).
+PROBE_SCRIPT = r"""
+import concurrent.futures, errno, json, socket, sys
+targets, timeout = json.loads(sys.argv[1]), float(sys.argv[2])
+def probe(target):
+    try:
+        socket.create_connection((target[0], target[1]), timeout=timeout).close()
+        return "open"
+    except socket.timeout:
+        return "filtered"
+    except OSError as error:
+        return "refused" if error.errno == errno.ECONNREFUSED else "error: %s" % error
+with concurrent.futures.ThreadPoolExecutor(32) as pool:
+    print(json.dumps(list(pool.map(probe, targets))))
+"""
+
+
+def probe(targets, container=None, timeout=2.0):
+    """TCP-connect to every (address, port) from this machine (the podman networks' gateway: the controller) or
+    from inside a container; returns {(address, port): "open" | "refused" | "filtered" | "error: ..."}."""
+    targets = [(str(address), int(port)) for address, port in targets]
+    argv = [sys.executable, "-c", PROBE_SCRIPT] if container is None else [
+        "podman", "exec", container, "python3", "-c", PROBE_SCRIPT]
+    proc = subprocess.run(argv + [json.dumps(targets), str(timeout)], capture_output=True, text=True, check=True,
+                          timeout=timeout * len(targets) + 60)
+    return dict(zip(targets, json.loads(proc.stdout)))
+
+
+def stranger_spec(cidr):
+    """A container on the local cloud's network for cidr at an address outside every allow-list (the subnet's last
+    usable address: moto hands out a subnet's addresses from the bottom), made with the rig's container creator but
+    not by the local cloud, which therefore never sees or removes it."""
+    net = ipaddress.ip_network(cidr)
+    return {"name": "cloudburst-stranger-" + network_name(cidr)[len("cloudburst-"):], "hostname": "stranger",
+            "network": network_name(cidr), "subnet": cidr, "ip": str(net[-2]),
+            "labels": {"owner": STRANGER_OWNER, "cloudburst_stranger": cidr}}
+
+
+def stranger(cidr, state="present"):
+    """Start (or, state absent, remove) the stranger of cidr's network; returns its spec (name, ip)."""
+    spec = stranger_spec(cidr)
+    local_hosts([spec], state=state)
+    return spec
 
 
 def wait_until(predicate, timeout, interval=0.5, message="condition"):

@@ -11,6 +11,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,10 +23,13 @@ import urllib.request
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_REGION = "us-east-1"
 RIG_ADMIN_USER = "cloudburst-rig-admin"
+# The authorizing front's own user: it reads principals' policies and resources' tags with it (tests/authfront.py).
+RIG_FRONT_USER = "cloudburst-rig-front"
 
 # Placeholder credentials used only for the first call that creates the rig's own IAM user and key in
 # moto; every later call uses that generated key, so caller identity is a real moto user.
-_BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "rig-bootstrap", "aws_secret_access_key": "rig-bootstrap"}
+BOOTSTRAP_KEY_ID = "rig-bootstrap"
+_BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": BOOTSTRAP_KEY_ID, "aws_secret_access_key": "rig-bootstrap"}
 
 # What the local checkip answerer says when asked: a globally routable address, as the real checkip gives,
 # because public_ip_info refuses documentation, private and other non-global answers as the controller's
@@ -51,6 +55,8 @@ class MotoServer:
         self.log_path = log_path
         # moto's recorder appends every request it serves to this file; tests count AWS calls from it.
         self.recording_path = recording_path
+        # Keys whose requests recorded_actions() leaves out: the rig's own look-ups (the authorizing front's).
+        self.unrecorded_keys = set()
         self._process = None
         self._log = None
 
@@ -97,7 +103,8 @@ class MotoServer:
             return []
         with open(self.recording_path) as stream:
             entries = [json.loads(line) for line in stream if line.strip()]
-        return [request_action(entry) for entry in entries if "/moto-api/" not in entry.get("url", "")]
+        return [request_action(entry) for entry in entries
+                if "/moto-api/" not in entry.get("url", "") and signing_key(entry) not in self.unrecorded_keys]
 
     def stop(self):
         if self._process and self._process.poll() is None:
@@ -116,6 +123,13 @@ class MotoServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def signing_key(entry):
+    """The access key id that signed one request of moto's recording, or None."""
+    headers = {name.lower(): value for name, value in entry.get("headers", {}).items()}
+    match = re.search(r"Credential=([^/]+)/", headers.get("authorization", ""))
+    return match.group(1) if match else None
 
 
 def request_action(entry):

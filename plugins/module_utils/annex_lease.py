@@ -22,6 +22,18 @@ The contract with the launch side (roles/htcondor_annex, through roles/ec2_insta
   (idle shutdown) are still removed after its lease.
 
 An instance whose lease-end tag is missing or unreadable is never terminated; it is reported as skipped.
+
+The setup's lease function also ends annexes that the stock ``condor_annex -count`` launched on the setup. Their
+rule (named after the annex ID, condor_annex's annex name cut to 27 characters) gives the function the stock
+lease function's input, ``{"AnnexID", "S3BucketName", "LeaseExpiration"}`` with the lease end in epoch seconds,
+and ``end_stock_annex`` does what HTCondor's odi-lease function does with it once the lease has passed: delete
+``config-<AnnexID>.tar.gz`` from the bucket, terminate the annex's instances (those whose client token is
+``<AnnexID>_...``, condor_annex's token for its launch), then remove the rule's target and the rule. Unlike the
+stock function it matches the client token up to the underscore, so annex ``a`` never ends annex ``ab``, and it
+refuses a bucket other than the setup's. ``condor_annex -annex-name NAME -duration H`` puts a new
+LeaseExpiration into the rule's input, which extends the lease, and an empty S3BucketName, for which the setup's
+bucket stands in (HTCondor's own function then failed to delete the tarball and never terminated the annex). Spot
+fleet annexes (``-slots``) are not ended.
 """
 
 from __future__ import annotations
@@ -251,18 +263,78 @@ def reap(ec2, s3, bucket, now, annex_name=None, dry_run=False):
     }
 
 
+STOCK_KEYS = ("AnnexID", "S3BucketName", "LeaseExpiration")
+
+
+def is_stock_event(event):
+    """Whether the event is the stock condor_annex rule's input."""
+    return isinstance(event, dict) and "AnnexID" in event
+
+
+def stock_annex_instances(ec2, annex_id):
+    """The live instances of a stock condor_annex annex: tagged htcondor:AnnexName (as condor_annex tags them), with
+    a client token of <AnnexID>_<uuid> (condor_annex's generateClientToken)."""
+    prefix = check_annex_name(annex_id) + "_"
+    return [i for i in describe_annex_instances(ec2) if (i.get("ClientToken") or "").startswith(prefix)]
+
+
+def end_stock_annex(ec2, s3, events, event, now, bucket=None, dry_run=False):
+    """What HTCondor's odi-lease function does with its rule's input, once the lease has passed: delete the config
+    tarball, terminate the annex's instances, remove the rule's target and the rule. bucket is the setup's bucket
+    (ANNEX_BUCKET); an event that names another is refused. Returns a dict like reap()'s plus ``expired``,
+    ``annex_id`` and ``rule`` (removed or not)."""
+    # condor_annex -annex-name NAME -duration H (a renewal) puts an empty S3BucketName into the rule: 23.9's PutTargets
+    # reads the bucket from the launch's command only. The setup's bucket is the annex's, so it stands in.
+    named = event.get("S3BucketName") or None
+    missing = [key for key in ("AnnexID", "LeaseExpiration") if event.get(key) in (None, "")]
+    if not (named or bucket):
+        missing.append("S3BucketName")
+    if missing:
+        raise LeaseError(f"the stock lease input lacks {', '.join(missing)}")
+    annex_id = check_annex_name(event["AnnexID"])
+    lease = to_datetime(event["LeaseExpiration"])
+    moment = to_datetime(now)
+    if bucket and named and named != bucket:
+        raise LeaseError(f"the stock lease input names bucket {named!r}, not the setup's {bucket!r}")
+    result = {"annex_id": annex_id, "lease_end": format_lease_end(lease), "now": format_lease_end(moment),
+              "expired": moment > lease, "terminated": [], "deleted": [], "rule": None, "dry_run": bool(dry_run)}
+    if not result["expired"]:
+        return result
+    key = f"{OBJECT_PREFIX}{annex_id}.tar.gz"
+    ids = sorted(i["InstanceId"] for i in stock_annex_instances(ec2, annex_id))
+    result.update(terminated=ids, deleted=[key], rule=annex_id)
+    if dry_run:
+        return result
+    s3.delete_object(Bucket=named or bucket, Key=key)
+    for batch in _chunks(ids, _TERMINATE_BATCH):
+        ec2.terminate_instances(InstanceIds=batch)
+    answer = events.remove_targets(Rule=annex_id, Ids=[annex_id])
+    if answer.get("FailedEntryCount"):
+        raise RuntimeError(f"could not remove the target of rule {annex_id}: {answer.get('FailedEntries')}")
+    events.delete_rule(Name=annex_id)
+    return result
+
+
 def handler(event, context):  # pylint: disable=unused-argument
     """Lambda entry point. The schedule's input: {"bucket": ..., "annex_name": ... (optional, all annexes
-    when absent), "dry_run": false}; the bucket may also come from the environment variable ANNEX_BUCKET."""
+    when absent), "dry_run": false}; the bucket may also come from the environment variable ANNEX_BUCKET. The stock
+    condor_annex rule's input {"AnnexID", "S3BucketName", "LeaseExpiration"} ends that annex (end_stock_annex)."""
     import boto3  # only here: the pure logic above needs no AWS library
 
     event = event or {}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    logger = logging.getLogger("annex_lease")
+    logger.setLevel(logging.INFO)
+    if is_stock_event(event):
+        if os.environ.get("ANNEX_LEASE_KIND", "odi") != "odi":
+            raise LeaseError("spot fleet annexes of the stock condor_annex (-slots) are not ended by this function")
+        result = end_stock_annex(boto3.client("ec2"), boto3.client("s3"), boto3.client("events"), event, now,
+                                 bucket=os.environ.get("ANNEX_BUCKET") or None, dry_run=bool(event.get("dry_run")))
+        logger.info("stock annex lease: %s", result)
+        return result
     bucket = event.get("bucket") or os.environ.get("ANNEX_BUCKET") or None
     annex_name = event.get("annex_name") or None
     dry_run = bool(event.get("dry_run", False))
-    now = datetime.datetime.now(datetime.timezone.utc)
     result = reap(boto3.client("ec2"), boto3.client("s3"), bucket, now, annex_name=annex_name, dry_run=dry_run)
-    logger = logging.getLogger("annex_lease")
-    logger.setLevel(logging.INFO)
     logger.info("annex lease: %s", result)  # to CloudWatch Logs, through Lambda's log handler
     return result

@@ -47,6 +47,18 @@ REGIONAL_SETTINGS = (
     "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "ANNEX_DEFAULT_ODI_KEY_NAME",
 )
 GLOBAL_SETTINGS = ("ANNEX_DEFAULT_AWS_REGION", "COLLECTOR_HOST", "SEC_PASSWORD_FILE")
+# The function condor_annex -count invokes before every launch, when ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN is unset.
+STOCK_CONNECTIVITY_FUNCTION = "HTCondorAnnex-CheckConnectivity"
+# What a node that the stock condor_annex -count launched lacks to join a pool set up by this collection.
+STOCK_NODES_LACK = (
+    "an HTCondor annex image: the stock node configures itself at boot with HTCondor's condor-annex-ec2 service "
+    "(instance metadata, the aws command and condor from the AMI); Debian's images have none of it",
+    "a pool credential it can use: the stock tarball (config-<AnnexID>.tar.gz) configures SEC_DEFAULT_AUTHENTICATION_"
+    "METHODS = FS, PASSWORD with a copy of SEC_PASSWORD_FILE, but this pool admits remote daemons only with IDTOKENS "
+    "and SEC_PASSWORD_FILE is an empty placeholder: the pool's signing key stays on the central manager, because "
+    "with IDTOKENS the pool password is that key, and a copy in the bucket would let anyone who reads it mint "
+    "any identity, an administrator's too",
+)
 # Lambda runtimes AWS supports for new and updated functions (python3.9 and nodejs18.x are deprecated).
 SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
                       "nodejs20.x", "nodejs22.x")
@@ -605,28 +617,78 @@ class SetupChecker:
             self.add(name, "problem" if problems else "ok",
                      "; ".join(problems) if problems else f"{arn} ({config.get('Runtime')}, {config.get('Handler')})")
 
-    def lease_role_problems(self, role_arn):
-        """What the lease functions' role may do beyond its job: any wildcard action, or terminating instances
-        that do not carry the htcondor:AnnexName tag."""
+    def check_connectivity_function(self):
+        """The function condor_annex -count invokes before it launches: without it, no stock launch starts."""
+        lam = self.client("lambda")
+        name = "connectivity function"
+        arn = self.setting("ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN") or STOCK_CONNECTIVITY_FUNCTION
+        if not self._compare(name, "ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN", "lambda", "ConnectivityFunctionArn"):
+            return
+        try:
+            config = lam.get_function(aws_retry=True, FunctionName=arn)["Configuration"]
+        except is_boto3_error_code("ResourceNotFoundException"):
+            self.add(name, "missing", f"{arn} does not exist: condor_annex -count invokes it before every launch, "
+                                      "and launches nothing without it")
+            return
+        problems = []
+        if config.get("Runtime") not in self.supported_runtimes:
+            problems.append(f"runtime {config.get('Runtime')} is not one AWS supports")
+        problems += [p for p in self.role_problems(config.get("Role", ""), allowed=("logs:CreateLogStream",
+                                                                                   "logs:PutLogEvents"))]
+        self.add(name, "problem" if problems else "ok",
+                 "; ".join(problems) if problems else f"{arn} ({config.get('Runtime')}, {config.get('Handler')})")
+
+    def role_statements(self, role_arn):
+        """(problems, [(policy name, Allow statement)]) for a role's inline policies; a missing role or an attached
+        managed policy is a problem."""
         iam = self.client("iam")
         role = role_arn.rsplit("/", 1)[-1]
         try:
             names = iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []
             attached = iam.list_attached_role_policies(aws_retry=True, RoleName=role).get("AttachedPolicies") or []
         except is_boto3_error_code("NoSuchEntity"):
-            return [f"its role {role} does not exist"]
+            return [f"its role {role} does not exist"], []
         problems = [f"its role has managed policies attached: {', '.join(p['PolicyName'] for p in attached)}"] if attached else []
+        allows = []
         for policy_name in names:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            for statement in _statements(document):
-                if statement.get("Effect") != "Allow":
-                    continue
-                actions = _as_list(statement.get("Action", []))
-                if any("*" in action for action in actions):
-                    problems.append(f"its role's {policy_name} allows {', '.join(a for a in actions if '*' in a)}")
-                if "ec2:TerminateInstances" in actions and "htcondor:AnnexName" not in json.dumps(
-                        statement.get("Condition") or {}):
-                    problems.append(f"its role's {policy_name} may terminate instances of any kind, not only annexes'")
+            allows += [(policy_name, st) for st in _statements(document) if st.get("Effect") == "Allow"]
+        return problems, allows
+
+    def role_problems(self, role_arn, allowed):
+        """Actions a role's inline policies allow beyond allowed, and any managed policy attached to it."""
+        problems, allows = self.role_statements(role_arn)
+        for policy_name, statement in allows:
+            extra = sorted(set(_as_list(statement.get("Action", []))) - set(allowed))
+            if extra:
+                problems.append(f"its role's {policy_name} allows {', '.join(extra)}, and it calls no AWS API")
+        return problems
+
+    def stock_nodes(self):
+        """Whether a node that the stock condor_annex -count launches on this setup joins the pool, and what it
+        lacks."""
+        password_file = self.setting("SEC_PASSWORD_FILE")
+        try:
+            empty = not password_file or os.path.getsize(os.path.expanduser(password_file)) == 0
+        except OSError:
+            empty = True
+        lacks = list(STOCK_NODES_LACK) if empty else [STOCK_NODES_LACK[0]]
+        return {"joins_pool": False, "lacks": lacks,
+                "summary": "Annexes launched by the stock condor_annex -count start and end by their lease on this "
+                           "setup, but their nodes do not join the pool; they lack " + "; and ".join(lacks) +
+                           ". playbooks/annex_launch.yml launches annexes whose nodes join."}
+
+    def lease_role_problems(self, role_arn):
+        """What the lease functions' role may do beyond its job: any wildcard action, or terminating instances
+        that do not carry the htcondor:AnnexName tag."""
+        problems, allows = self.role_statements(role_arn)
+        for policy_name, statement in allows:
+            actions = _as_list(statement.get("Action", []))
+            if any("*" in action for action in actions):
+                problems.append(f"its role's {policy_name} allows {', '.join(a for a in actions if '*' in a)}")
+            if "ec2:TerminateInstances" in actions and "htcondor:AnnexName" not in json.dumps(
+                    statement.get("Condition") or {}):
+                problems.append(f"its role's {policy_name} may terminate instances of any kind, not only annexes'")
         return problems
 
     def check_profile(self):
@@ -718,6 +780,7 @@ class SetupChecker:
         self.check_stacks()
         self.check_bucket()
         self.check_functions()
+        self.check_connectivity_function()
         self.check_profile()
         self.check_security_group()
         self.check_key_pair()

@@ -158,7 +158,7 @@ class InstanceGroupManager:
         if not NAME_PATTERN.match(p["cluster"] or ""):
             raise InstanceGroupError(f"cluster must be 1-63 letters, digits, '-' or '_' (got {p['cluster']!r}); "
                                      "nothing was changed.")
-        if p.get("state") == "present" or p.get("role"):
+        if p.get("state") in ("present", "retagged") or p.get("role"):
             if not NAME_PATTERN.match(p.get("role") or ""):
                 raise InstanceGroupError(f"role must be 1-63 letters, digits, '-' or '_' (got {p.get('role')!r}); "
                                          "nothing was changed.")
@@ -189,9 +189,11 @@ class InstanceGroupManager:
         if not 1 <= p["metadata_hop_limit"] <= 64:
             raise InstanceGroupError(f"metadata_hop_limit must be 1 to 64 (got {p['metadata_hop_limit']}); "
                                      "nothing was changed.")
-        for key in (p.get("tags") or {}):
+        for key in list(p.get("tags") or {}) + list(p.get("retag") or {}):
             if key in (CLUSTER_TAG, ROLE_TAG, MANAGED_TAG) or key.startswith("aws:"):
                 raise InstanceGroupError(f"tag {key!r} is set by the module (or reserved by AWS); nothing was changed.")
+        if p["state"] == "retagged" and not p.get("retag"):
+            raise InstanceGroupError("state retagged needs the tags to set (retag); nothing was changed.")
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -439,6 +441,34 @@ class InstanceGroupManager:
             kept = self.wait_for([i["InstanceId"] for i in kept], ("running",)) or kept
         return before, sorted(kept, key=age_key)
 
+    def ensure_retagged(self):
+        """Set retag on the role's live instances that this controller launched: in EC2 and in their records."""
+        wanted = {str(k): str(v) for k, v in self.params["retag"].items()}
+        before = self.trusted_of_role(LIVE_STATES)
+        stale = [i for i in before if any(boto3_tag_list_to_ansible_dict(i.get("Tags", [])).get(k) != v
+                                          or (self._trusted[i["InstanceId"]][1].get("tags") or {}).get(k) != v
+                                          for k, v in wanted.items())]
+        if not stale:
+            return before, before
+        ids = [i["InstanceId"] for i in stale]
+        self.changes.append(f"retag {len(ids)} instance(s) {' '.join(ids)}: "
+                            + ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())))
+        if self.check_mode:
+            return before, before
+        self.client.create_tags(Resources=ids, Tags=ansible_dict_to_boto3_tag_list(wanted), aws_retry=True)
+        after = []
+        for instance in before:
+            if instance["InstanceId"] in ids:
+                tags = dict(boto3_tag_list_to_ansible_dict(instance.get("Tags", [])), **wanted)
+                instance = dict(instance, Tags=ansible_dict_to_boto3_tag_list(tags))
+                record = self.records.instances.get(instance["InstanceId"])
+                if record is not None:
+                    record["tags"] = dict(record.get("tags") or {}, **wanted)
+                    self.records.dirty = True
+            after.append(instance)
+        self.records.save()
+        return before, after
+
     def ensure_absent(self):
         before = self.trusted_of_role(ABSENT_STATES)
         if before:
@@ -460,6 +490,8 @@ class InstanceGroupManager:
                 self.sort_by_trust(self.cluster_instances())
                 if self.params["state"] == "present":
                     before, after = self.ensure_present()
+                elif self.params["state"] == "retagged":
+                    before, after = self.ensure_retagged()
                 else:
                     before, after = self.ensure_absent()
             finally:

@@ -6,22 +6,31 @@
 
 What the policy lets its user do, and how each part is bounded:
 
-- EC2: describe anything (read-only calls have no resource to scope). Launch instances and create security
-  groups only when the request tags them with one of the launch tag keys (aws:RequestTag), tag only while
-  creating (ec2:CreateAction), and start, stop, terminate, read the console of, change the rules of, or
-  delete only what carries one of those keys (ec2:ResourceTag). The same holds for the network the ec2_network
-  role makes (VPC, subnet, internet gateway, route table): created only with a launch tag in the request,
-  changed, attached, routed or deleted only when it carries the first launch tag key. Key pairs only by name
-  prefix.
-- S3: list prefixed buckets; read, write and delete only their config-* objects (an annex's record, condor_annex's
-  config tarball), never the lease function's code package beside them.
+- EC2: describe anything (read-only calls have no resource to scope). Launch instances only when the request tags
+  them with one of the launch tag keys (aws:RequestTag), and create security groups only with the first key (the
+  one the EC2 layer tags everything with); tag only while creating (ec2:CreateAction); start and stop instances,
+  change the ingress rules of and delete groups only when they carry the first key, terminate instances that carry
+  any key (ec2:ResourceTag). The same holds for the network the ec2_network role makes (VPC, subnet, internet
+  gateway, route table): created only with a launch tag in the request, and in a VPC that carries the first key,
+  changed, attached, routed or deleted only when it carries that key. Key pairs only by name prefix, imported.
+- S3: list prefixed buckets (and read their ownership controls); read, write and delete only their config-*
+  objects (an annex's record, condor_annex's config tarball) and read their tags, never the lease function's code
+  package beside them.
 - CloudWatch Events: rules with a resource prefix, whose targets may only be the annex setup's lease functions
   (events:TargetArn).
 - CloudFormation: describe prefixed stacks (the setup's HTCondorAnnex-* stacks); no write. Lambda: read the
-  setup's lease functions (condor_annex -count checks that its lease function exists); no write, no invoke.
+  setup's lease functions (condor_annex -count checks that its lease function exists) and invoke the setup's
+  connectivity check (condor_annex -count asks it whether the collector answers, before it launches; the function
+  calls no AWS API); no write, and no other invoke.
+- An annex's lease: change the lease-end tag (and only that tag) of instances that carry htcondor:AnnexName, so that
+  the launch role can renew a running annex's lease as condor_annex -annex-name NAME -duration H does.
 - IAM: pass the annex setup's instance roles (and named instance_roles) to EC2 only (iam:PassedToService).
   Nothing creates or changes a role, a policy or a function, and nothing passes a role to Lambda, CloudFormation
   or a scheduler, so a leaked key can neither grant itself more nor run code as the setup's roles.
+
+What is granted is what the flows use: tests/gates/least_privilege.py measures every grant against the requests
+the rig's authorizing front allowed the restricted flows, and least-privilege-allowlist.txt explains the few that no
+flow of the suite makes.
 
 Prefixes and tag keys are checked here (and again by the role before it writes anything): the document is
 made of dicts and lists, so no input can add a statement or widen one by quoting.
@@ -45,6 +54,11 @@ SETUP_NAME_PREFIX = "AnnexSetup-"
 SETUP_INSTANCE_ROLE_PREFIX = SETUP_NAME_PREFIX + "instance-"
 SETUP_LEASE_ROLE_PREFIX = SETUP_NAME_PREFIX + "lease-"
 SETUP_LEASE_FUNCTIONS = (SETUP_NAME_PREFIX + "odi-lease", SETUP_NAME_PREFIX + "sfr-lease")
+# The setup's connectivity check, which the stock condor_annex -count invokes before it launches.
+SETUP_CONNECTIVITY_FUNCTION = SETUP_NAME_PREFIX + "check-connectivity"
+# The tag on an annex's instances that its lease functions read (annex_lease.LEASE_TAG), and the annex tag.
+LEASE_TAG_KEY = "cloudburst:lease-end"
+ANNEX_TAG_KEY = "htcondor:AnnexName"
 # IAM's limit for a customer managed policy, in characters without white space.
 MANAGED_POLICY_LIMIT = 6144
 
@@ -53,23 +67,26 @@ PREFIX_PATTERN = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 # EC2 tag keys: up to 128 characters of letters, digits, spaces and + - = . _ : / @, not starting with aws:.
 TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9 +=._:/@-]{1,128}")
 
-# Actions on existing EC2 resources, allowed only on resources that carry a launch tag key.
-EC2_TAGGED_ACTIONS = (
-    "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:GetConsoleOutput",
-    "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
-    "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
-)
+# Actions on the EC2 layer's own instances and security groups, which carry the first launch tag key
+# (cloudburst:cluster by default): spark_ec2 stops and starts its nodes, ec2_security_groups keeps its ingress
+# rules exact (never egress). An instance with any launch tag key may be terminated (an annex's carry
+# htcondor:AnnexName too). tests/gates/least_privilege.py found no flow that reads a console or changes egress.
+EC2_TAGGED_INSTANCE_ACTIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances")
+EC2_TAGGED_GROUP_ACTIONS = ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
+                            "ec2:RevokeSecurityGroupIngress")
 # The network the ec2_network role makes: created only with a launch tag in the request, and changed or
 # deleted only when it carries one.
 EC2_NETWORK_CREATE_ACTIONS = ("ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateRouteTable")
 EC2_NETWORK_TAGGED_ACTIONS = (
     "ec2:ModifyVpcAttribute", "ec2:ModifySubnetAttribute", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
-    "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
+    "ec2:CreateRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
     "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway", "ec2:DeleteRouteTable",
 )
 EC2_NETWORK_RESOURCES = ("vpc/*", "subnet/*", "internet-gateway/*", "route-table/*")
+# Creations that are also authorized on the VPC they are made in (which carries the first launch tag key).
+EC2_NETWORK_IN_VPC_ACTIONS = ("ec2:CreateSubnet", "ec2:CreateRouteTable")
 # The calls whose resources may be tagged while they are created (ec2:CreateAction).
-EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "CreateKeyPair", "ImportKeyPair",
+EC2_CREATE_ACTIONS = ("RunInstances", "CreateSecurityGroup", "ImportKeyPair",
                       "CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable")
 
 
@@ -162,12 +179,13 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         },
         {
             # RunInstances is authorized resource by resource: the image, subnet, network interfaces, groups,
-            # volumes and key pair here, the instance itself only in Ec2CreateTagged statements below.
+            # volumes, a spot worker's spot request and the key pair here, the instance itself only in the
+            # Ec2LaunchTagged statements below. No snapshot: no flow names one in a block device mapping.
             "Sid": "Ec2LaunchWithImagesSubnetsAndGroups",
             "Effect": "Allow",
             "Action": ["ec2:RunInstances"],
-            "Resource": [ec2("image/*", account=""), ec2("snapshot/*", account=""), ec2("subnet/*"),
-                         ec2("network-interface/*"), ec2("security-group/*"), ec2("volume/*")] + key_pairs,
+            "Resource": [ec2("image/*", account=""), ec2("subnet/*"), ec2("network-interface/*"),
+                         ec2("security-group/*"), ec2("volume/*"), ec2("spot-instances-request/*")] + key_pairs,
         },
         {
             "Sid": "Ec2CreateSecurityGroupsInVpcs",
@@ -178,22 +196,46 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
     ]
     for index, key in enumerate(tag_keys, start=1):
         statements.append({
-            "Sid": f"Ec2CreateTagged{index}",
+            "Sid": f"Ec2LaunchTagged{index}",
             "Effect": "Allow",
-            "Action": ["ec2:RunInstances", "ec2:CreateSecurityGroup"],
-            "Resource": [ec2("instance/*"), ec2("security-group/*")],
+            "Action": ["ec2:RunInstances"],
+            "Resource": [ec2("instance/*")],
             "Condition": {"StringLike": {f"aws:RequestTag/{key}": "*"}},
         })
+    # The EC2 layer tags its groups with the first key, as everything it makes.
+    statements.append({
+        "Sid": "Ec2CreateTaggedSecurityGroups",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateSecurityGroup"],
+        "Resource": [ec2("security-group/*")],
+        "Condition": {"StringLike": {f"aws:RequestTag/{tag_keys[0]}": "*"}},
+    })
     network = [ec2(resource) for resource in EC2_NETWORK_RESOURCES]
-    # Each network action acts only on network resources (a VPC, subnet, gateway or route table), so naming
-    # them again as resources would only cost characters of IAM's 6144; the tag conditions do the scoping.
-    # One statement for every key: a create request must carry at least one of the launch tag keys.
+    # One statement for every key: a create request must carry at least one of the launch tag keys. The request's
+    # tags belong to the resource it creates only, so the VPC a subnet or route table is made in is authorized on
+    # its own, below.
     statements.append({
         "Sid": "Ec2CreateTaggedNetwork",
         "Effect": "Allow",
         "Action": list(EC2_NETWORK_CREATE_ACTIONS),
-        "Resource": [ec2("*")],
+        "Resource": network,
         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": tag_keys}},
+    })
+    # Renewing an annex's lease retags its instances with the new lease end: that one tag key, on annex instances.
+    statements.append({
+        "Sid": "Ec2RenewAnnexLeaseTag",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateTags"],
+        "Resource": [ec2("instance/*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{ANNEX_TAG_KEY}": "*"},
+                      "ForAllValues:StringEquals": {"aws:TagKeys": [LEASE_TAG_KEY]}, "Null": {"aws:TagKeys": "false"}},
+    })
+    statements.append({
+        "Sid": "Ec2CreateNetworkInTaggedVpcs",
+        "Effect": "Allow",
+        "Action": list(EC2_NETWORK_IN_VPC_ACTIONS),
+        "Resource": [ec2("vpc/*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{tag_keys[0]}": "*"}},
     })
     statements.append({
         "Sid": "Ec2TagOnlyWhileCreating",
@@ -203,14 +245,28 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         + network + key_pairs,
         "Condition": {"StringEquals": {"ec2:CreateAction": list(EC2_CREATE_ACTIONS)}},
     })
-    for index, key in enumerate(tag_keys, start=1):
+    statements.append({
+        "Sid": "Ec2ChangeTaggedInstances",
+        "Effect": "Allow",
+        "Action": list(EC2_TAGGED_INSTANCE_ACTIONS),
+        "Resource": [ec2("instance/*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{tag_keys[0]}": "*"}},
+    })
+    for index, key in enumerate(tag_keys[1:], start=2):
         statements.append({
-            "Sid": f"Ec2ChangeTagged{index}",
+            "Sid": f"Ec2TerminateTagged{index}",
             "Effect": "Allow",
-            "Action": list(EC2_TAGGED_ACTIONS),
-            "Resource": [ec2("instance/*"), ec2("security-group/*")],
+            "Action": ["ec2:TerminateInstances"],
+            "Resource": [ec2("instance/*")],
             "Condition": {"StringLike": {f"ec2:ResourceTag/{key}": "*"}},
         })
+    statements.append({
+        "Sid": "Ec2ChangeTaggedSecurityGroups",
+        "Effect": "Allow",
+        "Action": list(EC2_TAGGED_GROUP_ACTIONS),
+        "Resource": [ec2("security-group/*")],
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{tag_keys[0]}": "*"}},
+    })
     # The network is changed only when it carries the first launch tag key (cloudburst:cluster by default, the
     # key ec2_network tags everything with): one statement, within IAM's size limit.
     statements.append({
@@ -224,13 +280,16 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         {
             "Sid": "Ec2PrefixedKeyPairs",
             "Effect": "Allow",
-            "Action": ["ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair"],
+            # ec2_cluster_key imports a key made on the controller; it never calls CreateKeyPair.
+            "Action": ["ec2:ImportKeyPair", "ec2:DeleteKeyPair"],
             "Resource": key_pairs,
         },
         {
+            # amazon.aws.s3_object reads the bucket's ownership controls before it writes (the setup's bucket enforces
+            # the owner, so no ACL call follows).
             "Sid": "S3ListPrefixedBuckets",
             "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Action": ["s3:ListBucket", "s3:GetBucketOwnershipControls"],
             # Bucket names are lower case.
             "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*" for prefix in prefixes],
         },
@@ -239,7 +298,8 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             # function's code package lies beside them, outside config-*, and stays out of reach.
             "Sid": "S3AnnexConfigObjects",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            # amazon.aws.s3_object reads an object's tags after it writes the object.
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging"],
             "Resource": [f"arn:{partition}:s3:::{prefix.lower()}*/config-*" for prefix in prefixes],
         },
         {
@@ -257,12 +317,19 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
             "Resource": lease_functions,
         },
         {
-            # The per-annex lease rule (amazon.aws.cloudwatchevent_rule also reads its targets, and enables or
-            # disables it on a change; condor_annex puts and removes its own).
+            # The stock condor_annex -count asks the setup's connectivity check whether the collector answers.
+            "Sid": "LambdaInvokeConnectivityCheck",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [arn("lambda", f"function:{SETUP_CONNECTIVITY_FUNCTION}")],
+        },
+        {
+            # The per-annex lease rule (amazon.aws.cloudwatchevent_rule also reads its targets, and enables a rule
+            # it finds disabled: the lease must stay armed; condor_annex puts and removes its own).
             "Sid": "EventsPrefixedLeaseRules",
             "Effect": "Allow",
             "Action": ["events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:ListTargetsByRule",
-                       "events:EnableRule", "events:DisableRule", "events:RemoveTargets"],
+                       "events:EnableRule", "events:RemoveTargets"],
             "Resource": rules,
         },
         {

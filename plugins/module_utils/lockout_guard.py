@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import LEASE_TAG_KEY
+from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import SETUP_CONNECTIVITY_FUNCTION
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import SETUP_INSTANCE_ROLE_PREFIX
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import SETUP_LEASE_FUNCTIONS
 from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import RequestContext
@@ -57,6 +59,8 @@ LAUNCH_REQUESTS = (
     ("ec2:CreateTags", "arn:{p}:ec2:{r}:{a}:instance/*",
      {"request_tags": LAUNCH_TAGS, "keys": {"ec2:CreateAction": "RunInstances"}}),
     ("ec2:TerminateInstances", "arn:{p}:ec2:{r}:{a}:instance/" + _INSTANCE, {"resource_tags": LAUNCH_TAGS}),
+    ("ec2:CreateTags", "arn:{p}:ec2:{r}:{a}:instance/" + _INSTANCE,
+     {"resource_tags": LAUNCH_TAGS, "request_tags": {LEASE_TAG_KEY: "2030-01-01T00:00:00Z"}}),
     ("ec2:CreateSecurityGroup", "arn:{p}:ec2:{r}:{a}:security-group/*", {"request_tags": LAUNCH_TAGS}),
     ("ec2:AuthorizeSecurityGroupIngress", "arn:{p}:ec2:{r}:{a}:security-group/" + _GROUP,
      {"resource_tags": LAUNCH_TAGS}),
@@ -68,6 +72,7 @@ LAUNCH_REQUESTS = (
     ("events:PutRule", "arn:{p}:events:{r}:{a}:rule/HTCondorAnnex-guard-lease", {}),
     ("events:PutTargets", "arn:{p}:events:{r}:{a}:rule/HTCondorAnnex-guard-lease",
      {"keys": {"events:TargetArn": ["arn:{p}:lambda:{r}:{a}:function:" + SETUP_LEASE_FUNCTIONS[0]]}}),
+    ("lambda:InvokeFunction", "arn:{p}:lambda:{r}:{a}:function:" + SETUP_CONNECTIVITY_FUNCTION, {}),
     ("cloudformation:DescribeStacks",
      "arn:{p}:cloudformation:{r}:{a}:stack/HTCondorAnnex-ConfigurationBucket/00000000-0000-0000-0000-000000000000",
      {}),

@@ -52,10 +52,13 @@ options:
     type: str
     default: ""
   state:
-    description: V(present) keeps O(count) instances; V(absent) terminates the role's (or cluster's) instances that this
-      controller launched (or adopted).
+    description:
+      - V(present) keeps O(count) instances; V(absent) terminates the role's (or cluster's) instances that this
+        controller launched (or adopted).
+      - V(retagged) sets O(retag) on the role's pending or running instances that this controller launched (in EC2 and
+        in their launch records), and launches and terminates nothing; for example a renewed annex lease end.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, retagged]
     default: present
   count:
     description: How many pending or running instances the role keeps; V(0) terminates them all.
@@ -157,6 +160,13 @@ options:
     description:
       - More tags for new instances. C(Name) defaults to C(cloudburst-<cluster>-<role>).
       - C(cloudburst:cluster), C(cloudburst:role) and C(managed-by) are set by the module and refused here.
+    type: dict
+    default: {}
+  retag:
+    description:
+      - With O(state=retagged), the tags to set on the role's live instances that this controller launched, in EC2
+        (one CreateTags) and in their launch records, so that what the records say they were launched with follows.
+      - Only instances whose tags differ are changed; the module's own tags are refused here as in O(tags).
     type: dict
     default: {}
   wait:
@@ -306,7 +316,7 @@ def main():
     argument_spec = dict(
         cluster=dict(type="str", required=True),
         role=dict(type="str", default=""),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "retagged"], default="present"),
         count=dict(type="int", default=1),
         image_id=dict(type="str"),
         instance_type=dict(type="str"),
@@ -322,6 +332,7 @@ def main():
         root_volume_size=dict(type="int", default=0),
         root_device_name=dict(type="str"),
         tags=dict(type="dict", default={}),
+        retag=dict(type="dict", default={}),
         launch_records=dict(type="path", required=True),
         adopt_instance_ids=dict(type="list", elements="str", default=[]),
         metadata_http_tokens=dict(type="str", choices=["required", "optional"], default="required"),

@@ -132,6 +132,24 @@ foreign_stacks:
       description: The stack's tags.
       type: dict
   sample: [{"name": "HTCondorAnnex-SecurityGroup", "status": "CREATE_COMPLETE", "tags": {}}]
+stock_annex_nodes:
+  description:
+    - Whether the nodes of an annex launched by the stock C(condor_annex -count) on this setup join the pool, and
+      what they lack. The stock launch itself works on the setup (the connectivity function, the lease function
+      honouring the stock rule's input); its nodes do not join.
+  returned: always
+  type: dict
+  contains:
+    joins_pool:
+      description: Whether such a node joins the pool.
+      type: bool
+    lacks:
+      description: What such a node lacks, each item in words.
+      type: list
+      elements: str
+    summary:
+      description: The whole answer in one sentence, as the setup playbook prints it.
+      type: str
 """
 
 import os
@@ -179,7 +197,7 @@ def main():
         module.fail_json_aws(exc, msg="Could not read the annex setup", items=checker.items, ok=False,
                              foreign_stacks=checker.foreign)
     result = dict(changed=False, ok=checker.ok, summary=checker.summary(), items=checker.items,
-                  region=checker.region or "", foreign_stacks=checker.foreign)
+                  region=checker.region or "", foreign_stacks=checker.foreign, stock_annex_nodes=checker.stock_nodes())
     if params["fail_on_problem"] and not checker.ok:
         module.fail_json(msg=checker.summary(), **result)
     module.exit_json(**result)

@@ -17,6 +17,7 @@ import warnings
 
 import pytest
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.audit_policy import build_audit_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_policy import build_launch_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import build_require_mfa_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
@@ -43,6 +44,7 @@ POLICY_DOCUMENTS = [
     ("source-ip-ipv4", lambda: build_source_ip_policy(["203.0.113.0/24", "198.51.100.7"])[0]),
     ("source-ip-dual-stack", lambda: build_source_ip_policy(["203.0.113.0/24", "2001:db8::/48"])[0]),
     ("require-mfa", build_require_mfa_policy),
+    ("audit", build_audit_policy),
     ("require-mfa-no-password-change", lambda: build_require_mfa_policy(allow_password_change=False)),
 ]
 

@@ -101,7 +101,8 @@ def setup_roles():
         resources = template["Resources"]
         for region in REGIONS:
             parameters = {"BucketName": f"cloudburst-annex-{ACCOUNT}-{region}",
-                          "CodeKey": "annex-lease-0123456789abcdef.zip"}
+                          "CodeKey": "annex-lease-0123456789abcdef.zip",
+                          "ConnectivityCodeKey": "annex-connectivity-0123456789abcdef.zip"}
             for logical, resource in resources.items():
                 if resource["Type"] != "AWS::IAM::Role":
                     continue
@@ -141,9 +142,11 @@ ROLES = setup_roles()
 
 def test_the_templates_make_the_roles_this_gate_knows():
     names = sorted({name.rsplit("-", 3)[0] + "-" for name, *_rest in ROLES})
-    assert names == ["AnnexSetup-instance-", "AnnexSetup-lease-"], names
+    assert names == ["AnnexSetup-connectivity-", "AnnexSetup-instance-", "AnnexSetup-lease-"], names
     lease = [r for r in ROLES if r[0].startswith("AnnexSetup-lease-")]
     assert all(len(functions) == 2 and code for _n, _a, _t, functions, code, _r in lease)
+    connectivity = [r for r in ROLES if r[0].startswith("AnnexSetup-connectivity-")]
+    assert all(len(functions) == 1 and code for _n, _a, _t, functions, code, _r in connectivity)
 
 
 @pytest.mark.parametrize("policy_name, build", POLICIES, ids=[name for name, _build in POLICIES])

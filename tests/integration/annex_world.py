@@ -16,6 +16,7 @@ import sys
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 import rig  # noqa: E402
+from fake_spark_mirror import gateway  # noqa: E402
 from localcloud import wait_until  # noqa: E402
 
 CM_ROLE = "htcondor_central_manager"
@@ -58,7 +59,12 @@ def task_result(parsed, name, host="localhost"):
 
 
 class AnnexWorld:
-    """An account's network and image, a central manager on the local cloud, and a user's home, in one region."""
+    """An account's network and image, a central manager on the local cloud, and a user's home, in one region.
+
+    With vpc_cidr None the world is the region's default VPC and the default subnet of its first zone, where the
+    stock condor_annex launches (it names no subnet). The central manager's security group lets the subnet reach its
+    HTCondor port: the annex nodes, and the connectivity check, which the rig runs on this machine (the subnet's
+    gateway). The controller reaches the nodes over SSH from that gateway too, so it is the setup's SSH allow-list."""
 
     def __init__(self, moto, region, vpc_cidr, subnet_cidr, home, prefix, inventory_path, cm_cluster, checkip_url):
         import boto3
@@ -74,15 +80,27 @@ class AnnexWorld:
             return session.client(name, endpoint_url=moto.url, region_name=region)
 
         self.ec2, self.s3, self.events, self.cfn = client("ec2"), client("s3"), client("events"), client("cloudformation")
-        self.vpc = self.ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
-        self.subnet = self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
+        if vpc_cidr is None:
+            default = self.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]},
+                                                         {"Name": "availability-zone", "Values": [f"{region}a"]}])
+            found = default["Subnets"][0]
+            self.vpc, self.subnet, self.subnet_cidr = found["VpcId"], found["SubnetId"], found["CidrBlock"]
+        else:
+            self.vpc = self.ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+            self.subnet = self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
+            self.subnet_cidr = subnet_cidr
+        self.gateway = gateway(self.subnet_cidr)
+        self.cm_group = self.ec2.create_security_group(
+            GroupName=f"{prefix}-central-manager", Description="HTCondor from the subnet", VpcId=self.vpc)["GroupId"]
+        self.ec2.authorize_security_group_ingress(GroupId=self.cm_group, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 9618, "ToPort": 9618, "IpRanges": [{"CidrIp": self.subnet_cidr}]}])
         self.image = self.ec2.register_image(Name=f"debian-13-amd64-{prefix}", RootDeviceName="/dev/xvda",
                                              Architecture="x86_64")["ImageId"]
         # The central manager: an instance of another cluster in the same subnet, tagged with the role that the
         # local cloud's inventory groups it by.
         cm = self.ec2.run_instances(
             ImageId=self.image, MinCount=1, MaxCount=1, InstanceType="t3.medium", SubnetId=self.subnet,
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            SecurityGroupIds=[self.cm_group], TagSpecifications=[{"ResourceType": "instance", "Tags": [
                 {"Key": "managed-by", "Value": "cloudburst.aws"}, {"Key": "cloudburst:cluster", "Value": cm_cluster},
                 {"Key": "cloudburst:role", "Value": CM_ROLE}]}])["Instances"][0]
         self.cm, self.cm_ip = cm["InstanceId"], cm["PrivateIpAddress"]
@@ -116,10 +134,19 @@ class AnnexWorld:
         return {
             "htcondor_central_manager": self.cm_ip,
             "htcondor_annex_setup_central_manager_cidrs": [f"{self.cm_ip}/32"],
+            # The controller reaches the nodes from the subnet's gateway (the local cloud filters by security group).
+            "htcondor_annex_setup_ssh_allowlist": [f"{self.gateway}/32"],
             "htcondor_annex_setup_vpc_id": self.vpc,
             "htcondor_annex_ami": self.image,
             "htcondor_annex_subnet_id": self.subnet,
         }
+
+    def user_key(self):
+        """The restricted user's key as a user's environment holds it: from the files the collection wrote to the
+        user's condor dir (condor_annex's publicKeyFile and privateKeyFile)."""
+        read = {name: open(os.path.join(self.condor_dir, name)).read().strip()
+                for name in ("publicKeyFile", "privateKeyFile")}
+        return {"AWS_ACCESS_KEY_ID": read["publicKeyFile"], "AWS_SECRET_ACCESS_KEY": read["privateKeyFile"]}
 
     def playbook(self, name, extra, json_output=False, timeout=1800, wrapper=(), env=None):
         """playbooks/<name> with this world's inventory, the user's variables plus extra, and a user's environment

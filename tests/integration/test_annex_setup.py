@@ -15,6 +15,7 @@ import uuid
 import pytest
 from conftest import REPO_ROOT, run, run_aws_tasks, write_calls
 from ec2_plays import ec2_env, run_play, run_roles
+from tlsfront import serve_aws_names
 
 REGION = "ca-central-1"  # no other test module uses it: the lifecycle test makes its own HTCondorAnnex-* stacks in eu-north-1 in the same moto
 PREFIX = "ca_central_1"
@@ -125,6 +126,8 @@ def test_config_is_written_the_way_condor_annex_does(deployed, clients):
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS"] == outputs["SecurityGroupId"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == outputs["OdiLeaseFunctionArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN"] == outputs["SfrLeaseFunctionArn"]
+    # condor_annex -count invokes it before it launches (without it, the stock launch stops at once).
+    assert settings[f"{PREFIX}.ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN"] == outputs["ConnectivityFunctionArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN"] == outputs["InstanceProfileArn"]
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ODI_KEY_NAME"] == "HTCondorAnnex-KeyPair"
     assert settings[f"{PREFIX}.ANNEX_DEFAULT_ACCESS_KEY_FILE"] == str(condor / "publicKeyFile")
@@ -152,8 +155,11 @@ def test_resources_behind_the_stacks(deployed, clients):
     group = clients("ec2").describe_security_groups(GroupIds=[outputs["SecurityGroupId"]])["SecurityGroups"][0]
     rules = sorted((r["FromPort"], c["CidrIp"]) for r in group["IpPermissions"] for c in r["IpRanges"])
     assert rules == [(22, SSH_CIDR), (9618, CM_CIDR)]
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["BucketName"]).get("Contents", [])]
-    assert len(keys) == 1 and keys[0].startswith("annex-lease-") and keys[0].endswith(".zip")
+    connectivity = lam.get_function(FunctionName=outputs["ConnectivityFunctionArn"])["Configuration"]
+    assert connectivity["Handler"] == "annex_connectivity.handler"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=outputs["BucketName"]).get("Contents", []))
+    assert [k.rsplit("-", 1)[0] for k in keys] == ["annex-connectivity", "annex-lease"] and all(
+        k.endswith(".zip") for k in keys)
 
 
 def test_check_reports_every_item_ok(deployed, moto_server):
@@ -162,11 +168,16 @@ def test_check_reports_every_item_ok(deployed, moto_server):
     result, check = run_check(root, moto_server, condor)
     assert result.rc == 0 and check["ok"] is True, [i for i in check["items"] if i["status"] != "ok"]
     assert check["summary"] == "Your setup looks OK."
+    # The stock condor_annex launches on the setup, but its nodes do not join: the check says what they lack.
+    assert check["stock_annex_nodes"]["joins_pool"] is False
+    assert "IDTOKENS" in check["stock_annex_nodes"]["summary"] and "condor-annex-ec2" in check["stock_annex_nodes"][
+        "summary"]
     names = by_name(check)
     for name in STACKS:
         assert names[f"stack {name}"]["status"] == "ok"
     for name in ("bucket", "bucket public access block", "bucket encryption", "ODI lease function",
-                 "SFR lease function", "instance profile", "security group", "key pair", "secret key file",
+                 "SFR lease function", "connectivity function", "instance profile", "security group", "key pair",
+                 "secret key file",
                  f"{PREFIX}.ANNEX_DEFAULT_S3_BUCKET", "COLLECTOR_HOST", "SEC_PASSWORD_FILE"):
         assert names[name]["status"] == "ok", names.get(name)
     assert write_calls(moto_server.recorded_actions()) == []
@@ -290,8 +301,10 @@ RENAME_REGION = "ap-south-1"  # its own region: the test puts the stacks back to
 
 def old_names(template_text):
     """The setup's template as it was before the setup named its roles and functions AnnexSetup-*: no RoleName
-    (CloudFormation names each role after its stack, HTCondorAnnex-...), functions named after the stack."""
-    text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", template_text)
+    (CloudFormation names each role after its stack, HTCondorAnnex-...), functions named after the stack, and no
+    connectivity check (its parameter, resources and output came later)."""
+    text = re.sub(r"(?m)^  Connectivity\w+:\n(?:    .*\n)+", "", template_text)
+    text = re.sub(r"\n      # [^\n]*(\n      # [^\n]*)*\n      RoleName: [^\n]*", "", text)
     text = re.sub(r"\n      # [^\n]*\n      FunctionName: AnnexSetup-(\w+)-lease",
                   r'\n      FunctionName: {"Fn::Sub": "${AWS::StackName}-\1-lease"}', text)
     text = text.replace("FunctionName: AnnexSetup-sfr-lease",
@@ -320,8 +333,10 @@ def test_a_rerun_moves_an_earlier_setup_to_names_outside_the_launch_prefixes(tmp
         current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         cfn.delete_stack(StackName=stack)
         with open(os.path.join(files, filename)) as stream:
-            cfn.create_stack(StackName=stack, TemplateBody=old_names(stream.read()), Capabilities=["CAPABILITY_IAM"],
-                             Parameters=current.get("Parameters", []), Tags=current["Tags"])
+            old = old_names(stream.read())
+            cfn.create_stack(StackName=stack, TemplateBody=old, Capabilities=["CAPABILITY_IAM"],
+                             Parameters=[p for p in current.get("Parameters", []) if p["ParameterKey"] in old],
+                             Tags=current["Tags"])
     outputs = {o["OutputKey"]: o["OutputValue"] for s in cfn.describe_stacks()["Stacks"] for o in s.get("Outputs", [])}
     earlier = outputs["OdiLeaseFunctionArn"]
     assert earlier.endswith(":function:HTCondorAnnex-LambdaFunctions-odi-lease")
@@ -483,101 +498,6 @@ def _podman(*argv, check=True, timeout=900):
     return subprocess.run(["podman", *argv], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def _test_ca(names):
-    """A CA and a server certificate for names, both made now: (ca_pem, cert_pem, key_pem)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudburst test CA (annex check-setup)")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(hours=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return (ca.public_bytes(pem), cert.public_bytes(pem),
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-
-
-class TlsFront:
-    """TLS on (address, 443), each connection relayed byte for byte to moto on 127.0.0.1."""
-
-    def __init__(self, address, backend_port, cert_file, key_file):
-        import socket
-        import ssl
-        import threading
-
-        self.backend_port = backend_port
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert_file, key_file)
-        self.listener = socket.create_server((address, 443))
-        self.listener.settimeout(0.5)
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        import socket
-        import threading
-
-        while self.running:
-            try:
-                client = self.listener.accept()[0]
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
-
-    def _handle(self, client):
-        import socket
-        import threading
-
-        try:
-            tls = self.context.wrap_socket(client, server_side=True)
-            backend = socket.create_connection(("127.0.0.1", self.backend_port))
-        except OSError:
-            client.close()
-            return
-
-        def pump(source, sink):
-            try:
-                while True:
-                    data = source.recv(65536)
-                    if not data:
-                        break
-                    sink.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (source, sink):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
-        pump(tls, backend)
-
-    def stop(self):
-        self.running = False
-        self.listener.close()
-
-
 @pytest.fixture(scope="module")
 def stock_condor():
     """A trixie container with Debian's condor (23.9.6) on the test network; removed afterwards."""
@@ -604,10 +524,7 @@ def stock_condor():
 # (a couple of minutes, mostly the package download) and serves moto over TLS on that network's gateway.
 def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_condor, tmp_path):
     condor = deployed[1]
-    ca, cert, key = _test_ca(STOCK_NAMES)
-    (tmp_path / "cert.pem").write_bytes(cert)
-    (tmp_path / "key.pem").write_bytes(key)
-    front = TlsFront(STOCK_GATEWAY, moto_server.port, str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+    front = serve_aws_names(stock_condor, STOCK_NAMES, STOCK_GATEWAY, moto_server.port, str(tmp_path))
     try:
         home = "/home/alice/.condor"
         config = (condor / "user_config").read_text().replace(str(condor), home)
@@ -616,15 +533,10 @@ def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_con
                  "privateKeyFile": (condor / "privateKeyFile").read_text(), "pool_password": ""}
         for name, text in files.items():
             (tmp_path / name).write_text(text)
-        (tmp_path / "ca.crt").write_bytes(ca)
         _podman("exec", stock_condor, "mkdir", "-p", home)
         for name in files:
             _podman("cp", str(tmp_path / name), f"{stock_condor}:{home}/{name}")
-        _podman("cp", str(tmp_path / "ca.crt"), f"{stock_condor}:/usr/local/share/ca-certificates/cloudburst-test.crt")
-        hosts = "".join(f"{STOCK_GATEWAY} {name}\n" for name in STOCK_NAMES)
-        _podman("exec", stock_condor, "sh", "-c",
-                f"update-ca-certificates >/dev/null && printf '{hosts}' >> /etc/hosts && "
-                f"chown -R alice: {home} && chmod 700 {home} && chmod 600 {home}/*")
+        _podman("exec", stock_condor, "sh", "-c", f"chown -R alice: {home} && chmod 700 {home} && chmod 600 {home}/*")
         answer = _podman("exec", "--user", "alice", "--workdir", "/home/alice", stock_condor,
                          "condor_annex", "-check-setup", check=False, timeout=300)
         output = answer.stdout + answer.stderr

@@ -97,12 +97,13 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
         "ec2_instance_group_info": {"cluster": "cb-group", "launch_records": str(tmp_path / "launched" / "cb-group.json")},
         "events_retarget": {"moves": [{"from": "arn:aws:lambda:eu-west-1:123456789012:function:cb-group-old",
                                        "to": "arn:aws:lambda:eu-west-1:123456789012:function:cb-group-new"}]},
+        "access_check": {},
     }
     assert sorted(calls) == aws_group_modules(), "add a call for every module in the group"
     order = ["iam_user", "iam_user_info", "iam_managed_policy", "iam_access_key", "iam_access_key_info",
              "iam_mfa_device", "sts_session", "iam_audit", "htcondor_annex_reaper", "htcondor_annex_status",
              "cloudformation_stack", "s3_lambda_package", "htcondor_annex_check",
-             "ec2_instance_group", "ec2_instance_group_info", "events_retarget"]
+             "ec2_instance_group", "ec2_instance_group_info", "events_retarget", "access_check"]
     tasks = [{"name": name, f"cloudburst.aws.{name}": calls[name]} for name in order]
     result, results = run_with_group_defaults(tmp_path, moto_server, tasks)
     assert result.rc == 0, result.output[-4000:]
@@ -118,6 +119,8 @@ def test_group_defaults_reach_every_module_of_the_collection(tmp_path, moto_serv
     assert by_name["ec2_instance_group"]["changed"] is False and by_name["ec2_instance_group"]["instance_ids"] == []
     assert by_name["ec2_instance_group_info"]["instance_ids"] == []
     assert by_name["events_retarget"]["changed"] is False and by_name["events_retarget"]["retargeted"] == []
+    assert by_name["access_check"]["arn"].endswith(":user/cloudburst-rig-admin") and "eu-west-1" in by_name[
+        "access_check"]["regions"]
 
     iam = boto3_session.client("iam", endpoint_url=moto_server.url)
     keys = iam.list_access_keys(UserName="cb-group-user")["AccessKeyMetadata"]

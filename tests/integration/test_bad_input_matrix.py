@@ -5,7 +5,8 @@ Every case runs as a real ansible-playbook task against the session's moto serve
 few plays (one play per module, one for the role), each case in a block whose rescue records what failed, so
 many cases share one ansible-playbook run and run in parallel. For each case the test checks that it was
 refused with a clear message (no traceback, and the message names the problem), that it made no write call
-to AWS (moto's recorder; each case signs its requests with an access key of its own, made in moto), and that
+to AWS (moto's recorder; each case signs its requests with an access key of its own, made in moto, of a user
+with AdministratorAccess), and that
 no file changed in its own directory or in the run's HOME. Two control cases do write, to prove that the
 measurement sees writes.
 
@@ -338,6 +339,9 @@ def test_bad_input_matrix(tmp_path, moto_server, checkips, iam, record_property,
             else:
                 (case_dir / relative).write_text(content)
         identity = iam.create_user(UserName=f"matrix-identity-{len(identities):03d}", Path="/matrix-identities/")
+        # An administrator runs the modules (the authorizing front evaluates the case's key like any other).
+        iam.attach_user_policy(UserName=identity["User"]["UserName"],
+                               PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
         secret = iam.create_access_key(UserName=identity["User"]["UserName"])["AccessKey"]
         identities[host] = secret
         variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,

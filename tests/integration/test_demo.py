@@ -1,13 +1,18 @@
 # -*- coding: utf-8 -*-
 """The README's demo command, then the rest of a Spark cluster's life on the demo's local cloud.
 
-`make demo` (moto + the local cloud in the background; the IAM user; a master and 2 workers launched through
-the EC2 layer; SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a
-user drives it, with the demo's vars file and the exports `make demo` leaves in .build/local-aws.env: launch
+`make demo` (moto behind the rig's authorizing front + the local cloud in the background; the IAM user, made with
+the administrator's key; a master and 2 workers launched through the EC2 layer with the restricted user's key;
+SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a user drives it, with
+the demo's vars file, the exports `make demo` leaves in .build/local-aws.env and the restricted user's profile
+(AWS_PROFILE=annex): every call is authorized by the user's policies as IAM would, and none is refused. Launch
 again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
 the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
-The security groups match the exposure rules exactly; an unrelated instance survives destroy; `make demo-clean`
-then leaves no container, network, env file or process.
+The security groups match the exposure rules exactly, and connections prove them (the local cloud filters packets
+by security group): from this machine, the controller, and from a stranger on the same subnet, from the workers
+and from the master, each port reached or not as the rules say, 6066 from nowhere; revoking a rule in moto closes
+its port within seconds. An unrelated instance survives destroy; `make demo-clean` then leaves no container,
+network, env file or process.
 
 One cluster serves every check (CI has two cores): this is the suite's only Spark-on-EC2 cluster.
 """
@@ -24,16 +29,24 @@ import time
 
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
+from localcloud import probe, stranger, wait_until
 
 import rig
 
 CLUSTER = "demo"  # playbooks/vars/demo.yml
 DEMO_NETWORK = "cloudburst-10.120.1.0-24"  # the local cloud's network for the demo's subnet (playbooks/vars/demo.yml)
+DEMO_SUBNET = "10.120.1.0/24"
 BUILD = os.path.join(REPO_ROOT, ".build")
 PID_FILE = os.path.join(BUILD, "local-aws.pid")
 ENV_FILE = os.path.join(BUILD, "local-aws.env")
-ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer
-ALLOWLIST = f"{ADDRESS}/32"
+ADDRESS = rig.DEFAULT_CHECKIP_ANSWER  # tools/local-aws's checkip answer: the controller's address for AWS's APIs
+# The controller's address inside the VPC, which the nodes see: this machine on the subnet's podman network (its
+# gateway). playbooks/vars/demo.yml names it as the security groups' allow-list.
+GATEWAY = "10.120.1.1"
+ALLOWLIST = f"{GATEWAY}/32"
+REACHED = ("open", "refused")  # the packet got there (refused: nothing listens); filtered: dropped on the way
+RESTRICTED_PROFILE = "annex"  # iam_restricted_user's profile, written by make demo (playbooks/vars/demo.yml)
+RESTRICTED_USER = "arn:aws:iam::123456789012:user/cloudburst/annex-user"
 LOG_DIR = os.path.join(BUILD, "test-logs", "test_demo")
 TIMINGS = {}
 
@@ -68,19 +81,43 @@ def demo_exports():
 
 
 def ec2_of(exports):
+    """An EC2 client with the administrator's key (profile AWS_PROFILE of AWS_CONFIG_FILE, as tools/local-aws wrote
+    it): the test's own look-ups, beside the flows it drives with the restricted user's key."""
+    import configparser
+
     import boto3
 
+    config = configparser.ConfigParser()
+    config.read(exports["AWS_CONFIG_FILE"])
+    admin = config[f"profile {exports['AWS_PROFILE']}"]
     return boto3.client("ec2", endpoint_url=exports["CLOUDBURST_AWS_ENDPOINT_URL"], region_name=exports["AWS_REGION"],
-                        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+                        aws_access_key_id=admin["aws_access_key_id"],
+                        aws_secret_access_key=admin["aws_secret_access_key"])
+
+
+def as_restricted_user(exports):
+    """What the README's describe line adds to `source .build/local-aws.env`: AWS_PROFILE=annex, the restricted
+    user's profile that make demo wrote into AWS_SHARED_CREDENTIALS_FILE."""
+    return dict(exports, AWS_PROFILE=RESTRICTED_PROFILE)
+
+
+def front_decisions():
+    """What tools/local-aws's authorizing front decided for this test's flows (it records into the session's
+    directory, which pytest's environment hands to make demo)."""
+    import authfront
+    import least_privilege
+
+    flows = least_privilege.read_records(os.environ[authfront.RECORD_DIR_VARIABLE])
+    return [d for d in flows if d["flow"].startswith("tests/integration/test_demo.py::")]
 
 
 def spark_ec2(exports, action, **extra):
-    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file. Its
-    output is kept in .build/test-logs/test_demo/, one file per run, for reading after a failure."""
+    """One run of playbooks/spark_ec2.yml as the README's describe line runs it, with the demo's vars file and the
+    restricted user's key. Its output is kept in .build/test-logs/test_demo/, one file per run, for reading after
+    a failure."""
     argv = ["ansible-playbook", "playbooks/spark_ec2.yml", "-e", "@playbooks/vars/demo.yml",
             "-e", json.dumps(dict(extra, spark_ec2_action=action))]
-    result = run(argv, env=ansible_env(extra=exports), timeout=1500)
+    result = run(argv, env=ansible_env(extra=as_restricted_user(exports)), timeout=1500)
     os.makedirs(LOG_DIR, exist_ok=True)
     name = "-".join([f"{len(os.listdir(LOG_DIR)):02d}", action] + [str(v) for v in extra.values()])
     with open(os.path.join(LOG_DIR, name + ".log"), "w") as stream:
@@ -213,9 +250,54 @@ def check_exposure(ec2):
             assert perm["IpProtocol"] == "tcp" and not perm["FromPort"] <= 6066 <= perm["ToPort"], perm
 
 
+def connect(targets, container=None):
+    """{(address, port): reached (True) or filtered (False)}, failing on anything else."""
+    found = probe(targets, container=container)
+    assert set(found.values()) <= set(REACHED) | {"filtered"}, found
+    return {target: state in REACHED for target, state in found.items()}
+
+
+def exposure_by_connecting(ec2, outsider):
+    """The exposure rules, proved by TCP connections (a master and 2 workers)."""
+    master = nodes(ec2, "master", ("running",))[0]
+    one, two = nodes(ec2, "worker", ("running",))[:2]
+    m, w1, w2 = master["PrivateIpAddress"], one["PrivateIpAddress"], two["PrivateIpAddress"]
+    from_outside = [(m, 22), (m, 8080), (m, 7077), (m, 4040), (m, 6066), (m, 7100), (w1, 22), (w1, 8081), (w1, 7078),
+                    (w1, 6066)]
+    # This machine, the allow-listed controller: SSH, the UIs and the master's port; nothing of the cluster's own.
+    assert connect(from_outside) == {t: t not in {(m, 6066), (m, 7100), (w1, 7078), (w1, 6066)} for t in from_outside}
+    # A stranger on the same subnet, outside every allow-list: nothing at all.
+    assert connect(from_outside, outsider["name"]) == {t: False for t in from_outside}
+    # A worker: the master's 7077 and 8080 and the fixed driver and block manager ports of the master and the other
+    # worker; not SSH, not the UIs, not the workers' RPC port.
+    from_worker = [(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200), (m, 22), (m, 4040), (m, 6066),
+                   (w2, 7100), (w2, 7200), (w2, 22), (w2, 8081), (w2, 7078), (w2, 6066)]
+    assert connect(from_worker, one["InstanceId"]) == {t: t in {(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200),
+                                                                 (w2, 7100), (w2, 7200)} for t in from_worker}
+    # The master: a worker's SSH (sbin/workers.sh), RPC port, driver and block manager ports; not its UI.
+    from_master = [(w1, 22), (w1, 7078), (w1, 7094), (w1, 7100), (w1, 7200), (w1, 8081), (w1, 6066)]
+    assert connect(from_master, master["InstanceId"]) == {t: t not in {(w1, 8081), (w1, 6066)} for t in from_master}
+
+    # Revoking a rule in moto closes its port within seconds; putting it back opens it again.
+    group = ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]},
+                                                  {"Name": "tag:cloudburst:role", "Values": ["master"]}])[
+        "SecurityGroups"][0]["GroupId"]
+    rule = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": ALLOWLIST}]}]
+    started = time.monotonic()
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=rule)
+    try:
+        wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): False}, 30, interval=1, message="8080 closed")
+        TIMINGS["revoked rule in force (s)"] = [round(time.monotonic() - started, 1), None]
+        assert connect([(m, 8080)], one["InstanceId"]) == {(m, 8080): True}  # the workers' own rule stays
+    finally:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
+    wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): True}, 30, interval=1, message="8080 open again")
+
+
 @pytest.fixture
 def demo_cleanup():
     yield
+    stranger(DEMO_SUBNET, state="absent")
     run(["make", "demo-clean"], env=ansible_env(), timeout=600)
 
 
@@ -231,9 +313,15 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     out = flat(result.stdout)
     assert "AWS endpoint: http://127.0.0.1:" in out
     assert "Caller: arn:aws:iam::123456789012:user/cloudburst-rig-admin" in out
-    assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ALLOWLIST}" in out
-    assert "IAM user: arn:aws:iam::123456789012:user/cloudburst/annex-user" in out
-    assert f"Usable only from: {ALLOWLIST}" in out
+    assert f"Controller address: {ADDRESS} (IPv4), allow-list entry {ADDRESS}/32" in out
+    assert f"IAM user: {RESTRICTED_USER}" in out
+    # The administrator only made the user: the cluster was launched with the user's key.
+    assert f"AWS calls from here on: {RESTRICTED_USER}" in out
+    launched = [d for d in front_decisions() if d["principal"] == RESTRICTED_USER]
+    assert {"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:CreateVpc", "ec2:ImportKeyPair"} <= {
+        d["action"] for d in launched if d["effect"] == "Allow"}
+    assert [d for d in launched if d["effect"] != "Allow"] == []
+    assert f"Usable only from: {ADDRESS}/32" in out  # the IAM user's: where the API calls come from
     assert "Policies: arn:aws:iam::123456789012:policy/cloudburst/cloudburst-launch" in out
     assert "/.build/demo-home/.condor/publicKeyFile" in out
     # The master and two workers are EC2 instances (named by instance id) in the demo's subnet.
@@ -259,6 +347,10 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     assert ssh.rc == 0 and ssh.stdout.strip() == "active", ssh.output
     assert workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
     check_exposure(ec2)
+    started = time.monotonic()
+    outsider = stranger(DEMO_SUBNET)
+    exposure_by_connecting(ec2, outsider)
+    TIMINGS["exposure by connecting"] = [round(time.monotonic() - started, 1), None]
 
     # An unrelated instance with the same ownership tags but another cluster's name (in a VPC of its own, which
     # destroy must leave too): it survives everything below, destroy included.
@@ -306,6 +398,11 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         assert len(re.findall(r"Worker i-\w+: running 10\.120\.1\.\d+", flat(described.stdout))) == 1
 
         step(exports, "destroy")
+        # Every step of the cluster's life ran with the restricted key, and IAM's rules allowed each call.
+        life = [d for d in front_decisions() if d["principal"] == RESTRICTED_USER]
+        assert {"ec2:StopInstances", "ec2:StartInstances", "ec2:TerminateInstances", "ec2:DeleteSecurityGroup",
+                "ec2:DeleteVpc", "ec2:DeleteKeyPair"} <= {d["action"] for d in life if d["effect"] == "Allow"}
+        assert [d for d in life if d["effect"] != "Allow"] == []
         assert nodes(ec2) == []
         assert ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}])[
             "SecurityGroups"] == []
@@ -316,9 +413,11 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         print("spark_ec2 step times (first run s, no-change re-run s):", json.dumps(TIMINGS), flush=True)
         ec2.terminate_instances(InstanceIds=[stranger])
 
+    stranger(DEMO_SUBNET, state="absent")  # off the demo's network, which demo-clean removes
     clean = run(["make", "demo-clean"], env=ansible_env(), timeout=600)
     assert clean.rc == 0, clean.output[-4000:]
     assert "Cluster demo: destroyed" in flat(clean.stdout)
     assert demo_containers() == []
     assert not network_exists(DEMO_NETWORK)
     assert not os.path.exists(PID_FILE) and not os.path.exists(ENV_FILE)
+    assert not os.path.exists(os.path.join(BUILD, "local-aws.config"))

@@ -27,6 +27,7 @@ CLUSTER = "ssh-a"
 LOCAL_CLOUD_CLUSTERS = [CLUSTER]  # what the local_cloud fixture mirrors
 LOCAL_CLOUD_REGION = REGION
 VPC_CIDR, SUBNET_CIDR = "10.100.0.0/16", "10.100.1.0/24"
+GATEWAY = "10.100.1.1"  # the podman network's gateway: this machine, the controller, in the subnet
 
 
 def write_ssh_playbook(path, mitogen=False):
@@ -74,7 +75,9 @@ def launch(moto_server, local_cloud, ec2, tmp_path_factory):
     write_ssh_playbook(through_mitogen, mitogen=True)
     extra = {"cloudburst_aws_region": REGION, "ec2_launch_cluster": CLUSTER, "ec2_launch_workers": 1,
              "ec2_instances_ami": image, "ec2_network_vpc_cidr": VPC_CIDR, "ec2_network_subnet_cidr": SUBNET_CIDR,
-             "ec2_cluster_key_path": str(workdir / "keys" / f"{CLUSTER}_ed25519")}
+             "ec2_cluster_key_path": str(workdir / "keys" / f"{CLUSTER}_ed25519"),
+             # Security groups filter on the local cloud: this machine reaches the subnet from its gateway.
+             "ec2_security_groups_allowlist": [GATEWAY + "/32"]}
     checkip = CheckipServer().start()
     env = ec2_env(moto_server, {"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url})
 

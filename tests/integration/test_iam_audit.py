@@ -153,15 +153,33 @@ def test_each_bad_state_is_found_with_its_severity_and_a_clean_account_shows_non
     assert "| Root user has no access keys | pass | 0 |" in report_md.read_text()
 
 
-def test_audit_playbook_reports_and_fails_only_when_asked(tmp_path, moto_server, checkip):
+def auditor_key(tmp_path, moto_server):
+    """An auditor made with the collection's modules: the audit policy (cloudburst.aws.audit_policy) as its only
+    policy, its key written as an env file; returns the key as environment variables."""
+    key_file = tmp_path / "auditor.env"
+    tasks = [
+        {"cloudburst.aws.iam_managed_policy": {"name": "cloudburst-audit", "policy": "{{ 'aws' | cloudburst.aws.audit_policy }}"},
+         "register": "audit_policy"},
+        {"cloudburst.aws.iam_user": {"name": "auditor", "managed_policies": ["{{ audit_policy.policy.arn }}"]}},
+        {"cloudburst.aws.iam_access_key": {"user_name": "auditor", "dest": str(key_file), "format": "env"}},
+    ]
+    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    assert not any(r.get("failed") for r in results), results
+    return dict(line.removeprefix("export ").split("=", 1) for line in key_file.read_text().splitlines())
+
+
+def test_audit_playbook_runs_as_an_auditor_reports_and_fails_only_when_asked(tmp_path, moto_server, checkip):
+    """playbooks/audit.yml signed with the auditor's key: the authorizing front allows it only what the audit policy
+    grants, so a call the audit makes beyond it fails this test."""
     checkip.set_answers([(200, "11.22.33.44\n", 0)])
     home, scan = tmp_path / "home", tmp_path / "scan"
     scan.mkdir()
     key_id, secret = fake_key()
     (scan / "privateKeyFile").write_text(secret + "\n")
-    env = ansible_env(aws=moto_server.env, extra={"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url,
-                                                  "CLOUDBURST_CHECKIP_URL": checkip.url,
-                                                  "CLOUDBURST_CREDENTIALS_HOME": str(home)})
+    env = ansible_env(aws=dict(moto_server.env, **auditor_key(tmp_path, moto_server)),
+                      extra={"CLOUDBURST_AWS_ENDPOINT_URL": moto_server.url, "CLOUDBURST_CHECKIP_URL": checkip.url,
+                             "CLOUDBURST_CREDENTIALS_HOME": str(home)})
+    seen = len(moto_server.front.decisions)
     playbook = ["ansible-playbook", "playbooks/audit.yml", "-e", json.dumps({"cloudburst_audit_paths": [str(scan)]})]
     passed = run(playbook, env=env)
     assert passed.rc == 0, passed.output[-3000:]
@@ -170,6 +188,12 @@ def test_audit_playbook_reports_and_fails_only_when_asked(tmp_path, moto_server,
     assert f"| critical | key_shaped_strings | {scan}/privateKeyFile:1 |" in report and secret not in report
     failed = run(playbook + ["-e", "cloudburst_audit_fail_on=critical"], env=env)
     assert failed.rc == 2 and "severity critical or higher" in failed.output, failed.output[-3000:]
+    # Every call was the auditor's and allowed by the audit policy's statements.
+    decisions = moto_server.front.decisions[seen:]
+    assert {d["principal"] for d in decisions} == {"arn:aws:iam::123456789012:user/auditor"}
+    assert {d["effect"] for d in decisions} == {"Allow"}
+    assert {g[0] for d in decisions for g in d["grants"]} == {
+        "AuditRootAndPasswordPolicy", "AuditCredentialReport", "AuditUsersGroupsAndPolicies"}
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,9 @@ def test_role_with_an_allowlist_asks_no_checkip(tmp_path, moto_server, checkip, 
     by_sid = {s["Sid"]: s for s in launch["Statement"]}
     assert by_sid["IamPassInstanceRolesToEc2Only"]["Resource"] == ["arn:aws:iam::*:role/AnnexSetup-instance-*"]
     assert by_sid["S3AnnexConfigObjects"]["Resource"] == ["arn:aws:s3:::team.a-*/config-*"]
-    assert by_sid["Ec2ChangeTagged1"]["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:managed-by": "*"}}
-    assert "Ec2ChangeTagged2" not in by_sid
+    assert by_sid["Ec2ChangeTaggedInstances"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/cloudburst:managed-by": "*"}}
+    assert "Ec2LaunchTagged2" not in by_sid and "Ec2TerminateTagged2" not in by_sid
 
 
 def role_run(moto_server, checkip, home, variables, checkip_url=None):

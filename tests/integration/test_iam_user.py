@@ -147,7 +147,9 @@ def test_lockout_guard(tmp_path, moto_server, iam):
         name="guarded", source_ip_allowlist=["203.0.113.0/24"], controller_ip="198.51.100.20", allow_lockout=True)])
     assert allowed["changed"] is True
 
-    # The play running as the very user it restricts, with no controller address to prove it stays inside.
+    # The play running as the very user it restricts, with no controller address to prove it stays inside. The
+    # controller is at 203.0.113.5 (the authorizing front's source address), so once restricted the user still works.
+    moto_server.front.source_ip = "203.0.113.5"
     iam.create_user(UserName="self-restricting")
     iam.attach_user_policy(UserName="self-restricting", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     key = iam.create_access_key(UserName="self-restricting")["AccessKey"]

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 """The local cloud: instances launched in moto become systemd containers at their private IPs, run their
 user data, stop and start with their instances (keeping their files), leave when terminated, mirror only the
-clusters asked for, and a power-off inside one applies its shutdown behaviour in moto."""
+clusters asked for, and a power-off inside one applies its shutdown behaviour in moto. Their security group lets
+this machine (the subnet's gateway) in on SSH and nothing else."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 import pytest
 from conftest import ansible_env, run
 from localcloud import (CLUSTER_TAG, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, LocalCloudError, local_hosts, network_name,
-                        wait_until)
+                        probe, wait_until)
 
 # The local_cloud fixture mirrors only these clusters; OTHER_CLUSTER's managed instance must stay unmirrored.
 LOCAL_CLOUD_CLUSTERS = ["local-cloud-test"]
@@ -20,6 +21,7 @@ OTHER_CLUSTER = "local-cloud-other"
 
 VPC_CIDR = "10.213.0.0/16"
 SUBNET_CIDR = "10.213.7.0/24"  # the only addresses the test's containers get
+GATEWAY = "10.213.7.1"  # this machine on the subnet's podman network
 USER_DATA = "#!/bin/sh\nhostname > /var/tmp/user-data-ran\n"
 BOOT_TIMEOUT = 240  # launch to running container, for a batch on two busy cores
 GONE_TIMEOUT = 90
@@ -55,6 +57,10 @@ def cloud(moto_server, local_cloud, tmp_path_factory):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_path)], check=True)
     public_key = (key_path.parent / "id_ed25519.pub").read_text()
     ec2.import_key_pair(KeyName="local-cloud-test", PublicKeyMaterial=public_key.encode())
+    # SSH from this machine only (the local cloud filters by security group, as EC2 does).
+    group = ec2.create_security_group(GroupName="local-cloud-ssh", Description="SSH from the gateway", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": f"{GATEWAY}/32"}]}])
 
     def launch(behaviour, role, managed=True, cluster=LOCAL_CLOUD_CLUSTERS[0]):
         tags = [{"Key": "cloudburst:role", "Value": role}, {"Key": CLUSTER_TAG, "Value": cluster}]
@@ -62,7 +68,7 @@ def cloud(moto_server, local_cloud, tmp_path_factory):
             tags.append({"Key": DEFAULT_TAG_KEY, "Value": DEFAULT_TAG_VALUE})
         return ec2.run_instances(
             ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet, UserData=USER_DATA,
-            KeyName="local-cloud-test", InstanceInitiatedShutdownBehavior=behaviour,
+            KeyName="local-cloud-test", InstanceInitiatedShutdownBehavior=behaviour, SecurityGroupIds=[group],
             TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]
 
     instances = {"api": launch("terminate", "worker"), "poweroff_terminate": launch("terminate", "worker"),
@@ -124,6 +130,9 @@ def test_every_managed_instance_becomes_a_host(cloud, local_cloud):
                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", f"admin@{instance['PrivateIpAddress']}",
                "sudo", "-n", "cat", "/var/tmp/user-data-ran"])
     assert ssh.rc == 0 and ssh.stdout.strip() == instance["PrivateDnsName"].split(".")[0], ssh.output
+    # Its group's one rule is in force: a port it does not open is dropped, not refused.
+    address = instance["PrivateIpAddress"]
+    assert probe([(address, 22), (address, 2222)]) == {(address, 22): "open", (address, 2222): "filtered"}
 
 
 def test_terminated_instance_loses_its_container(cloud, local_cloud):

@@ -16,7 +16,7 @@ import subprocess
 
 import boto3
 import pytest
-from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_roles, tagged
+from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_play, run_roles, tagged
 
 from conftest import run
 
@@ -189,6 +189,55 @@ def test_a_planted_worker_is_reported_and_never_part_of_the_cluster(cluster, mot
     spark_ec2_role("destroy")
     assert tagged(ec2, "cloudburst:cluster", "sparkplant") == [("instance", planted)]
     ec2.terminate_instances(InstanceIds=[planted])
+
+
+def test_a_cluster_with_spot_workers_is_not_stopped_halfway(cluster, moto_server, tmp_path):
+    """EC2 refuses to stop an instance of a one-time spot request (the rig's front answers UnsupportedOperation as EC2
+    does; moto would stop it). spark_ec2_action=stop refuses such a cluster before any call that changes something,
+    and says how to pause it instead: resize to 0 workers, then stop the on-demand master."""
+    ec2 = cluster["ec2"]
+    settings = {key: value for key, value in cluster["settings"].items()
+                if key not in ("cloudburst_aws_region", "spark_auth_secret_file")}
+    settings.update(spark_ec2_cluster="sparkspot", spark_ec2_vpc_cidr="10.124.0.0/16",
+                    spark_ec2_subnet_cidr="10.124.1.0/24", spark_ec2_key_path=str(cluster["home"] / "spot_ed25519"),
+                    spark_ec2_wait_for_ssh=False, spark_ec2_workers=1, spark_ec2_spot_max_price="0.05")
+
+    def spark_ec2_role(action, **extra):
+        return run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action=action, **extra))])
+
+    launched = spark_ec2_role("launch")
+    assert launched.rc == 0, launched.failure_messages()
+    (worker,) = [w["instance_id"] for w in launched.fact("spark_ec2_result")["workers"]]
+    master = launched.fact("spark_ec2_result")["master"]["instance_id"]
+    described = ec2.describe_instances(InstanceIds=[worker])["Reservations"][0]["Instances"][0]
+    assert described["InstanceLifecycle"] == "spot"
+
+    moto_server.reset_recording()
+    refused = spark_ec2_role("stop")
+    assert refused.rc != 0
+    message = " ".join(" ".join(refused.failure_messages()).split())
+    assert f"worker(s) {worker} are spot instances of one-time requests" in message, message
+    assert "resize it to 0 workers" in message and "Nothing was changed." in message
+    assert ec2_writes(moto_server.recorded_actions()) == []
+    states = {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")}
+    assert states == {master: "running", worker: "running"}
+
+    # What the refusal spares the user: the stop itself, as EC2 answers it, leaves the cluster half stopped (the
+    # master stops, the worker is refused).
+    tried = run_play(tmp_path, moto_server, [{"amazon.aws.ec2_instance": {
+        "state": "stopped", "instance_ids": [master, worker], "wait": False}, "ignore_errors": True}], name="stop.yml")
+    answer = tried.parsed["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert answer.get("failed") and "UnsupportedOperation" in json.dumps(answer), answer
+    half = {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")}
+    assert half == {master: "stopped", worker: "running"}
+    ec2.start_instances(InstanceIds=[master])
+
+    # The way the message gives: no spot worker left, then the master stops.
+    assert spark_ec2_role("resize", spark_ec2_workers=0).rc == 0
+    stopped = spark_ec2_role("stop", spark_ec2_workers=0)
+    assert stopped.rc == 0, stopped.failure_messages()
+    assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2, "sparkspot")} == {master: "stopped"}
+    ec2.terminate_instances(InstanceIds=[master])
 
 
 def test_spark_ec2_region_is_the_region_of_every_call_of_the_role(cluster, moto_server, tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -88,15 +86,104 @@ def test_object_prefix_is_inside_condor_annexs_pattern():
     assert object_prefix("seed-000") == "config-seed-000/"
 
 
-def test_the_file_runs_without_ansible_as_lambda_code(tmp_path):
-    # The Lambda gets this one file: it must import with the standard library (and boto3) alone.
-    source = annex_lease.__file__
-    code = ("import importlib.util, sys\n"
-            "sys.modules['ansible'] = None\n"
-            f"spec = importlib.util.spec_from_file_location('annex_lease', {source!r})\n"
-            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-            "assert callable(module.handler) and callable(module.reap)\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+# --- Annexes the stock condor_annex -count launched: its rule's input ends them ---------------------------------
+
+STOCK_BUCKET = "cloudburst-annex-123456789012-us-east-1"
+
+
+@pytest.fixture
+def stock_world(monkeypatch):
+    """Two stock annexes (HTCondorAnnex-s and HTCondorAnnex-s1, one name a prefix of the other) in moto (in-process),
+    each with its instance (client token <AnnexID>_<uuid>, tag htcondor:AnnexName), tarball and rule; and an instance
+    with a matching token but no annex tag."""
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        ec2, s3, events = boto3.client("ec2"), boto3.client("s3"), boto3.client("events")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        s3.create_bucket(Bucket=STOCK_BUCKET)
+        ids = {}
+        for annex in ("HTCondorAnnex-s", "HTCondorAnnex-s1"):
+            ids[annex] = ec2.run_instances(
+                ImageId=image, MinCount=1, MaxCount=1, ClientToken=f"{annex}_0f5e1c2a-58c4-4d0e-9b7e-6f0b8a3e2d11",
+                TagSpecifications=[{"ResourceType": "instance",
+                                    "Tags": [{"Key": "htcondor:AnnexName", "Value": annex}]}],
+            )["Instances"][0]["InstanceId"]
+            s3.put_object(Bucket=STOCK_BUCKET, Key=f"config-{annex}.tar.gz", Body=b"tarball")
+            events.put_rule(Name=annex, ScheduleExpression="rate(5 minutes)")
+            events.put_targets(Rule=annex, Targets=[{"Id": annex, "Arn": "arn:aws:lambda:us-east-1:123456789012:"
+                                                     "function:AnnexSetup-odi-lease", "Input": "{}"}])
+        ids["untagged"] = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                            ClientToken="HTCondorAnnex-s_untagged")["Instances"][0]["InstanceId"]
+        yield {"ec2": ec2, "s3": s3, "events": events, "ids": ids}
+
+
+def stock_event(annex, lease=int(NOW.timestamp()), bucket=STOCK_BUCKET):
+    return {"AnnexID": annex, "S3BucketName": bucket, "LeaseExpiration": lease}
+
+
+def states(world):
+    found = world["ec2"].describe_instances(InstanceIds=list(world["ids"].values()))["Reservations"]
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+    return {name: by_id[instance] for name, instance in world["ids"].items()}
+
+
+def test_a_stock_annex_ends_at_its_lease_and_nothing_else_does(stock_world):
+    world = stock_world
+    before = annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], stock_event("HTCondorAnnex-s"),
+                                         NOW - datetime.timedelta(seconds=1), bucket=STOCK_BUCKET)
+    assert before["expired"] is False and before["terminated"] == []
+    assert set(states(world).values()) == {"running"}
+
+    ended = annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], stock_event("HTCondorAnnex-s"),
+                                        NOW + datetime.timedelta(seconds=1), bucket=STOCK_BUCKET)
+    assert ended["expired"] and ended["terminated"] == [world["ids"]["HTCondorAnnex-s"]]
+    # Annex HTCondorAnnex-s1 starts with the same letters: the stock function's "<AnnexID>*" would have ended it too.
+    assert states(world) == {"HTCondorAnnex-s": "terminated", "HTCondorAnnex-s1": "running", "untagged": "running"}
+    keys = [o["Key"] for o in world["s3"].list_objects_v2(Bucket=STOCK_BUCKET)["Contents"]]
+    assert keys == ["config-HTCondorAnnex-s1.tar.gz"]
+    assert [r["Name"] for r in world["events"].list_rules()["Rules"]] == ["HTCondorAnnex-s1"]
+
+
+def test_the_handler_takes_the_stock_input_as_condor_annex_sends_it(stock_world, monkeypatch):
+    monkeypatch.setenv("ANNEX_BUCKET", STOCK_BUCKET)
+    monkeypatch.setenv("ANNEX_LEASE_KIND", "odi")
+    ended = annex_lease.handler(stock_event("HTCondorAnnex-s1", lease=1), None)
+    assert ended["terminated"] == [stock_world["ids"]["HTCondorAnnex-s1"]] and ended["rule"] == "HTCondorAnnex-s1"
+    monkeypatch.setenv("ANNEX_LEASE_KIND", "sfr")
+    with pytest.raises(LeaseError, match="spot fleet"):
+        annex_lease.handler(stock_event("HTCondorAnnex-s", lease=1), None)
+
+
+def test_a_renewed_stock_lease_without_a_bucket_uses_the_setups(stock_world):
+    """condor_annex -annex-name NAME -duration H rewrites the rule's input with an empty S3BucketName."""
+    world = stock_world
+    renewed = dict(stock_event("HTCondorAnnex-s"), S3BucketName="")
+    ended = annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], renewed,
+                                        NOW + datetime.timedelta(seconds=1), bucket=STOCK_BUCKET)
+    assert ended["terminated"] == [world["ids"]["HTCondorAnnex-s"]]
+    assert "config-HTCondorAnnex-s.tar.gz" not in [o["Key"] for o in world["s3"].list_objects_v2(
+        Bucket=STOCK_BUCKET)["Contents"]]
+    with pytest.raises(LeaseError, match="lacks S3BucketName"):
+        annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], renewed, NOW, bucket=None)
+
+
+@pytest.mark.parametrize("event, message", [
+    ({"AnnexID": "HTCondorAnnex-s", "S3BucketName": STOCK_BUCKET}, "lacks LeaseExpiration"),
+    (stock_event("HTCondorAnnex-s", bucket="someone-elses-bucket"), "not the setup's"),
+    (stock_event("../../etc"), "must be 1 to 27"),
+    (stock_event("HTCondorAnnex-s", lease="soon"), "not a time"),
+])
+def test_bad_stock_input_is_refused_before_anything_changes(stock_world, event, message):
+    world = stock_world
+    with pytest.raises(LeaseError, match=message):
+        annex_lease.end_stock_annex(world["ec2"], world["s3"], world["events"], event, NOW, bucket=STOCK_BUCKET)
+    assert set(states(world).values()) == {"running"}
 
 
 def test_annex_names_map_to_clusters_one_to_one():

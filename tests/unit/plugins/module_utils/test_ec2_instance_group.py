@@ -369,3 +369,38 @@ def test_imdsv2_hop_limit_one_and_an_encrypted_root_volume_by_default(world):
     assert described["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
     volumes = [m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"]]
     assert [v["Encrypted"] for v in raw.describe_volumes(VolumeIds=volumes)["Volumes"]] == [False]
+
+
+def test_retagged_changes_the_tags_of_what_this_controller_launched_and_its_records_only(world):
+    """A renewed annex lease: state retagged sets the new lease end on the launched instances, in EC2 and in the
+    launch records, and launches, terminates and touches nothing else (a planted instance keeps its tags)."""
+    first, renewed_end = {"cloudburst:lease-end": "2030-01-01T00:00:00Z"}, "2030-01-01T02:00:00Z"
+    ours = converge(world, count=2, tags=first)[0]["instance_ids"]
+    (planted,) = plant(world)
+    renewed, calls = converge(world, state="retagged", retag={"cloudburst:lease-end": renewed_end})
+    assert renewed["changed"] and renewed["instance_ids"] == ours and renewed["launched_ids"] == []
+    assert calls == {"DescribeInstances": 1, "CreateTags": 1}
+    described = world["raw"].describe_instances(InstanceIds=ours + [planted])["Reservations"]
+    tags = {i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])} for r in described for i in r["Instances"]}
+    assert {tags[i]["cloudburst:lease-end"] for i in ours} == {renewed_end}
+    assert tags[planted].get("cloudburst:lease-end") != renewed_end
+    recorded = records_of(world)["instances"].values()
+    assert {r["tags"]["cloudburst:lease-end"] for r in recorded} == {renewed_end}
+    assert {i["launch_record"]["tags"]["cloudburst:lease-end"] for i in renewed["instances"]} == {renewed_end}
+
+    again, calls = converge(world, state="retagged", retag={"cloudburst:lease-end": renewed_end})
+    assert not again["changed"] and calls == {"DescribeInstances": 1}
+    later = {"cloudburst:lease-end": "2031-01-01T00:00:00Z"}
+    checked, calls = converge(world, check_mode=True, state="retagged", retag=later)
+    assert checked["changed"] and calls == {"DescribeInstances": 1}
+    assert {r["tags"]["cloudburst:lease-end"] for r in records_of(world)["instances"].values()} == {renewed_end}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"retag": {}}, "needs the tags to set"),
+    ({"retag": {"cloudburst:cluster": "other"}}, "set by the module"),
+    ({"retag": {"x": "y"}, "role": ""}, "role must be"),
+])
+def test_retagged_refuses_bad_input_before_any_call(world, extra, message):
+    with pytest.raises(InstanceGroupError, match=message):
+        converge(world, state="retagged", **extra)

@@ -51,12 +51,15 @@ def test_no_lambda_write_no_stack_write_and_lease_targets_only():
     setup's roles (tests/gates/test_setup_roles_out_of_reach.py asks the same of every role the setup makes)."""
     document = build_launch_policy()
     every = {a for s in document["Statement"] for a in s["Action"]}
-    assert {a for a in every if a.startswith("lambda:")} == {"lambda:GetFunction"}
+    assert {a for a in every if a.startswith("lambda:")} == {"lambda:GetFunction", "lambda:InvokeFunction"}
     assert {a for a in every if a.startswith("cloudformation:")} == {"cloudformation:DescribeStacks"}
     assert not [a for a in every if a.split(":")[0] in ("scheduler", "states", "ssm", "iam") and a != "iam:PassRole"]
     by_sid = statements(document)
     assert by_sid["LambdaReadLeaseFunctions"]["Resource"] == [
         "arn:aws:lambda:*:*:function:AnnexSetup-odi-lease", "arn:aws:lambda:*:*:function:AnnexSetup-sfr-lease"]
+    # The one function the user may invoke calls no AWS API (the connectivity check condor_annex -count asks).
+    assert by_sid["LambdaInvokeConnectivityCheck"]["Resource"] == [
+        "arn:aws:lambda:*:*:function:AnnexSetup-check-connectivity"]
     targets = by_sid["EventsTargetLeaseFunctionsOnly"]
     assert targets["Action"] == ["events:PutTargets"]
     assert targets["Condition"] == {"ForAllValues:ArnLike": {"events:TargetArn": by_sid["LambdaReadLeaseFunctions"][
@@ -80,12 +83,22 @@ def test_mutating_ec2_actions_never_get_every_resource():
     for statement in document["Statement"]:
         if statement["Resource"] == "*":
             assert all(a.startswith("ec2:Describe") for a in statement["Action"]), statement["Sid"]
-    tagged = statements(document)["Ec2ChangeTagged1"]
-    assert "ec2:TerminateInstances" in tagged["Action"]
+    tagged = statements(document)["Ec2ChangeTaggedInstances"]
+    assert tagged["Action"] == ["ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"]
     assert tagged["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
-    assert statements(document)["Ec2CreateTagged2"]["Condition"] == {
+    # An annex node (tagged htcondor:AnnexName) may be terminated, never stopped or started.
+    assert statements(document)["Ec2TerminateTagged2"]["Action"] == ["ec2:TerminateInstances"]
+    assert statements(document)["Ec2TerminateTagged2"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/htcondor:AnnexName": "*"}}
+    assert statements(document)["Ec2LaunchTagged2"]["Condition"] == {
         "StringLike": {"aws:RequestTag/htcondor:AnnexName": "*"}}
+    groups = statements(document)["Ec2ChangeTaggedSecurityGroups"]
+    assert groups["Resource"] == ["arn:aws:ec2:*:*:security-group/*"] and not any("Egress" in a for a in groups["Action"])
     assert "ec2:CreateAction" in statements(document)["Ec2TagOnlyWhileCreating"]["Condition"]["StringEquals"]
+    # Existing instances are retagged only to renew an annex's lease: that one key, on annex instances.
+    assert statements(document)["Ec2RenewAnnexLeaseTag"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/htcondor:AnnexName": "*"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["cloudburst:lease-end"]}, "Null": {"aws:TagKeys": "false"}}
 
 
 def test_the_policy_fits_iam_limits_or_is_refused():
@@ -112,6 +125,13 @@ def test_the_network_ec2_network_makes_is_created_and_changed_only_with_tags():
     assert {"ec2:DeleteVpc", "ec2:AttachInternetGateway", "ec2:CreateRoute", "ec2:AssociateRouteTable",
             "ec2:ModifySubnetAttribute", "ec2:DisassociateRouteTable", "ec2:DeleteRouteTable"} <= set(change["Action"])
     assert change["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
+    # The VPC a subnet or route table is made in is authorized too, without the request's tags: by its own.
+    in_vpc = document["Ec2CreateNetworkInTaggedVpcs"]
+    assert (in_vpc["Action"], in_vpc["Resource"]) == (["ec2:CreateSubnet", "ec2:CreateRouteTable"],
+                                                     ["arn:aws:ec2:*:*:vpc/*"])
+    assert in_vpc["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
+    assert create["Resource"] == [f"arn:aws:ec2:*:*:{kind}/*" for kind in ("vpc", "subnet", "internet-gateway",
+                                                                          "route-table")]
     tagging = document["Ec2TagOnlyWhileCreating"]
     assert {"CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable"} <= set(
         tagging["Condition"]["StringEquals"]["ec2:CreateAction"])
