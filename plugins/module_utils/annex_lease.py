@@ -34,6 +34,11 @@ refuses a bucket other than the setup's. ``condor_annex -annex-name NAME -durati
 LeaseExpiration into the rule's input, which extends the lease, and an empty S3BucketName, for which the setup's
 bucket stands in (HTCondor's own function then failed to delete the tarball and never terminated the annex). Spot
 fleet annexes (``-slots``) are not ended.
+
+The same reaper ends leased EC2 clusters (reap_clusters: a Spark cluster of cloudburst.aws.spark_ec2 with
+spark_ec2_lease_hours): instances that carry cloudburst:cluster, managed-by=cloudburst.aws, cloudburst:lease-end and
+cloudburst:lease-action (terminate or stop, what spark_ec2_lease_action chose) are terminated or stopped once their
+lease end has passed. A schedule's input {"cluster": NAME} runs it for one cluster.
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ import re
 
 ANNEX_TAG = "htcondor:AnnexName"
 LEASE_TAG = "cloudburst:lease-end"
+# A leased EC2 cluster's instances (reap_clusters): the EC2 layer's ownership tags and what ends them.
+CLUSTER_TAG = "cloudburst:cluster"
+MANAGED_TAG = ("managed-by", "cloudburst.aws")
+LEASE_ACTION_TAG = "cloudburst:lease-action"
+LEASE_ACTIONS = ("terminate", "stop")
+CLUSTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
 LEASE_METADATA = "lease-end"
 OBJECT_PREFIX = "config-"
 # States in which an instance still bills (or may again): the reaper terminates these.
@@ -201,6 +212,18 @@ def _chunks(items, size):
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def check_cluster_name(cluster):
+    if not isinstance(cluster, str) or not CLUSTER_NAME_PATTERN.match(cluster):
+        raise LeaseError(f"cluster name {cluster!r} must be 1 to 63 letters, digits, '-' or '_'")
+    return cluster
+
+
+def _refuse_a_later_moment(moment, dry_run):
+    if not dry_run and moment > datetime.datetime.now(datetime.timezone.utc) + _FUTURE_TOLERANCE:
+        raise LeaseError(f"refusing to end instances at {format_lease_end(moment)}, a moment still to come: that ends "
+                         "annexes and clusters whose leases run on (judge a later moment only with dry_run)")
+
+
 def reap(ec2, s3, bucket, now, annex_name=None, dry_run=False):
     """Terminate every annex instance whose lease has ended and delete the objects of each ended annex.
 
@@ -214,9 +237,7 @@ def reap(ec2, s3, bucket, now, annex_name=None, dry_run=False):
     without a readable lease end: id and annex), ``dry_run`` and ``now`` (ISO 8601).
     """
     moment = to_datetime(now)
-    if not dry_run and moment > datetime.datetime.now(datetime.timezone.utc) + _FUTURE_TOLERANCE:
-        raise LeaseError(f"refusing to terminate at {format_lease_end(moment)}, a moment still to come: that ends "
-                         "annexes whose leases run on (judge a later moment only with dry_run)")
+    _refuse_a_later_moment(moment, dry_run)
     if annex_name is not None:
         check_annex_name(annex_name)
     instances = describe_annex_instances(ec2, annex_name)
@@ -315,16 +336,73 @@ def end_stock_annex(ec2, s3, events, event, now, bucket=None, dry_run=False):
     return result
 
 
+def reap_clusters(ec2, now, cluster=None, dry_run=False):
+    """Terminate or stop the instances of every leased EC2 cluster (or of one) whose lease end has passed.
+
+    An instance counts when it carries cloudburst:cluster, managed-by=cloudburst.aws and cloudburst:lease-end, is not
+    an annex instance (reap() ends those), and is in a live state; its cloudburst:lease-action says terminate or stop.
+    An instance whose lease end or action cannot be read is never touched: it is listed in ``skipped``. A stop
+    leaves instances already stopping or stopped alone.
+
+    Returns a dict: ``terminated`` and ``stopped`` (instance ids), ``clusters`` (cluster name -> the ended instance
+    ids), ``skipped`` (instance_id, cluster), ``dry_run`` and ``now`` (ISO 8601).
+    """
+    moment = to_datetime(now)
+    _refuse_a_later_moment(moment, dry_run)
+    # One tag-key filter only (the lease's); the cluster tag is checked below, as every tag the decision rests on.
+    filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+               {"Name": f"tag:{MANAGED_TAG[0]}", "Values": [MANAGED_TAG[1]]},
+               {"Name": "tag-key", "Values": [LEASE_TAG]}]
+    if cluster is not None:
+        filters.append({"Name": f"tag:{CLUSTER_TAG}", "Values": [check_cluster_name(cluster)]})
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
+    instances = [i for page in pages for reservation in page["Reservations"] for i in reservation["Instances"]]
+    ended = {"terminate": [], "stop": []}
+    clusters, skipped = {}, []
+    for instance in instances:
+        tags = tags_of(instance)
+        if (ANNEX_TAG in tags or CLUSTER_TAG not in tags or LEASE_TAG not in tags
+                or tags.get(MANAGED_TAG[0]) != MANAGED_TAG[1]):
+            continue
+        end, action = lease_end(instance), tags.get(LEASE_ACTION_TAG)
+        if end is None or action not in LEASE_ACTIONS:
+            skipped.append({"instance_id": instance["InstanceId"], "cluster": tags[CLUSTER_TAG]})
+            continue
+        if end > moment or (action == "stop" and _state(instance) not in ("pending", "running")):
+            continue
+        ended[action].append(instance["InstanceId"])
+        clusters.setdefault(tags[CLUSTER_TAG], []).append(instance["InstanceId"])
+    terminated, stopped = sorted(ended["terminate"]), sorted(ended["stop"])
+    if not dry_run:
+        for batch in _chunks(terminated, _TERMINATE_BATCH):
+            ec2.terminate_instances(InstanceIds=batch)
+        for batch in _chunks(stopped, _TERMINATE_BATCH):
+            ec2.stop_instances(InstanceIds=batch)
+    return {
+        "terminated": terminated,
+        "stopped": stopped,
+        "clusters": {name: sorted(ids) for name, ids in sorted(clusters.items())},
+        "skipped": skipped,
+        "dry_run": bool(dry_run),
+        "now": format_lease_end(moment),
+    }
+
+
 def handler(event, context):  # pylint: disable=unused-argument
     """Lambda entry point. The schedule's input: {"bucket": ..., "annex_name": ... (optional, all annexes
     when absent), "dry_run": false}; the bucket may also come from the environment variable ANNEX_BUCKET. The stock
-    condor_annex rule's input {"AnnexID", "S3BucketName", "LeaseExpiration"} ends that annex (end_stock_annex)."""
+    condor_annex rule's input {"AnnexID", "S3BucketName", "LeaseExpiration"} ends that annex (end_stock_annex). A
+    leased EC2 cluster's schedule gives {"cluster": NAME} instead (spark_ec2_lease_function): reap_clusters."""
     import boto3  # only here: the pure logic above needs no AWS library
 
     event = event or {}
     now = datetime.datetime.now(datetime.timezone.utc)
     logger = logging.getLogger("annex_lease")
     logger.setLevel(logging.INFO)
+    if event.get("cluster"):
+        result = reap_clusters(boto3.client("ec2"), now, cluster=event["cluster"], dry_run=bool(event.get("dry_run")))
+        logger.info("cluster lease: %s", result)  # to CloudWatch Logs, through Lambda's log handler
+        return result
     if is_stock_event(event):
         if os.environ.get("ANNEX_LEASE_KIND", "odi") != "odi":
             raise LeaseError("spot fleet annexes of the stock condor_annex (-slots) are not ended by this function")

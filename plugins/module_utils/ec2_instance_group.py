@@ -442,9 +442,10 @@ class InstanceGroupManager:
         return before, sorted(kept, key=age_key)
 
     def ensure_retagged(self):
-        """Set retag on the role's live instances that this controller launched: in EC2 and in their records."""
+        """Set retag on the role's instances that this controller launched and that still bill or may again (stopped
+        ones too: a stopped cluster's lease end moves with it): in EC2 and in their records."""
         wanted = {str(k): str(v) for k, v in self.params["retag"].items()}
-        before = self.trusted_of_role(LIVE_STATES)
+        before = self.trusted_of_role(ABSENT_STATES)
         stale = [i for i in before if any(boto3_tag_list_to_ansible_dict(i.get("Tags", [])).get(k) != v
                                           or (self._trusted[i["InstanceId"]][1].get("tags") or {}).get(k) != v
                                           for k, v in wanted.items())]

@@ -55,8 +55,9 @@ options:
     description:
       - V(present) keeps O(count) instances; V(absent) terminates the role's (or cluster's) instances that this
         controller launched (or adopted).
-      - V(retagged) sets O(retag) on the role's pending or running instances that this controller launched (in EC2 and
-        in their launch records), and launches and terminates nothing; for example a renewed annex lease end.
+      - V(retagged) sets O(retag) on the role's pending, running, stopping or stopped instances that this controller
+        launched (in EC2 and in their launch records), and launches and terminates nothing; for example a renewed annex
+        lease end, or an extended Spark cluster's.
     type: str
     choices: [present, absent, retagged]
     default: present

@@ -22,6 +22,10 @@ description:
   - An annex has ended when none of its live instances has a later lease, or when it has no live instance
     left and the lease end recorded on its objects has passed. Then its objects in O(bucket) (key prefix
     C(config-<annex name>/)) are deleted.
+  - With O(cluster), the same reaper ends a leased EC2 cluster instead, such as a Spark cluster that
+    C(cloudburst.aws.spark_ec2) launched with C(spark_ec2_lease_hours) - its instances carry C(cloudburst:cluster),
+    C(managed-by=cloudburst.aws), C(cloudburst:lease-end) and C(cloudburst:lease-action). Past the lease end each is
+    terminated or stopped as its lease action says. Annex instances and objects are then not touched.
   - In check mode nothing is changed and the result says what would be.
 author:
   - cloudburst.aws maintainers (@cloudburst)
@@ -35,6 +39,12 @@ options:
     description:
       - The annex configuration bucket whose ended annexes' objects are deleted. Without it no object is touched.
     type: str
+  cluster:
+    description:
+      - Enforce the lease of this EC2 cluster (1 to 63 letters, digits, dash and underscore) instead of the annexes'.
+      - Cannot be used with O(annex_name) or O(bucket).
+    type: str
+    version_added: 1.0.0
   now:
     description:
       - The time to judge leases at, ISO 8601 or epoch seconds, for planning - what would go by then. Default the
@@ -55,6 +65,10 @@ EXAMPLES = r"""
     bucket: cloudburst-annex-config-123456789012
   register: reaped
 
+- name: End Spark cluster nightly's instances if its lease has passed (terminate or stop, as launched)
+  cloudburst.aws.htcondor_annex_reaper:
+    cluster: nightly
+
 - name: What would go in the next hour
   cloudburst.aws.htcondor_annex_reaper:
     annex_name: seed-000
@@ -71,22 +85,31 @@ terminated:
   sample: ["i-0123456789abcdef0"]
 deleted:
   description: Keys of the objects deleted from O(bucket) (in check mode, that would be).
-  returned: always
+  returned: unless O(cluster) is given
   type: list
   elements: str
   sample: ["config-seed-000/annex.json"]
 annexes:
   description: Each annex with expired instances, by name, and those instances' ids.
-  returned: always
+  returned: unless O(cluster) is given
   type: dict
   sample: {"seed-000": ["i-0123456789abcdef0"]}
+stopped:
+  description: With O(cluster), ids of the instances stopped (in check mode, that would be); their lease action is stop.
+  returned: when O(cluster) is given
+  type: list
+  elements: str
+clusters:
+  description: With O(cluster), the cluster's ended instances by cluster name.
+  returned: when O(cluster) is given
+  type: dict
 ended:
   description: Names of the annexes that have ended (their objects go).
-  returned: always
+  returned: unless O(cluster) is given
   type: list
   elements: str
 skipped:
-  description: Live annex instances without a readable lease end, never terminated.
+  description: Live annex (or cluster) instances without a readable lease end (or action), never ended.
   returned: always
   type: list
   elements: dict
@@ -96,6 +119,9 @@ skipped:
       type: str
     annex_name:
       description: Its annex.
+      type: str
+    cluster:
+      description: Its cluster, with O(cluster).
       type: str
 now:
   description: The time the leases were judged at, ISO 8601 UTC.
@@ -114,7 +140,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_cluster_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap_clusters
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
@@ -124,19 +152,31 @@ def main():
         argument_spec=dict(
             annex_name=dict(type="str"),
             bucket=dict(type="str"),
+            cluster=dict(type="str"),
             now=dict(type="str"),
         ),
+        mutually_exclusive=[("cluster", "annex_name"), ("cluster", "bucket")],
         supports_check_mode=True,
     )
     params = module.params
     try:
         if params["annex_name"] is not None:
             check_annex_name(params["annex_name"])
+        if params["cluster"] is not None:
+            check_cluster_name(params["cluster"])
         now = judging_time(params["now"], dry_run=module.check_mode)
     except LeaseError as exc:
         module.fail_json(msg=str(exc))
     retry = AWSRetry.jittered_backoff()
     ec2 = module.client("ec2", retry_decorator=retry)
+    if params["cluster"] is not None:
+        try:
+            result = reap_clusters(ec2, now, cluster=params["cluster"], dry_run=module.check_mode)
+        except (BotoCoreError, ClientError) as exc:
+            module.fail_json_aws(exc, msg=f"Could not enforce the lease of cluster {params['cluster']}")
+        result.pop("dry_run")
+        ended = result["terminated"] + result["stopped"]
+        module.exit_json(changed=bool(ended), diff={"before": {"instances": ended}, "after": {"instances": []}}, **result)
     s3 = module.client("s3", retry_decorator=retry)
     try:
         result = reap(ec2, s3, params["bucket"], now, annex_name=params["annex_name"], dry_run=module.check_mode)

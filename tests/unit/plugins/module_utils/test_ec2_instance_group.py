@@ -396,6 +396,19 @@ def test_retagged_changes_the_tags_of_what_this_controller_launched_and_its_reco
     assert {r["tags"]["cloudburst:lease-end"] for r in records_of(world)["instances"].values()} == {renewed_end}
 
 
+def test_retagged_moves_the_lease_end_of_stopped_instances_too(world):
+    """An extended Spark cluster that is stopped: its stopped instances get the new lease end as well, so that a later
+    start (and the reaper) reads the extended end, not the passed one."""
+    ours = converge(world, count=2, tags={"cloudburst:lease-end": "2030-01-01T00:00:00Z"})[0]["instance_ids"]
+    world["raw"].stop_instances(InstanceIds=[ours[0]])
+    extended, calls = converge(world, state="retagged", retag={"cloudburst:lease-end": "2030-01-02T00:00:00Z"})
+    assert extended["changed"] and calls == {"DescribeInstances": 1, "CreateTags": 1}
+    described = world["raw"].describe_instances(InstanceIds=ours)["Reservations"]
+    ends = {i["InstanceId"]: {t["Key"]: t["Value"] for t in i["Tags"]}["cloudburst:lease-end"]
+            for r in described for i in r["Instances"]}
+    assert ends == {ours[0]: "2030-01-02T00:00:00Z", ours[1]: "2030-01-02T00:00:00Z"}
+
+
 @pytest.mark.parametrize("extra, message", [
     ({"retag": {}}, "needs the tags to set"),
     ({"retag": {"cloudburst:cluster": "other"}}, "set by the module"),
