@@ -22,8 +22,9 @@ What the policy lets its user do, and how each part is bounded:
   setup's lease functions (condor_annex -count checks that its lease function exists) and invoke the setup's
   connectivity check (condor_annex -count asks it whether the collector answers, before it launches; the function
   calls no AWS API); no write, and no other invoke.
-- An annex's lease: change the lease-end tag (and only that tag) of instances that carry htcondor:AnnexName, so that
-  the launch role can renew a running annex's lease as condor_annex -annex-name NAME -duration H does.
+- A lease: change the lease-end tag (and only that tag) of instances that already carry one, so that the launch role
+  can renew a running annex's lease as condor_annex -annex-name NAME -duration H does, and extend a Spark cluster's
+  (spark_ec2_action=extend).
 - IAM: pass the annex setup's instance roles (and named instance_roles) to EC2 only (iam:PassedToService).
   Nothing creates or changes a role, a policy or a function, and nothing passes a role to Lambda, CloudFormation
   or a scheduler, so a leaked key can neither grant itself more nor run code as the setup's roles.
@@ -56,9 +57,8 @@ SETUP_LEASE_ROLE_PREFIX = SETUP_NAME_PREFIX + "lease-"
 SETUP_LEASE_FUNCTIONS = (SETUP_NAME_PREFIX + "odi-lease", SETUP_NAME_PREFIX + "sfr-lease")
 # The setup's connectivity check, which the stock condor_annex -count invokes before it launches.
 SETUP_CONNECTIVITY_FUNCTION = SETUP_NAME_PREFIX + "check-connectivity"
-# The tag on an annex's instances that its lease functions read (annex_lease.LEASE_TAG), and the annex tag.
+# The tag on leased instances that the lease functions read (annex_lease.LEASE_TAG).
 LEASE_TAG_KEY = "cloudburst:lease-end"
-ANNEX_TAG_KEY = "htcondor:AnnexName"
 # IAM's limit for a customer managed policy, in characters without white space.
 MANAGED_POLICY_LIMIT = 6144
 
@@ -221,13 +221,16 @@ def build_launch_policy(resource_prefixes=DEFAULT_RESOURCE_PREFIXES, ec2_tag_key
         "Resource": network,
         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": tag_keys}},
     })
-    # Renewing an annex's lease retags its instances with the new lease end: that one tag key, on annex instances.
+    # Moving a lease end retags instances with the new end: that one tag key, on instances already under a lease (a
+    # renewed annex's, as condor_annex -annex-name NAME -duration H does, and an extended Spark cluster's). It ends
+    # nothing by itself: the reapers end only annex instances and managed cluster instances, which the user may
+    # terminate anyway.
     statements.append({
-        "Sid": "Ec2RenewAnnexLeaseTag",
+        "Sid": "Ec2MoveLeaseEndTag",
         "Effect": "Allow",
         "Action": ["ec2:CreateTags"],
         "Resource": [ec2("instance/*")],
-        "Condition": {"StringLike": {f"ec2:ResourceTag/{ANNEX_TAG_KEY}": "*"},
+        "Condition": {"StringLike": {f"ec2:ResourceTag/{LEASE_TAG_KEY}": "*"},
                       "ForAllValues:StringEquals": {"aws:TagKeys": [LEASE_TAG_KEY]}, "Null": {"aws:TagKeys": "false"}},
     })
     statements.append({

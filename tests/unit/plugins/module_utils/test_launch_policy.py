@@ -95,9 +95,10 @@ def test_mutating_ec2_actions_never_get_every_resource():
     groups = statements(document)["Ec2ChangeTaggedSecurityGroups"]
     assert groups["Resource"] == ["arn:aws:ec2:*:*:security-group/*"] and not any("Egress" in a for a in groups["Action"])
     assert "ec2:CreateAction" in statements(document)["Ec2TagOnlyWhileCreating"]["Condition"]["StringEquals"]
-    # Existing instances are retagged only to renew an annex's lease: that one key, on annex instances.
-    assert statements(document)["Ec2RenewAnnexLeaseTag"]["Condition"] == {
-        "StringLike": {"ec2:ResourceTag/htcondor:AnnexName": "*"},
+    # Existing instances are retagged only to move a lease end (an annex's, a Spark cluster's): that one key, on
+    # instances already under a lease.
+    assert statements(document)["Ec2MoveLeaseEndTag"]["Condition"] == {
+        "StringLike": {"ec2:ResourceTag/cloudburst:lease-end": "*"},
         "ForAllValues:StringEquals": {"aws:TagKeys": ["cloudburst:lease-end"]}, "Null": {"aws:TagKeys": "false"}}
 
 
