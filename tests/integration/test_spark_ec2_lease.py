@@ -189,3 +189,26 @@ def test_a_cluster_without_a_lease_cannot_be_extended(cluster, moto_server, tmp_
     assert "was launched without a lease" in " ".join(" ".join(refused.failure_messages()).split())
     assert ec2_writes(moto_server.recorded_actions()) == []
     assert run_roles(tmp_path, moto_server, [("spark_ec2", dict(settings, spark_ec2_action="destroy"))]).rc == 0
+
+
+def test_the_node_lease_entry_point_writes_the_backstops_end(moto_server, tmp_path):
+    """What the playbook's lease play runs on each node after extend (and a start): the backstop's file with the end in
+    epoch seconds. Run here in check mode with diff on this host, which changes nothing; without a lease it is skipped."""
+    end = "2026-12-07T18:00:00Z"
+    tasks = [{"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "node_lease"},
+              "vars": {"spark_ec2_node_lease_end": value}} for value in (end, "")]
+    ran = run_play(tmp_path, moto_server, tasks, extra_args=["--check", "--diff"])
+    assert ran.rc == 0, ran.failure_messages()
+    written, skipped = [r for r in task_results(ran.parsed) if r.get("diff") or r.get("skipped")]
+    assert written["diff"][0]["after"] == json.dumps({"lease_end": int(moment(end).timestamp())}) + "\n"
+    assert written["diff"][0]["after_header"] == "/etc/cloudburst/spark-lease.json"
+    assert skipped["skipped"]
+
+
+def test_the_playbook_carries_the_lease_play():
+    from conftest import REPO_ROOT, ansible_env, run
+
+    checked = run(["ansible-playbook", "--syntax-check", "playbooks/spark_ec2.yml"], env=ansible_env(), cwd=REPO_ROOT)
+    assert checked.rc == 0, checked.output[-3000:]
+    text = (pathlib.Path(REPO_ROOT) / "playbooks" / "spark_ec2.yml").read_text()
+    assert "spark_ec2_lease_nodes:" in text and "tasks_from: node_lease" in text
