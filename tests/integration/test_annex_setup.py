@@ -548,7 +548,7 @@ def test_stock_condor_annex_check_setup_says_ok(deployed, moto_server, stock_con
 def test_the_setup_region_is_the_region_of_every_call_the_key_pair_too(tmp_path, moto_server, boto3_session):
     """htcondor_annex_setup_region decides where everything lands, whatever region the play's module_defaults give:
     the key pair used to follow module_defaults (the EC2 layer's role) while the stacks followed the role's region."""
-    play_region, setup_region = "sa-east-1", "eu-south-1"
+    play_region, setup_region = "eu-west-3", "ap-southeast-3"  # regions no other test uses
     condor = condor_home(tmp_path, moto_server)
     result = run_setup(tmp_path, moto_server, condor, region=play_region, htcondor_annex_setup_region=setup_region)
     assert result.rc == 0, result.failure_messages() or result.output[-4000:]
