@@ -176,7 +176,8 @@ def main():
             module.fail_json_aws(exc, msg=f"Could not enforce the lease of cluster {params['cluster']}")
         result.pop("dry_run")
         ended = result["terminated"] + result["stopped"]
-        module.exit_json(changed=bool(ended), diff={"before": {"instances": ended}, "after": {"instances": []}}, **result)
+        diff = {"before": {"instances": ended}, "after": {"instances": []}}
+        module.exit_json(changed=bool(ended), diff=diff, **result)
     s3 = module.client("s3", retry_decorator=retry)
     try:
         result = reap(ec2, s3, params["bucket"], now, annex_name=params["annex_name"], dry_run=module.check_mode)

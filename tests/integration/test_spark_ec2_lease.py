@@ -16,6 +16,7 @@ import pathlib
 import re
 import subprocess
 
+import boto3
 from conftest import task_results
 from ec2_plays import REGION, ec2_writes, run_play, role_tasks, run_roles
 from test_spark_ec2 import cluster, flat, nodes, user_data_of  # noqa: F401  (cluster is the moto cluster fixture)
@@ -37,19 +38,20 @@ def tags(instance):
 def settings_of(cluster, **more):  # noqa: F811
     settings = {key: value for key, value in cluster["settings"].items()
                 if key not in ("cloudburst_aws_region", "spark_auth_secret_file")}
-    settings.update(spark_ec2_cluster=CLUSTER, spark_ec2_vpc_cidr="10.125.0.0/16", spark_ec2_subnet_cidr="10.125.1.0/24",
-                    spark_ec2_key_path=str(cluster["home"] / "lease_ed25519"), spark_ec2_wait_for_ssh=False,
-                    spark_ec2_workers=1, spark_ec2_lease_hours=2, spark_ec2_lease_function=FUNCTION)
+    settings.update(spark_ec2_cluster=CLUSTER, spark_ec2_vpc_cidr="10.125.0.0/16",
+                    spark_ec2_subnet_cidr="10.125.1.0/24",
+                    spark_ec2_key_path=str(cluster["home"] / "lease_ed25519"),
+                    spark_ec2_wait_for_ssh=False, spark_ec2_workers=1, spark_ec2_lease_hours=2,
+                    spark_ec2_lease_function=FUNCTION)
     return dict(settings, **more)
 
 
 def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster, moto_server, tmp_path):  # noqa: F811
     ec2 = cluster["ec2"]
     settings = settings_of(cluster)
-    events = cluster["moto"] and __import__("boto3").client(
-        "events", region_name=REGION, endpoint_url=moto_server.url, **{
-            "aws_access_key_id": moto_server.env["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": moto_server.env["AWS_SECRET_ACCESS_KEY"]})
+    events = boto3.client("events", region_name=REGION, endpoint_url=moto_server.url,
+                          aws_access_key_id=moto_server.env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=moto_server.env["AWS_SECRET_ACCESS_KEY"])
 
     def spark_ec2_role(action, **extra):
         moto_server.reset_recording()
@@ -66,7 +68,8 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     for instance_id, instance in ours.items():
         assert tags(instance)["cloudburst:lease-end"] == launched["lease_end"]
         assert tags(instance)["cloudburst:lease-action"] == "terminate"
-        behaviour = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior")
+        behaviour = ec2.describe_instance_attribute(InstanceId=instance_id,
+                                                    Attribute="instanceInitiatedShutdownBehavior")
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
         # The backstop: the script byte for byte, its lease end in epoch seconds, a shell file that parses.
         data = user_data_of(ec2, instance_id)
@@ -91,8 +94,9 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     assert tags(grown[new])["cloudburst:lease-action"] == "terminate"
 
     # describe shows the time left.
-    described = run_play(tmp_path, moto_server, role_tasks(("spark_ec2", dict(settings, spark_ec2_action="describe")))
-                         + [{"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "check"}}])
+    check_entry = {"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "check"}}
+    described = run_play(tmp_path, moto_server,
+                         role_tasks(("spark_ec2", dict(settings, spark_ec2_action="describe"))) + [check_entry])
     assert described.rc == 0, described.failure_messages()
     result = described.fact("spark_ec2_result")
     assert 7000 < result["lease_seconds_left"] <= 7200 and result["lease_action"] == "terminate"
@@ -118,7 +122,8 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     # The lease passes (the tags say so: moto's clock cannot move): the reaper ends the cluster's instances, which
     # carry the EC2 layer's tags. Another cluster whose lease runs on, and an instance with the cluster's tags but
     # not the EC2 layer's, are left alone.
-    passed = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    passed = (datetime.datetime.now(datetime.timezone.utc)
+              - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     ec2.create_tags(Resources=list(grown) + [planted], Tags=[{"Key": "cloudburst:lease-end", "Value": passed}])
     stranger = ec2.run_instances(ImageId=cluster["image"], MinCount=1, MaxCount=1, TagSpecifications=[{
         "ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in {
@@ -193,7 +198,8 @@ def test_a_cluster_without_a_lease_cannot_be_extended(cluster, moto_server, tmp_
 
 def test_the_node_lease_entry_point_writes_the_backstops_end(moto_server, tmp_path):
     """What the playbook's lease play runs on each node after extend (and a start): the backstop's file with the end in
-    epoch seconds. Run here in check mode with diff on this host, which changes nothing; without a lease it is skipped."""
+    epoch seconds. Run here in check mode with diff on this host, which changes nothing; without a lease it is
+    skipped."""
     end = "2026-12-07T18:00:00Z"
     tasks = [{"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "node_lease"},
               "vars": {"spark_ec2_node_lease_end": value}} for value in (end, "")]
