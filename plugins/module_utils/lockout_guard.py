@@ -59,8 +59,10 @@ LAUNCH_REQUESTS = (
     ("ec2:CreateTags", "arn:{p}:ec2:{r}:{a}:instance/*",
      {"request_tags": LAUNCH_TAGS, "keys": {"ec2:CreateAction": "RunInstances"}}),
     ("ec2:TerminateInstances", "arn:{p}:ec2:{r}:{a}:instance/" + _INSTANCE, {"resource_tags": LAUNCH_TAGS}),
+    # A lease end moves (an annex's renewal, a Spark cluster's extend) on an instance already under a lease.
     ("ec2:CreateTags", "arn:{p}:ec2:{r}:{a}:instance/" + _INSTANCE,
-     {"resource_tags": LAUNCH_TAGS, "request_tags": {LEASE_TAG_KEY: "2030-01-01T00:00:00Z"}}),
+     {"resource_tags": dict(LAUNCH_TAGS, **{LEASE_TAG_KEY: "2029-12-31T23:00:00Z"}),
+      "request_tags": {LEASE_TAG_KEY: "2030-01-01T00:00:00Z"}}),
     ("ec2:CreateSecurityGroup", "arn:{p}:ec2:{r}:{a}:security-group/*", {"request_tags": LAUNCH_TAGS}),
     ("ec2:AuthorizeSecurityGroupIngress", "arn:{p}:ec2:{r}:{a}:security-group/" + _GROUP,
      {"resource_tags": LAUNCH_TAGS}),
