@@ -46,7 +46,6 @@ REGIONAL_SETTINGS = (
     "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS", "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN",
     "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "ANNEX_DEFAULT_ODI_KEY_NAME",
 )
-GLOBAL_SETTINGS = ("ANNEX_DEFAULT_AWS_REGION", "COLLECTOR_HOST", "SEC_PASSWORD_FILE")
 # The function condor_annex -count invokes before every launch, when ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN is unset.
 STOCK_CONNECTIVITY_FUNCTION = "HTCondorAnnex-CheckConnectivity"
 # What a node that the stock condor_annex -count launched lacks to join a pool set up by this collection.
