@@ -575,7 +575,7 @@ class AuthFront(LocalHTTPServer):
         if call.service == "sts" and call.operation == "GetSessionToken":
             mfa = bool(call.params.get("SerialNumber") and call.params.get("TokenCode"))
             owner = self._sessions.get(access_key, (access_key,))[0]
-            session_key = "ASIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+            session_key = "ASIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _position in range(16))
             token = base64.b64encode(secrets.token_bytes(48)).decode()
             data = re.sub(rb"<AccessKeyId>[^<]*</AccessKeyId>", b"<AccessKeyId>" + session_key.encode() + b"</AccessKeyId>",
                           data)
@@ -656,4 +656,3 @@ def send(handler, status, headers, data, keep_length=False):
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(data)
-

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 # The condition keys this map sets when they belong to a request (anything else a policy names is unknown to
 # the front, which then refuses to decide: see authfront.AuthFront.decide).
@@ -286,8 +286,8 @@ class Ec2:
         if not subnets and not template:
             default = self.lookup.default_subnet(self.region, p.get("Placement.AvailabilityZone"))
             subnets = [default] if default else []
-        groups = members(p, "SecurityGroupId") + [v for n in interfaces for k, v in sorted(n.items())
-                                                    if re.match(r"SecurityGroupId\.\d+$", k)]
+        groups = members(p, "SecurityGroupId") + [
+            v for n in interfaces for k, v in sorted(n.items()) if re.match(r"SecurityGroupId\.\d+$", k)]
         groups += [self.lookup.group_id(self.region, name, subnets[0] if subnets else None)
                    for name in members(p, "SecurityGroup")]
         if not groups and not template and subnets:
@@ -354,7 +354,7 @@ def _s3_operation(call):
     if virtual:
         bucket, key = virtual.group(1), path.lstrip("/")
     else:
-        bucket, _, key = path.lstrip("/").partition("/")
+        bucket, _slash, key = path.lstrip("/").partition("/")
     sub = next((name for name in query if not name.startswith(("x-amz-", "X-Amz-"))
                 and name not in ("prefix", "delimiter", "max-keys", "marker", "continuation-token",
                                  "start-after", "encoding-type", "fetch-owner", "versionId", "uploadId",

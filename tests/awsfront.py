@@ -49,7 +49,7 @@ def numbered(params, prefix):
     """The values of prefix.1, prefix.2, ... in order."""
     found = sorted((int(k[len(prefix) + 1:]), v) for k, v in params.items()
                    if k.startswith(prefix + ".") and k[len(prefix) + 1:].isdigit())
-    return [v for _, v in found]
+    return [v for _key, v in found]
 
 
 def ec2_error(code, message):
@@ -65,8 +65,8 @@ class AwsFront(LocalHTTPServer):
         self.upstream_url = upstream_url
         self.credentials = admin_credentials
         self.lambdas = lambdas  # a LambdaRunner, for lambda_invoke
-        self.rules = list(rules) if rules is not None else [one_time_spot_stop, run_instances_default_subnet,
-                                                              lambda_invoke]
+        self.rules = list(rules) if rules is not None else [
+            one_time_spot_stop, run_instances_default_subnet, lambda_invoke]
         self.answered = []
         self.persistent_spot = set()  # instance ids that RunInstances launched from persistent spot requests
         self.lock = threading.Lock()

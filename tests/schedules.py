@@ -43,8 +43,8 @@ _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)
 _CRON = re.compile(r"^cron\(\s*(.+?)\s*\)$")
 _AT = re.compile(r"^at\(\s*(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\s*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = {name: i for i, name in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
-                                              "NOV", "DEC"], start=1)}
+_MONTHS = {name: i for i, name in enumerate(
+    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
 _DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
 
@@ -142,7 +142,7 @@ class Cron:
         """The first time strictly after moment (an aware datetime, compared in its own time zone)."""
         start = moment.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
         day = start.date()
-        for _ in range(366 * 5):
+        for _day in range(366 * 5):
             if self.day_matches(day):
                 for hour in sorted(self.hours):
                     for minute in sorted(self.minutes):
@@ -197,7 +197,7 @@ def events_may_invoke(policy, function_arn, rule_arn, account):
         services = services if isinstance(services, list) else [services]
         if "events.amazonaws.com" not in services and "*" not in services:
             continue
-        state, _ = statement_state(statement, request)
+        state, _why = statement_state(statement, request)
         if state is True and statement.get("Effect") == "Deny":
             return False, f"statement {statement.get('Sid')!r} denies it"
         allowed = allowed or (state is True and statement.get("Effect") == "Allow")
@@ -346,7 +346,7 @@ class ScheduleRunner:
             invocation = self.fire(schedule["Arn"], target["Arn"], json.loads(target.get("Input") or "{}"))
         if schedule["ScheduleExpression"].startswith("at(") and schedule.get("ActionAfterCompletion") == "DELETE":
             self.client("scheduler").delete_schedule(Name=schedule["Name"],
-                                                             GroupName=schedule.get("GroupName", "default"))
+                                                     GroupName=schedule.get("GroupName", "default"))
         return invocation
 
     def may_invoke(self, function_arn, rule_arn):

@@ -237,4 +237,3 @@ class Filter:
         for name in set(self.applied) - set(running_pids):
             del self.applied[name]  # the container stopped or left: its namespace and table went with it
         return done
-

@@ -7,6 +7,7 @@ endpoint on 127.0.0.1 (moto, or the rig's front before it)."""
 
 from __future__ import annotations
 
+
 def certificate_authority(names):
     """A CA and a server certificate for names, both made now: (ca_pem, cert_pem, key_pem)."""
     import datetime

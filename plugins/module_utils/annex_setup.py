@@ -632,8 +632,8 @@ class SetupChecker:
         problems = []
         if config.get("Runtime") not in self.supported_runtimes:
             problems.append(f"runtime {config.get('Runtime')} is not one AWS supports")
-        problems += [p for p in self.role_problems(config.get("Role", ""), allowed=("logs:CreateLogStream",
-                                                                                   "logs:PutLogEvents"))]
+        problems += list(self.role_problems(config.get("Role", ""),
+                                            allowed=("logs:CreateLogStream", "logs:PutLogEvents")))
         self.add(name, "problem" if problems else "ok",
                  "; ".join(problems) if problems else f"{arn} ({config.get('Runtime')}, {config.get('Handler')})")
 

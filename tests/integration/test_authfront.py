@@ -131,8 +131,8 @@ def test_each_service_answers_a_denial_in_its_own_format(moto_server, launcher):
 
 def test_keys_aws_would_not_accept_are_refused(moto_server):
     key = make_user(moto_server, "front-retired", [allow("ec2:Describe*")])
-    admin_client(moto_server, "iam").update_access_key(UserName="front-retired", AccessKeyId=key["AccessKeyId"],
-                                                        Status="Inactive")
+    admin_client(moto_server, "iam").update_access_key(
+        UserName="front-retired", AccessKeyId=key["AccessKeyId"], Status="Inactive")
     for service, call, code in (("ec2", "describe_regions", "AuthFailure"), ("sts", "get_caller_identity",
                                                                              "InvalidClientTokenId")):
         answer = refused(getattr(key_client(moto_server, key, service), call))
@@ -221,8 +221,8 @@ def test_policies_are_read_again_after_an_iam_write(moto_server):
 
 def test_sessions_from_get_session_token_carry_mfa(moto_server):
     serial = f"arn:aws:iam::{ACCOUNT}:mfa/front-person"
-    key = make_user(moto_server, "front-person", [allow(["ec2:DescribeRegions", "sts:GetSessionToken"]),
-                                                 build_require_mfa_policy()])
+    key = make_user(moto_server, "front-person",
+                    [allow(["ec2:DescribeRegions", "sts:GetSessionToken"]), build_require_mfa_policy()])
     assert refused(key_client(moto_server, key, "ec2").describe_regions)["Error"]["Code"] == "UnauthorizedOperation"
     sts = key_client(moto_server, key, "sts")
     for code, works in ((None, False), ("123456", True)):
@@ -355,7 +355,7 @@ def random_statement(rng):
         ["*", "arn:aws:events:*:*:rule/cloudburst-*", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/other-rule",
          "arn:aws:events:*:*:rule/${aws:username}", "arn:aws:s3:::*"])
     condition = {}
-    for _ in range(rng.randint(0, 2)):
+    for _count in range(rng.randint(0, 2)):
         kind = rng.choice(["ip", "tag", "keys", "user", "null", "secure"])
         if kind == "ip":
             condition.setdefault(rng.choice(["IpAddress", "NotIpAddress"]), {})["aws:SourceIp"] = rng.choice(
@@ -388,8 +388,8 @@ def test_the_fronts_decisions_agree_with_principalmapper_on_random_policies_thro
     arn = f"arn:aws:iam::{ACCOUNT}:user/front/front-random"
     disagreements, outcomes = [], collections.Counter()
     for case in range(RANDOM_CASES):
-        documents = [{"Version": "2012-10-17", "Statement": [random_statement(rng) for _ in range(rng.randint(1, 3))]}
-                     for _ in range(rng.randint(1, 2))]
+        documents = [{"Version": "2012-10-17", "Statement": [random_statement(rng) for _s in range(rng.randint(1, 3))]}
+                     for _d in range(rng.randint(1, 2))]
         for name in iam.list_user_policies(UserName="front-random")["PolicyNames"]:
             iam.delete_user_policy(UserName="front-random", PolicyName=name)
         for index, document in enumerate(documents):
@@ -466,7 +466,7 @@ DOCUMENTED_EXAMPLES = [
     ("no MFA context with a long-term key", [document(statement("Allow", "ec2:*")), build_require_mfa_policy()],
      None, Authorization("ec2:DescribeInstances", "*", "*"), {}, "ExplicitDeny"),
     # ... but not to the listed actions a user needs to set MFA up.
-    ("MFA set-up is allowed without MFA", [document(statement("Allow", "iam:ListMFADevices", f"arn:aws:iam::*:user/"
+    ("MFA set-up is allowed without MFA", [document(statement("Allow", "iam:ListMFADevices", "arn:aws:iam::*:user/"
                                                               "${aws:username}")), build_require_mfa_policy()],
      None, Authorization("iam:ListMFADevices", BOB, "user"), {}, "Allow"),
     # reference_policies_examples_aws_deny-ip: deny from outside the ranges unless an AWS service acts.
@@ -494,7 +494,7 @@ DOCUMENTED_EXAMPLES = [
         "Allow", "s3:GetObject", "arn:aws:s3:::home/${aws:username}/*"))], None,
      Authorization("s3:GetObject", "arn:aws:s3:::home/alice/notes", "object"), {}, "ImplicitDeny"),
     # ec2 User Guide, tag-on-create: RunInstances of an instance only with the required tag.
-    ("tag on create required", [document(statement("Allow", "ec2:RunInstances", f"arn:aws:ec2:*:*:instance/*",
+    ("tag on create required", [document(statement("Allow", "ec2:RunInstances", "arn:aws:ec2:*:*:instance/*",
                                                    {"StringEquals": {"aws:RequestTag/env": "dev"}}))], None,
      Authorization("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*", "instance",
                    {"aws:RequestTag/env": "prod", "aws:TagKeys": ["env"]}), {}, "ImplicitDeny"),
@@ -507,8 +507,8 @@ DOCUMENTED_EXAMPLES = [
 
 @pytest.mark.parametrize("name, policies, boundary, authorization, values, expected", DOCUMENTED_EXAMPLES,
                          ids=[case[0] for case in DOCUMENTED_EXAMPLES])
-def test_the_front_decides_awss_documented_examples_as_aws_does(name, policies, boundary, authorization, values,
-                                                                 expected):
+def test_the_front_decides_awss_documented_examples_as_aws_does(
+        name, policies, boundary, authorization, values, expected):
     front = authfront.AuthFront.__new__(authfront.AuthFront)
     front.source_ip = INSIDE
     principal = authfront.Principal(BOB, "AIDABOB", [(f"policy {i}", d) for i, d in enumerate(policies)],
@@ -530,7 +530,7 @@ def test_the_fronts_overhead_per_request_is_small(moto_server, launcher):
     for client in clients.values():
         client.describe_regions()
     moto_server.front.timings.clear()
-    for _ in range(100):
+    for _round in range(100):
         for label, client in clients.items():
             started = time.perf_counter()
             client.describe_regions()

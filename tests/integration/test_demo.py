@@ -272,8 +272,8 @@ def exposure_by_connecting(ec2, outsider):
     # worker; not SSH, not the UIs, not the workers' RPC port.
     from_worker = [(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200), (m, 22), (m, 4040), (m, 6066),
                    (w2, 7100), (w2, 7200), (w2, 22), (w2, 8081), (w2, 7078), (w2, 6066)]
-    assert connect(from_worker, one["InstanceId"]) == {t: t in {(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200),
-                                                                 (w2, 7100), (w2, 7200)} for t in from_worker}
+    reached = {(m, 7077), (m, 8080), (m, 7100), (m, 7216), (m, 7200), (w2, 7100), (w2, 7200)}
+    assert connect(from_worker, one["InstanceId"]) == {t: t in reached for t in from_worker}
     # The master: a worker's SSH (sbin/workers.sh), RPC port, driver and block manager ports; not its UI.
     from_master = [(w1, 22), (w1, 7078), (w1, 7094), (w1, 7100), (w1, 7200), (w1, 8081), (w1, 6066)]
     assert connect(from_master, master["InstanceId"]) == {t: t not in {(w1, 8081), (w1, 6066)} for t in from_master}
@@ -357,11 +357,11 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     master = nodes(ec2, "master")[0]
     vpc = ec2.create_vpc(CidrBlock="10.122.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.122.1.0/24")["Subnet"]["SubnetId"]
-    stranger = ec2.run_instances(ImageId=master["ImageId"], MinCount=1, MaxCount=1, SubnetId=subnet,
-                                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                     {"Key": "managed-by", "Value": "cloudburst.aws"},
-                                     {"Key": "cloudburst:cluster", "Value": "not-" + CLUSTER},
-                                     {"Key": "cloudburst:role", "Value": "worker"}]}])["Instances"][0]["InstanceId"]
+    unrelated = ec2.run_instances(ImageId=master["ImageId"], MinCount=1, MaxCount=1, SubnetId=subnet,
+                                  TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                      {"Key": "managed-by", "Value": "cloudburst.aws"},
+                                      {"Key": "cloudburst:cluster", "Value": "not-" + CLUSTER},
+                                      {"Key": "cloudburst:role", "Value": "worker"}]}])["Instances"][0]["InstanceId"]
     try:
         # The launch again, as the README's describe line would run it: nothing changes anywhere.
         again_unchanged(exports, "launch", "launch (make demo's cluster)")
@@ -406,12 +406,12 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         assert nodes(ec2) == []
         assert ec2.describe_security_groups(Filters=[{"Name": "tag:cloudburst:cluster", "Values": [CLUSTER]}])[
             "SecurityGroups"] == []
-        state = ec2.describe_instances(InstanceIds=[stranger])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        state = ec2.describe_instances(InstanceIds=[unrelated])["Reservations"][0]["Instances"][0]["State"]["Name"]
         assert state == "running"
         assert not os.path.exists(os.path.join(BUILD, "demo-home", ".ssh", "cloudburst-demo_ed25519"))
     finally:
         print("spark_ec2 step times (first run s, no-change re-run s):", json.dumps(TIMINGS), flush=True)
-        ec2.terminate_instances(InstanceIds=[stranger])
+        ec2.terminate_instances(InstanceIds=[unrelated])
 
     stranger(DEMO_SUBNET, state="absent")  # off the demo's network, which demo-clean removes
     clean = run(["make", "demo-clean"], env=ansible_env(), timeout=600)

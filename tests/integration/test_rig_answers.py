@@ -13,8 +13,6 @@ import zipfile
 
 import pytest
 
-import rig
-
 REGION = "af-south-1"
 BUCKET = "rig-answers-code"
 UTC = datetime.timezone.utc

@@ -94,8 +94,8 @@ RULE = "arn:aws:events:eu-north-1:123456789012:rule/HTCondorAnnex-a-lease"
 def permission(source_arn, account="123456789012", effect="Allow", service="events.amazonaws.com"):
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "s", "Effect": effect, "Principal": {"Service": service}, "Action": "lambda:InvokeFunction",
-        "Resource": FUNCTION, "Condition": {"ArnLike": {"AWS:SourceArn": source_arn},
-                                           "StringEquals": {"AWS:SourceAccount": account}}}]}
+        "Resource": FUNCTION,
+        "Condition": {"ArnLike": {"AWS:SourceArn": source_arn}, "StringEquals": {"AWS:SourceAccount": account}}}]}
 
 
 @pytest.mark.parametrize("policy, allowed", [

@@ -74,7 +74,7 @@ def test_behind_a_shared_port_it_asks_for_the_collector_first():
     (struct.pack("!BI", 1, 16) + b"0123", "closed the connection"),
 ])
 def test_a_wrong_answer_is_a_failed_check_not_an_error(answer, message):
-    port, _ = daemon(answer, shared_port=True)
+    port, _server = daemon(answer, shared_port=True)
     result = annex_connectivity.check({"condor_port": port, "condor_host": "127.0.0.1", "timeout": 2})
     assert result["success"] == "0" and message in result["description"]
 

@@ -127,11 +127,11 @@ def test_the_network_ec2_network_makes_is_created_and_changed_only_with_tags():
     assert change["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
     # The VPC a subnet or route table is made in is authorized too, without the request's tags: by its own.
     in_vpc = document["Ec2CreateNetworkInTaggedVpcs"]
-    assert (in_vpc["Action"], in_vpc["Resource"]) == (["ec2:CreateSubnet", "ec2:CreateRouteTable"],
-                                                     ["arn:aws:ec2:*:*:vpc/*"])
+    assert (in_vpc["Action"], in_vpc["Resource"]) == (
+        ["ec2:CreateSubnet", "ec2:CreateRouteTable"], ["arn:aws:ec2:*:*:vpc/*"])
     assert in_vpc["Condition"] == {"StringLike": {"ec2:ResourceTag/cloudburst:cluster": "*"}}
-    assert create["Resource"] == [f"arn:aws:ec2:*:*:{kind}/*" for kind in ("vpc", "subnet", "internet-gateway",
-                                                                          "route-table")]
+    assert create["Resource"] == [
+        f"arn:aws:ec2:*:*:{kind}/*" for kind in ("vpc", "subnet", "internet-gateway", "route-table")]
     tagging = document["Ec2TagOnlyWhileCreating"]
     assert {"CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable"} <= set(
         tagging["Condition"]["StringEquals"]["ec2:CreateAction"])
