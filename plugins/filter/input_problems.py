@@ -2,28 +2,20 @@
 # Copyright: cloudburst.aws contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The collection's input rules (plugins/module_utils/validators.py) for the roles' tasks/validate.yml."""
+"""The collection's input rules (plugins/module_utils/input_rules.py) for the roles' tasks/validate.yml."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import NAME_PATTERN
+from ansible_collections.cloudburst.aws.plugins.module_utils.input_rules import input_problems as _input_problems
 from ansible_collections.cloudburst.aws.plugins.module_utils.validators import InputRuleError
-from ansible_collections.cloudburst.aws.plugins.module_utils.validators import input_problems as _input_problems
-from ansible_collections.cloudburst.aws.plugins.module_utils.validators import pattern_rule
-
-# The EC2 layer's own rule for cluster names, here rather than in validators.py, which modules that run on the
-# nodes import (they should not carry the EC2 layer with them).
-CONTROLLER_RULES = {
-    "cluster": pattern_rule(NAME_PATTERN, "1 to 63 letters, digits, '-' or '_', starting with a letter or digit"),
-}
 
 
 def input_problems(values, rule, secret=False, allow_empty=False):
     """What is wrong with each variable in values (a dict of variable name to value) under rule, as messages."""
     try:
-        return _input_problems(values, rule, bool(secret), bool(allow_empty), CONTROLLER_RULES)
+        return _input_problems(values, rule, bool(secret), bool(allow_empty))
     except InputRuleError as exc:
         raise AnsibleFilterError(f"input_problems: {exc}")
 

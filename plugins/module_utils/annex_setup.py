@@ -46,7 +46,6 @@ REGIONAL_SETTINGS = (
     "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS", "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN",
     "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "ANNEX_DEFAULT_ODI_KEY_NAME",
 )
-GLOBAL_SETTINGS = ("ANNEX_DEFAULT_AWS_REGION", "COLLECTOR_HOST", "SEC_PASSWORD_FILE")
 # The function condor_annex -count invokes before every launch, when ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN is unset.
 STOCK_CONNECTIVITY_FUNCTION = "HTCondorAnnex-CheckConnectivity"
 # What a node that the stock condor_annex -count launched lacks to join a pool set up by this collection.
@@ -63,7 +62,7 @@ STOCK_NODES_LACK = (
 SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
                       "nodejs20.x", "nodejs22.x")
 
-_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
 _SETTING_PATTERN = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s?(.*?)\s*\Z")
 _HYPHEN_PREFIX_PATTERN = re.compile(r"^\s*([a-z]{2}(?:-[a-z]+)+-[0-9]+)\.([A-Za-z0-9_]+)\s*=")
 
@@ -85,7 +84,7 @@ def check_region(region):
     """The region, or AnnexSetupError naming the problem."""
     if not region:
         raise AnnexSetupError("No AWS region given: set region (or AWS_REGION); condor_annex needs one too.")
-    if not _REGION_PATTERN.match(region) or region not in known_regions():
+    if not REGION_PATTERN.match(region) or region not in known_regions():
         raise AnnexSetupError(
             f"Unknown AWS region {region!r}: CloudFormation is not offered there (known regions look like "
             "us-east-1 or eu-west-1). Nothing was changed."

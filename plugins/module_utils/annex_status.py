@@ -20,8 +20,6 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import 
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import lease_end
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import tags_of
 
-# Every state, terminated included: status shows an annex whose nodes left as terminated.
-ALL_STATES = ("pending", "running", "shutting-down", "terminated", "stopping", "stopped")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 _ADDRESS_PATTERN = re.compile(r"<(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):[0-9]+")
 

@@ -170,6 +170,24 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 
 
+def tag_key_problem(key):
+    """Why IAM would refuse key as a tag key, or None."""
+    key = str(key)
+    if not 1 <= len(key) <= MAX_TAG_KEY:
+        return f"is {len(key)} characters; IAM allows 1 to {MAX_TAG_KEY}"
+    if key.lower().startswith("aws:"):
+        return "uses the prefix aws:, which AWS reserves"
+    return None
+
+
+def tag_value_problem(value):
+    """Why IAM would refuse value as a tag value, or None (no value is an empty one)."""
+    value = "" if value is None else str(value)
+    if len(value) > MAX_TAG_VALUE:
+        return f"is {len(value)} characters; IAM allows at most {MAX_TAG_VALUE}"
+    return None
+
+
 def validate_tags(tags):
     """Raise IamInputError for tags IAM would refuse, so that nothing is written before the refusal."""
     if not tags:
@@ -177,13 +195,14 @@ def validate_tags(tags):
     if len(tags) > MAX_TAGS:
         raise IamInputError(f"{len(tags)} tags given; IAM allows at most {MAX_TAGS}")
     for key, value in tags.items():
-        key, value = str(key), "" if value is None else str(value)
-        if not 1 <= len(key) <= MAX_TAG_KEY:
-            raise IamInputError(f"tag key {key[:40]!r}... is {len(key)} characters; IAM allows 1 to {MAX_TAG_KEY}")
-        if key.lower().startswith("aws:"):
-            raise IamInputError(f"tag key {key!r} uses the prefix aws:, which AWS reserves")
-        if len(value) > MAX_TAG_VALUE:
-            raise IamInputError(f"the value of tag {key!r} is {len(value)} characters; IAM allows at most {MAX_TAG_VALUE}")
+        key = str(key)
+        problem = tag_key_problem(key)
+        if problem:
+            shown = f"{key[:40]!r}..." if len(key) > 40 else repr(key)
+            raise IamInputError(f"tag key {shown} {problem}")
+        problem = tag_value_problem(value)
+        if problem:
+            raise IamInputError(f"the value of tag {key!r} {problem}")
 
 
 def load_policy_document(name, document):

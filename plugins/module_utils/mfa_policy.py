@@ -86,17 +86,3 @@ def build_require_mfa_policy(partition="aws", allow_password_change=True):
         "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
     })
     return {"Version": POLICY_VERSION, "Statement": statements}
-
-
-def requires_mfa(document):
-    """True when the document holds a Deny of (nearly) everything unless aws:MultiFactorAuthPresent."""
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    if isinstance(statements, dict):
-        statements = [statements]
-    for statement in statements:
-        if statement.get("Effect") != "Deny":
-            continue
-        for operator, tests in statement.get("Condition", {}).items():
-            if operator.startswith("Bool") and any(k.lower() == "aws:multifactorauthpresent" for k in tests):
-                return True
-    return False

@@ -97,16 +97,21 @@ def properties_value_problem(value):
     return None
 
 
-def pattern_rule(pattern, wanted):
-    """A rule: one line that pattern matches, described as wanted in the message."""
+def text_rule(accepts, wanted):
+    """A rule: one line of text that accepts(text) takes, described as wanted in the message."""
     def rule(value):
         problem = line_problem(value)
         if problem:
             return problem
-        if not pattern.match(_text(value)):
+        if not accepts(_text(value)):
             return f"must be {wanted}"
         return None
     return rule
+
+
+def pattern_rule(pattern, wanted):
+    """A rule: one line that pattern matches as a whole, described as wanted in the message."""
+    return text_rule(pattern.fullmatch, wanted)
 
 
 def _quoted_unit_value_problem(value):

@@ -60,7 +60,13 @@ options:
     type: list
     elements: str
   purge_managed_policies:
-    description: Detach managed policies that are not in O(managed_policies).
+    description:
+      - Detach managed policies that are not in O(managed_policies). Only when O(managed_policies) is given; a
+        user whose task leaves it out keeps every policy it has.
+      - The default is V(true), the opposite of the default of amazon.aws's C(iam_user) option of the same name
+        (an alias of its C(purge_policies)). The user ends with the policies its task names and no others, so
+        a policy attached by hand (C(AdministratorAccess) to debug, say) does not outlive the next run. Set
+        V(false) to attach O(managed_policies) beside whatever else the user has.
     type: bool
     default: true
   inline_policies:

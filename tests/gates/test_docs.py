@@ -12,6 +12,7 @@ from conftest import REPO_ROOT, ansible_env, run
 
 MODULES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "modules").glob("*.py") if p.stem != "__init__")
 FILTERS = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "filter").glob("*.yml"))
+TESTS = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "test").glob("*.yml"))
 ROLES = sorted(p.parent.name for p in pathlib.Path(REPO_ROOT, "roles").glob("*/tasks"))
 
 
@@ -28,6 +29,13 @@ def test_ansible_doc_for_filter(name):
     result = run(["ansible-doc", "-t", "filter", "--json", f"cloudburst.aws.{name}"], env=ansible_env(), check=True)
     doc = json.loads(result.stdout)[f"cloudburst.aws.{name}"]
     assert doc["doc"]["short_description"] and doc["examples"].strip()
+
+
+@pytest.mark.parametrize("name", TESTS)
+def test_ansible_doc_for_test(name):
+    result = run(["ansible-doc", "-t", "test", "--json", f"cloudburst.aws.{name}"], env=ansible_env(), check=True)
+    doc = json.loads(result.stdout)[f"cloudburst.aws.{name}"]
+    assert doc["doc"]["short_description"] and doc["examples"].strip() and doc["return"]
 
 
 @pytest.mark.parametrize("role", ROLES)

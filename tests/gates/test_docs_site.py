@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from conftest import REPO_ROOT, VENV_BIN, ansible_env, run
-from test_docs import FILTERS, MODULES, ROLES
+from test_docs import FILTERS, MODULES, ROLES, TESTS
 
 PLAYBOOKS = sorted(p.name for p in pathlib.Path(REPO_ROOT, "playbooks").glob("*.yml"))
 GUIDES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "docs").glob("*.md"))
@@ -35,6 +35,7 @@ def test_site_builds_without_warnings(site):
 def test_every_plugin_and_role_has_a_page(site):
     pages = site / "collections" / "cloudburst" / "aws"
     expected = [f"{m}_module" for m in MODULES] + [f"{f}_filter" for f in FILTERS] + [f"{r}_role" for r in ROLES]
+    expected += [f"{t}_test" for t in TESTS]
     assert expected and [p for p in expected if not (pages / f"{p}.html").is_file()] == []
 
 

@@ -40,6 +40,8 @@ def launch(moto, region, **extra):
      'htcondor_annex_spot_max_price "low" is not a price in USD per hour'),
     ({}, "The annex setup is missing in ap-northeast-3: stack HTCondorAnnex-ConfigurationBucket does not exist"),
     ({"cloudburst_aws_region": "xx-nowhere-9"}, "htcondor_annex_region xx-nowhere-9 is not a region this account can use"),
+    # The role's former Jinja copy of the region rule ended in "$", which matches before a final line break.
+    ({"cloudburst_aws_region": "us-east-1\n"}, 'htcondor_annex_region "us-east-1\\n" is not an AWS region name'),
 ])
 def test_bad_input_is_refused_and_nothing_changes(moto_server, extra, message):
     moto_server.reset_recording()

@@ -194,6 +194,10 @@ CASES = [
     role("profile-injection", {"iam_restricted_user_write_aws_profile": True,
                                "iam_restricted_user_credentials_profile": "x]\n[default"},
          r"iam_restricted_user_credentials_profile"),
+    # The key writer refuses [DEFAULT] (botocore gives its options to every profile); the role's former copy of the
+    # profile rule did not, so the user was made before the key writer refused.
+    role("profile-default", {"iam_restricted_user_write_aws_profile": True,
+                             "iam_restricted_user_credentials_profile": "DEFAULT"}, r"and not DEFAULT"),
     role("prefix-star", {"iam_restricted_user_resource_prefixes": ["*"]}, r"iam_restricted_user_resource_prefixes \[\"\*\"\]"),
     role("prefix-empty-string", {"iam_restricted_user_resource_prefixes": [""]},
          r"iam_restricted_user_resource_prefixes \[\"\"\]"),

@@ -395,12 +395,17 @@ def test_the_guard_sees_every_spelling_of_everything(tmp_path, moto_server, iam)
 
 
 def test_require_mfa_puts_and_removes_the_documented_policy(tmp_path, moto_server, iam):
-    from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import requires_mfa
+    from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import RequestContext
+    from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import Request
+    from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import evaluate
 
     (first, again) = run_aws_tasks(tmp_path, moto_server, [user_task(name="mfa-person", require_mfa=True)] * 2)
     assert first["changed"] is True and again["changed"] is False, (first, again)
     document = iam.get_user_policy(UserName="mfa-person", PolicyName="cloudburst-require-mfa")["PolicyDocument"]
-    assert requires_mfa(document)
+    # IAM's answer to the user's requests: denied when signed without MFA, not by this policy when signed with it.
+    for mfa, denied in (({}, True), ({"aws:MultiFactorAuthPresent": "true"}, False)):
+        request = Request("ec2:RunInstances", "*", RequestContext(mfa, complete=True))
+        assert evaluate(request, [("require-mfa", document)]).explicit_deny is denied
 
     # With the controller guarded, the guard does not evaluate aws:MultiFactorAuthPresent: for a user meant to make
     # the collection's requests (here the reads of ReadOnlyAccess), it fails closed.

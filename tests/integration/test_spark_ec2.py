@@ -113,6 +113,8 @@ def test_bad_input_changes_nothing(cluster, moto_server, tmp_path):
         ({"spark_ec2_allowlist": ["0.0.0.0/0"]}, "launch", "Refusing 0.0.0.0/0 in spark_ec2_allowlist"),
         ({"spark_ec2_allowlist": ["0.0.0.0/0"]}, "allow", "Refusing 0.0.0.0/0 in spark_ec2_allowlist"),
         ({"spark_ec2_cluster": "my cluster"}, "launch", "'my cluster' is not a cluster name"),
+        # The role's former Jinja copy of the rule ended in "$", which matches before a final line break.
+        ({"spark_ec2_cluster": "demo\n"}, "launch", "is not a cluster name"),
         ({"spark_ec2_cluster": "no-such-cluster", "spark_ec2_workers": 3}, "resize",
          "Cluster no-such-cluster does not exist"),
         ({"spark_ec2_cluster": "no-such-cluster", "spark_ec2_allowlist": ["198.51.100.0/24"]}, "allow",

@@ -8,8 +8,17 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.cloudburst.aws.plugins.filter.require_mfa_policy import FilterModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import REQUIRE_MFA_SID
 from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import build_require_mfa_policy
-from ansible_collections.cloudburst.aws.plugins.module_utils.mfa_policy import requires_mfa
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import RequestContext
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import Request
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import evaluate
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import policy_size
+
+
+def denied(document, mfa, action="ec2:RunInstances"):
+    """Whether the document denies the user's request outright, signed with MFA or with long-term keys (no MFA key
+    in the request at all), by the collection's IAM evaluator."""
+    values = {"aws:MultiFactorAuthPresent": "true"} if mfa else {}
+    return evaluate(Request(action, "*", RequestContext(values, complete=True)), [("mfa", document)]).explicit_deny
 
 
 def deny(document):
@@ -28,7 +37,8 @@ def test_denies_everything_but_own_mfa_unless_mfa_is_present():
     assert "iam:DeactivateMFADevice" not in statement["NotAction"]
     own = next(s for s in document["Statement"] if s["Sid"] == "CloudburstAllowManageOwnUserMFA")
     assert own["Resource"] == "arn:aws:iam::*:user/${aws:username}"
-    assert requires_mfa(document)
+    assert denied(document, mfa=False) and not denied(document, mfa=True)
+    assert not denied(document, mfa=False, action="iam:EnableMFADevice")
     assert policy_size(document) < 2048  # fits beside other inline policies of a user
 
 
@@ -37,12 +47,6 @@ def test_password_change_is_optional_and_partition_is_used():
     assert "iam:ChangePassword" not in deny(document)["NotAction"]
     assert all("arn:aws:" not in str(s.get("Resource")) for s in document["Statement"])
     assert "iam:ChangePassword" in deny(build_require_mfa_policy())["NotAction"]
-
-
-def test_requires_mfa_is_false_for_other_policies():
-    assert not requires_mfa({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-    assert not requires_mfa({"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*",
-                                           "Condition": {"NotIpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}}}})
 
 
 def test_filter():
