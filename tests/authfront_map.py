@@ -161,6 +161,7 @@ EC2_ON_EXISTING = {
     "DeleteSecurityGroup": [("GroupId", "security-group")],
     "AuthorizeSecurityGroupIngress": [("GroupId", "security-group")],
     "RevokeSecurityGroupIngress": [("GroupId", "security-group")],
+    "UpdateSecurityGroupRuleDescriptionsIngress": [("GroupId", "security-group")],
     "AuthorizeSecurityGroupEgress": [("GroupId", "security-group")],
     "RevokeSecurityGroupEgress": [("GroupId", "security-group")],
     "ModifyVpcAttribute": [("VpcId", "vpc")],

@@ -57,11 +57,11 @@ FILE_SECONDS = collections.Counter()
 SLOWEST_SHOWN = 10
 
 
-def pytest_runtest_logreport(report):
+def count_file_seconds(report):
     FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
 
 
-def pytest_terminal_summary(terminalreporter):
+def print_slowest_files(terminalreporter):
     if not FILE_SECONDS:
         return
     terminalreporter.section(f"slowest {SLOWEST_SHOWN} test files (seconds, all phases)")
@@ -247,7 +247,9 @@ def pytest_configure(config):
 
 
 def pytest_runtest_logreport(report):
-    """Outcomes by test, for the least-privilege gate at the session's end (the controller sees every worker's)."""
+    """Seconds by file (the slowest are printed at the end), and outcomes by test for the least-privilege gate at
+    the session's end (the controller sees every worker's)."""
+    count_file_seconds(report)
     if report.when == "call" or report.outcome != "passed":
         OUTCOMES.setdefault(report.nodeid, set()).add(report.outcome)
 
@@ -272,6 +274,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    print_slowest_files(terminalreporter)
     verdict = getattr(config, "least_privilege", None)
     if verdict is not None:
         terminalreporter.write_sep("=", "least privilege (tests/gates/least_privilege.py)")

@@ -72,8 +72,9 @@ TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9 +=._:/@-]{1,128}")
 # rules exact (never egress). An instance with any launch tag key may be terminated (an annex's carry
 # htcondor:AnnexName too). tests/gates/least_privilege.py found no flow that reads a console or changes egress.
 EC2_TAGGED_INSTANCE_ACTIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances")
+# amazon.aws.ec2_security_group also rewrites an ingress rule's description in place when it differs.
 EC2_TAGGED_GROUP_ACTIONS = ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-                            "ec2:RevokeSecurityGroupIngress")
+                            "ec2:RevokeSecurityGroupIngress", "ec2:UpdateSecurityGroupRuleDescriptionsIngress")
 # The network the ec2_network role makes: created only with a launch tag in the request, and changed or
 # deleted only when it carries one.
 EC2_NETWORK_CREATE_ACTIONS = ("ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateRouteTable")

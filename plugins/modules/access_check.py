@@ -33,7 +33,10 @@ options:
     type: bool
     default: false
   allow_insecure_url:
-    description: Ask a plain-http checkip URL that is not a loopback address (C(cloudburst.aws.public_ip_info)'s option).
+    description:
+      - Ask a plain-http checkip URL that is not a loopback address (C(cloudburst.aws.public_ip_info)'s option).
+      - Also needed to accept O(validate_certs=false) for the AWS endpoint, as every module of this collection asks;
+        without it the module fails before any call.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -78,13 +81,13 @@ try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
 except ImportError:
-    pass  # handled by AnsibleAWSModule
+    pass  # handled by CloudburstAWSModule (AnsibleAWSModule)
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.access_denied import explain
 from ansible_collections.cloudburst.aws.plugins.module_utils.access_denied import read_denial
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
 from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
@@ -105,7 +108,7 @@ def controller_address(module):
 
 
 def main():
-    module = AnsibleAWSModule(
+    module = CloudburstAWSModule(
         argument_spec=dict(
             checkip_url=dict(type="str", default="https://checkip.amazonaws.com/"),
             allow_private=dict(type="bool", default=False),

@@ -170,8 +170,12 @@ def stock_annex(world, seed, aws_front, tmp_path_factory):
         renewed = stock_condor_annex(world, "-annex-name", STOCK_ANNEX, "-duration", "0.05")
         renewed_output = renewed.stdout + renewed.stderr
         assert "Lease updated." in renewed_output, renewed_output[-4000:]
-        return {"started": started, "output": launched_output, "first_input": first,
-                "ids": list(world.annex_states(STOCK_ANNEX))}
+        # Read now: on a busy machine the rule may fire (and, past the lease, remove itself) before the test runs.
+        rule = world.events.describe_rule(Name=STOCK_ANNEX)
+        target, renewed_input = stock_rule_input(world)
+        tarball = world.s3.get_object(Bucket=world.bucket, Key=f"config-{STOCK_ANNEX}.tar.gz")["Body"].read()
+        return {"started": started, "output": launched_output, "first_input": first, "rule": rule, "target": target,
+                "renewed_input": renewed_input, "tarball": tarball, "ids": list(world.annex_states(STOCK_ANNEX))}
     finally:
         relay.stop()
 
@@ -471,12 +475,11 @@ def test_the_stock_condor_annex_launches_on_the_setup_and_ends_at_its_lease(worl
     check = task_result(seed, "Check the setup as condor_annex -check-setup would, and the resources behind it")
     assert check["stock_annex_nodes"]["joins_pool"] is False
 
-    rule = world.events.describe_rule(Name=STOCK_ANNEX)
+    rule = stock_annex["rule"]
     assert rule["ScheduleExpression"] == "rate(5 minutes)"
-    target, renewed = stock_rule_input(world)
+    target, renewed = stock_annex["target"], stock_annex["renewed_input"]
     assert target["Arn"] == world.function_arn and renewed["LeaseExpiration"] > first["LeaseExpiration"]
-    tarball = world.s3.get_object(Bucket=world.bucket, Key=f"config-{STOCK_ANNEX}.tar.gz")["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(tarball)) as unpacked:
+    with tarfile.open(fileobj=io.BytesIO(stock_annex["tarball"])) as unpacked:
         config = b"".join(unpacked.extractfile(m).read() for m in unpacked.getmembers() if m.isfile())
     assert b"SEC_DEFAULT_AUTHENTICATION_METHODS = FS, PASSWORD" in config
 

@@ -73,8 +73,10 @@ def world(moto_server):
     lam.add_permission(FunctionName="rig-answers", StatementId="events", Action="lambda:InvokeFunction",
                        Principal="events.amazonaws.com", SourceAccount="123456789012",
                        SourceArn=f"arn:aws:events:{REGION}:123456789012:rule/RigAnswers-*")
-    lambdas = LambdaRunner(moto_server.url, REGION, moto_server.credentials)
-    front = AwsFront(moto_server.url, moto_server.credentials, lambdas=lambdas).start()
+    # This module's own answering front, straight before moto (the session's stands behind the authorizing front,
+    # which would refuse the functions' role sessions as keys it does not know).
+    lambdas = LambdaRunner(moto_server.moto_url, REGION, moto_server.credentials)
+    front = AwsFront(moto_server.moto_url, moto_server.credentials, lambdas=lambdas).start()
     yield {"client": client, "role": role, "functions": functions, "lambdas": lambdas, "front": front,
            "schedules": ScheduleRunner(lambdas), "session": session}
     front.stop()

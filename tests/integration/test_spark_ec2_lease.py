@@ -19,7 +19,8 @@ import subprocess
 import boto3
 from conftest import task_results
 from ec2_plays import REGION, ec2_writes, run_play, role_tasks, run_roles
-from test_spark_ec2 import cluster, flat, nodes, user_data_of  # noqa: F401  (cluster is the moto cluster fixture)
+# cluster is test_spark_ec2's moto cluster fixture.
+from test_spark_ec2 import cluster, flat, nodes, user_data_of  # noqa: F401 # pylint: disable=unused-import
 
 CLUSTER = "sparklease"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:AnnexSetup-odi-lease"
@@ -74,7 +75,7 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
         # The backstop: the script byte for byte, its lease end in epoch seconds, a shell file that parses.
         data = user_data_of(ec2, instance_id)
         script = re.search(r"<<'CLOUDBURST_SCRIPT'\n(.*)\nCLOUDBURST_SCRIPT\n", data, re.S).group(1)
-        assert script == BACKSTOP.read_text().rstrip("\n")
+        assert script == "#!/usr/bin/python3\n" + BACKSTOP.read_text().rstrip("\n")
         assert json.dumps({"lease_end": int(end.timestamp())}) in data
         assert "systemctl enable --now cloudburst-spark-lease.service" in data
         assert subprocess.run(["sh", "-n"], input=data, text=True, check=False).returncode == 0

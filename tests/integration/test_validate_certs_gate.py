@@ -15,6 +15,7 @@ from conftest import REPO_ROOT, ansible_env, aws_play, run, run_playbook, task_r
 MODULES = sorted(p.stem for p in pathlib.Path(REPO_ROOT, "plugins", "modules").glob("*.py") if p.stem != "__init__")
 # Arguments that get each module past its own argument checks, where its required options are not enough.
 ARGS = {
+    "access_check": {"checkip_url": "https://checkip.invalid/"},
     "cloudformation_stack": {"name": "cb-tls-gate", "state": "absent"},
     "ec2_instance_group": {"cluster": "cb-tls-gate", "state": "absent", "launch_records": "/nonexistent/cb-tls-gate.json"},
     "ec2_instance_group_info": {"cluster": "cb-tls-gate", "launch_records": "/nonexistent/cb-tls-gate.json"},
