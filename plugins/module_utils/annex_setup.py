@@ -678,16 +678,21 @@ class SetupChecker:
                            ". playbooks/annex_launch.yml launches annexes whose nodes join."}
 
     def lease_role_problems(self, role_arn):
-        """What the lease functions' role may do beyond its job: any wildcard action, or terminating instances
-        that do not carry the htcondor:AnnexName tag."""
+        """What the lease functions' role may do beyond its job: any wildcard action, or terminating or stopping
+        instances that are neither an annex's (htcondor:AnnexName) nor a leased cluster's (managed-by and
+        cloudburst:lease-action)."""
         problems, allows = self.role_statements(role_arn)
         for policy_name, statement in allows:
             actions = _as_list(statement.get("Action", []))
             if any("*" in action for action in actions):
                 problems.append(f"its role's {policy_name} allows {', '.join(a for a in actions if '*' in a)}")
-            if "ec2:TerminateInstances" in actions and "htcondor:AnnexName" not in json.dumps(
-                    statement.get("Condition") or {}):
-                problems.append(f"its role's {policy_name} may terminate instances of any kind, not only annexes'")
+            condition = json.dumps(statement.get("Condition") or {})
+            # An annex's instances, or a leased cluster's (managed by this collection, with the lease's action).
+            scoped = "htcondor:AnnexName" in condition or (
+                "cloudburst:lease-action" in condition and "managed-by" in condition)
+            if {"ec2:TerminateInstances", "ec2:StopInstances"} & set(actions) and not scoped:
+                problems.append(f"its role's {policy_name} may end instances of any kind, not only annexes' and "
+                                "leased clusters'")
         return problems
 
     def check_profile(self):
