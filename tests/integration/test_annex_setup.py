@@ -266,7 +266,7 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
     try:
         check = run_check(root, moto_server, condor)[1]
         item = by_name(check)["ODI lease function"]
-        assert item["status"] == "problem" and "terminate instances of any kind" in item["detail"]
+        assert item["status"] == "problem" and "end instances of any kind" in item["detail"]
     finally:
         iam.delete_role_policy(RoleName=role, PolicyName="too-wide")
 
