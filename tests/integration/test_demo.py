@@ -241,7 +241,7 @@ def check_exposure(ec2):
     # Drivers and block managers: the spark role's fixed ports, each up to spark.port.maxRetries (16) higher.
     inside = ("7100-7116", "7200-7216")
     # Workers read the master's /json/ (8080) when they wait for it or leave.
-    assert actual_rules(groups["master"]) == (tcp(ALLOWLIST, 22, 7077, 8080, 4040)
+    assert actual_rules(groups["master"]) == (tcp(ALLOWLIST, 22, 7077, 8080, "4040-4050")
                                               | tcp(worker, 7077, 8080, *inside))
     assert actual_rules(groups["worker"]) == (tcp(ALLOWLIST, 22, 8081) | tcp(master, 22, "7078-7094", *inside)
                                               | tcp(worker, *inside))
