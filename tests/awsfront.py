@@ -15,6 +15,9 @@ rule answers instead. Rules, each a callable (front, handler, body) -> (status, 
   another VPC (InvalidParameter); moto gives such an instance an address outside every subnet, which no network
   can hold. The front names the default subnet in the request, as EC2 chooses it, or answers EC2's refusal. (The
   stock condor_annex launches without a subnet.)
+- `rule_descriptions_return`: EC2 answers UpdateSecurityGroupRuleDescriptionsIngress and ...Egress with
+  `<return>true</return>`; moto answers an empty result, and amazon.aws's ec2_security_group, which reads
+  `Return` when it puts back a rule's description, fails with a KeyError. The front adds what EC2 says.
 - `lambda_invoke`: Invoke runs the function's code (tests/lambdarun.py) and answers with what the handler returned,
   or with its error as X-Amz-Function-Error: Unhandled; InvocationType Event answers 202 and runs it after, DryRun
   204. moto cannot run code without Docker.
@@ -66,7 +69,7 @@ class AwsFront(LocalHTTPServer):
         self.credentials = admin_credentials
         self.lambdas = lambdas  # a LambdaRunner, for lambda_invoke
         self.rules = list(rules) if rules is not None else [
-            one_time_spot_stop, run_instances_default_subnet, lambda_invoke]
+            one_time_spot_stop, run_instances_default_subnet, lambda_invoke, rule_descriptions_return]
         self.answered = []
         self.persistent_spot = set()  # instance ids that RunInstances launched from persistent spot requests
         self.lock = threading.Lock()
@@ -168,6 +171,18 @@ def run_instances_default_subnet(front, handler, body):
                                                  "different networks.")
     front.note("run_instances_default_subnet", subnet["SubnetId"])
     return body + b"&" + urllib.parse.urlencode({"SubnetId": subnet["SubnetId"]}).encode()
+
+
+def rule_descriptions_return(front, handler, body):
+    if form(body).get("Action") not in ("UpdateSecurityGroupRuleDescriptionsIngress",
+                                        "UpdateSecurityGroupRuleDescriptionsEgress"):
+        return None
+    status, headers, data = forward(front.upstream, handler, body)
+    if status != 200 or b"<return>" in data:
+        return status, headers, data
+    closing = data.rstrip().rfind(b"</")
+    front.note("rule_descriptions_return", form(body).get("GroupId"))
+    return status, headers, data[:closing] + b"<return>true</return>" + data[closing:]
 
 
 def lambda_invoke(front, handler, body):

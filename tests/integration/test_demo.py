@@ -289,7 +289,8 @@ def exposure_by_connecting(ec2, outsider):
         wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): False}, 30, interval=1, message="8080 closed")
         TIMINGS["revoked rule in force (s)"] = [round(time.monotonic() - started, 1), None]
         assert connect([(m, 8080)], one["InstanceId"]) == {(m, 8080): True}  # the workers' own rule stays
-    finally:
+    finally:  # put back as the role wrote it, description included, so the launch below changes nothing
+        rule[0]["IpRanges"][0]["Description"] = "allow-list"
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=rule)
     wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): True}, 30, interval=1, message="8080 open again")
 

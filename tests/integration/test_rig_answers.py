@@ -212,6 +212,25 @@ def test_everything_else_passes_the_front_unchanged(world):
     assert missing.value.response["Error"]["Code"] == "NoSuchEntity"
 
 
+def test_a_rule_descriptions_update_answers_return_as_ec2_does(world):
+    """amazon.aws reads Return from UpdateSecurityGroupRuleDescriptionsIngress when it puts a description back."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=world["front"].url, region_name=REGION,
+                       aws_access_key_id=world["session"].get_credentials().access_key,
+                       aws_secret_access_key=world["session"].get_credentials().secret_key)
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="rig-answers-desc", Description="d", VpcId=vpc)["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "192.0.2.7/32"}]}
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
+    described = dict(rule, IpRanges=[{"CidrIp": "192.0.2.7/32", "Description": "allow-list"}])
+    assert ec2.update_security_group_rule_descriptions_ingress(GroupId=group, IpPermissions=[described])["Return"]
+    ranges = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"][0]["IpRanges"]
+    assert ranges == [{"CidrIp": "192.0.2.7/32", "Description": "allow-list"}]
+    ec2.delete_security_group(GroupId=group)
+    ec2.delete_vpc(VpcId=vpc)
+
+
 def test_an_instance_without_a_subnet_lands_in_the_default_subnet_as_on_ec2(world):
     """The stock condor_annex names no subnet: EC2 picks the zone's default subnet (and refuses a group of another
     VPC); moto would give the instance an address outside every subnet."""
