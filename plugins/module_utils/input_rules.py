@@ -43,6 +43,10 @@ _WHOLE_NUMBER = re.compile(r"[0-9]+")
 # The cloudburst:lease-end tag's form, which the annex node's lease-end template reads.
 LEASE_END_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_PORT = 65535
+_HOURS = re.compile(r"[0-9]+(\.[0-9]+)?")
+MAX_LEASE_HOURS = 8760
+# EventBridge's schedule expressions for a rule: rate(N unit) or cron(six fields).
+_SCHEDULE = re.compile(r"rate\([1-9][0-9]{0,4} (minute|minutes|hour|hours|day|days)\)|cron\([0-9A-Za-z*?,/#\- ]{1,200}\)")
 
 
 def _problem_of(check, error):
@@ -95,6 +99,11 @@ def _lease_end(text):
     return True
 
 
+def _lease_hours(text):
+    """A number of hours from 0 (no lease) to a year, with an optional fraction."""
+    return bool(_HOURS.fullmatch(text)) and float(text) <= MAX_LEASE_HOURS
+
+
 def is_world_cidr(value):
     """Whether value is a network of prefix length 0 (any address before the /0): the whole internet."""
     _address, slash, prefix = ("" if value is None else str(value)).strip().partition("/")
@@ -136,6 +145,15 @@ CONTROLLER_RULES = {
     "rule_name_prefix": pattern_rule(re.compile(r"[A-Za-z0-9._-]{1,40}"), "1 to 40 letters, digits, '.', '-' or '_'"),
     "spark_checksum": pattern_rule(re.compile(r"sha512:[0-9a-f]{128}"), "sha512: and 128 lower-case hex digits"),
     "spark_package": pattern_rule(re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"), "a Spark package name such as hadoop3"),
+    # EC2 takes any key pair name of printable ASCII (one you bring); key_pair_name is the stricter one the annex
+    # setup makes.
+    "ec2_key_pair_name": pattern_rule(re.compile(r"[ -~]{1,255}"), "1 to 255 printable ASCII characters"),
+    "ami_id": pattern_rule(re.compile(r"ami-[0-9a-f]{8,17}"), "an image id such as ami-0123456789abcdef0"),
+    "lease_hours": text_rule(_lease_hours, f"a number of hours from 0 to {MAX_LEASE_HOURS} (such as 8 or 1.5)"),
+    "schedule_expression": pattern_rule(_SCHEDULE, "an EventBridge rate(...) or cron(...) expression"),
+    "lambda_function_arn": pattern_rule(
+        re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}"),
+        "a Lambda function's ARN such as arn:aws:lambda:us-east-1:123456789012:function:name"),
 }
 RULES = sorted(set(SCALAR_RULES) | set(MAPPING_RULES) | set(CONTROLLER_RULES))
 

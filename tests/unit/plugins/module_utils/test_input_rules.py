@@ -47,6 +47,12 @@ GOOD = {
     "rule_name_prefix": ["HTCondorAnnex", "a.b_c-d"],
     "spark_checksum": ["sha512:" + "0a" * 64],
     "spark_package": ["hadoop3", "without-hadoop"],
+    "ec2_key_pair_name": ["my key", "k" * 255, "a:b/c"],
+    "ami_id": ["ami-0123456789abcdef0", "ami-01234567"],
+    "lease_hours": ["0", 8, "1.5", "8760"],
+    "schedule_expression": ["rate(5 minutes)", "rate(1 hour)", "cron(0/15 * * * ? *)"],
+    "lambda_function_arn": ["arn:aws:lambda:us-east-1:123456789012:function:cloudburst-lease",
+                            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f_1"],
 }
 BAD = {
     # "$" in the roles' former Jinja patterns matched before a final line break: "demo\n" passed them.
@@ -73,6 +79,12 @@ BAD = {
     "rule_name_prefix": ["a" * 41, "a/b"],
     "spark_checksum": ["sha256:" + "0a" * 32, "sha512:" + "0A" * 64],
     "spark_package": ["hadoop 3", "-x"],
+    "ec2_key_pair_name": ["", "k" * 256, "caf\u00e9", "a\nb"],
+    "ami_id": ["ami-0123", "AMI-0123456789abcdef0", "ami-0123456789ABCDEF0", "ami-0123456789abcdef0\n"],
+    "lease_hours": ["-1", "8761", "1.", "eight", "8\n"],
+    "schedule_expression": ["rate(0 minutes)", "rate(5 weeks)", "every 5 minutes", "cron()", "rate(5 minutes)\n"],
+    "lambda_function_arn": ["cloudburst-lease", "arn:aws:lambda:us-east-1:12345:function:f",
+                            "arn:aws:lambda:us-east-1:123456789012:function:a b"],
 }
 
 
