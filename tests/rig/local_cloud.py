@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+# -*- coding: utf-8 -*-
 """Mirror the EC2 instances of the local AWS endpoint (moto) as systemd podman containers.
 
     tools/local-aws -- tools/local-cloud --loop -- ansible-playbook -i .build/local-cloud/inventory.json play.yml
@@ -30,13 +30,12 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-
-import localcloud  # noqa: E402  (lives in tests/, shared with the pytest fixture)
+from rig import localcloud
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="tools/local-cloud", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loop", action="store_true", help="reconcile until Ctrl-C or until COMMAND ends")
     parser.add_argument("--clean", action="store_true", help="remove this endpoint's containers and exit")
     parser.add_argument("--keep", action="store_true", help="keep the containers when COMMAND ends")

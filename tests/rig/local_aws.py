@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+# -*- coding: utf-8 -*-
 """Run a command against a local AWS endpoint (moto server) and a local checkip answer.
 
     tools/local-aws -- ansible-playbook playbooks/site.yml    # run, then stop both servers
@@ -10,7 +10,7 @@
 
 It starts moto_server on a free 127.0.0.1 port with AWS managed policies loaded, waits until it
 answers, creates an administrator user with a fresh access key in it, puts the rig's authorizing front
-(tests/authfront.py) before it, and exports CLOUDBURST_AWS_ENDPOINT_URL (the front; the playbooks pass it on
+(tests/rig/authfront.py) before it, and exports CLOUDBURST_AWS_ENDPOINT_URL (the front; the playbooks pass it on
 through module_defaults; AWS_ENDPOINT_URL is deliberately not set), AWS_REGION, CLOUDBURST_CHECKIP_URL and
 CLOUDBURST_CREDENTIALS_HOME (.build/demo-home, where playbooks write credential files) to the command. The
 administrator's key is profile cloudburst-local-admin of .build/local-aws.config (AWS_CONFIG_FILE, AWS_PROFILE);
@@ -23,11 +23,11 @@ moto's images include a stand-in for Debian 13 amd64 owned by Debian's account (
 EC2 layer's default AMI look-up finds an image as it would on AWS; the local cloud runs every instance as
 the local trixie image whatever its AMI.
 
-With --start, one background process keeps moto, the checkip answer and the local cloud (tests/localcloud.py:
+With --start, one background process keeps moto, the checkip answer and the local cloud (tests/rig/localcloud.py:
 every managed instance on this endpoint becomes a systemd container, filtered by its security groups) running
-after this command returns, with the rig's front before moto (tests/awsfront.py: the exported endpoint; it refuses
+after this command returns, with the rig's front before moto (tests/rig/awsfront.py: the exported endpoint; it refuses
 to stop one-time spot instances as EC2 does and runs functions on Invoke) and the region's schedules firing their
-Lambda targets (tests/schedules.py), so
+Lambda targets (tests/rig/schedules.py), so
 that `make demo` launches the cluster through the EC2 layer and `make demo-clean` destroys it through the same
 layer later. The exports go to .build/local-aws.env (mode 0600), the process id to .build/local-aws.pid and
 its log to .build/local-aws.log. --start reuses a running one. With --spark-archive it also serves that archive
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import signal
@@ -50,12 +49,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-# The collection's policy evaluator (the schedules check a function's resource policy with it).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build", "collections"))
-
-import authfront  # noqa: E402  (lives in tests/, shared with the pytest fixtures)
-import rig  # noqa: E402
+import rig
+from rig import authfront
 
 BUILD = os.path.join(rig.REPO_ROOT, ".build")
 ENV_FILE = os.path.join(BUILD, "local-aws.env")
@@ -129,8 +124,8 @@ def admin_profile(credentials, region):
 
 @contextlib.contextmanager
 def local_aws(args):
-    """moto, its administrator, the rig's answering front before it (tests/awsfront.py: EC2's refusals, Invoke
-    running code) with the region's schedules firing (tests/schedules.py), the authorizing front before that and
+    """moto, its administrator, the rig's answering front before it (tests/rig/awsfront.py: EC2's refusals, Invoke
+    running code) with the region's schedules firing (tests/rig/schedules.py), the authorizing front before that and
     the checkip answer, for as long as the block runs: yields (front, credentials of the administrator, checkip,
     moto, schedules). Clients use the authorizing front; the local cloud reads moto itself."""
     with rig.MotoServer(log_path=args.moto_log) as moto, rig.CheckipServer([(200, args.checkip_answer + "\n", 0)]) as checkip:
@@ -139,7 +134,7 @@ def local_aws(args):
         answers, schedules = answering_front(moto.url, credentials, rig.DEFAULT_REGION)
         try:
             # Requests signed with any key but the administrator's are authorized by IAM's rules
-            # (tests/authfront.py), from the address the checkip answer names.
+            # (tests/rig/authfront.py), from the address the checkip answer names.
             with authfront.AuthFront(answers.url, looker, lookup_url=moto.url,
                                      administrators=[rig.BOOTSTRAP_KEY_ID, credentials["aws_access_key_id"]],
                                      source_ip=args.checkip_answer, flow=flow_name()) as front:
@@ -189,7 +184,7 @@ def serve_spark_archive(archive, subnet):
     """Serve the archive and its .sha512 file on the gateway of the podman network for subnet (this machine's own
     address there, the only one the local cloud's instances reach besides the package mirrors), so that the nodes
     download Spark themselves as they would from Apache; return the archive's URL."""
-    import fake_spark_mirror
+    from rig import fake_spark_mirror
 
     root = os.path.join(BUILD, "spark-mirror")
     os.makedirs(root, exist_ok=True)
@@ -203,12 +198,12 @@ def serve_spark_archive(archive, subnet):
 
 
 def answering_front(moto_url, credentials, region):
-    """The rig's front before moto (tests/awsfront.py: EC2's refusals, Invoke running code) and the schedules that
-    fire in region (tests/schedules.py), both running. Returns (front, schedules). The functions' own calls go to
+    """The rig's front before moto (tests/rig/awsfront.py: EC2's refusals, Invoke running code) and the schedules that
+    fire in region (tests/rig/schedules.py), both running. Returns (front, schedules). The functions' own calls go to
     this front, not through the authorizing one (a gap: their role's policies are not evaluated)."""
-    from awsfront import AwsFront
-    from lambdarun import LambdaRunner
-    from schedules import ScheduleRunner
+    from rig.awsfront import AwsFront
+    from rig.lambdarun import LambdaRunner
+    from rig.schedules import ScheduleRunner
 
     lambdas = LambdaRunner(moto_url, region, credentials)
     front = AwsFront(moto_url, credentials, lambdas=lambdas).start()
@@ -218,7 +213,7 @@ def answering_front(moto_url, credentials, region):
 
 def serve(args):
     """The --start process: servers and the local cloud until SIGTERM, then everything it made is removed."""
-    import localcloud
+    from rig import localcloud
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -269,7 +264,7 @@ def start(args):
     for path in (ENV_FILE, PID_FILE, CONFIG_FILE):
         if os.path.exists(path):
             os.unlink(path)
-    argv = [sys.executable, os.path.abspath(__file__), "--serve", "--checkip-answer", args.checkip_answer,
+    argv = [sys.executable, "-m", __spec__.name, "--serve", "--checkip-answer", args.checkip_answer,
             "--moto-log", args.moto_log, "--interval", str(args.interval)]
     if args.spark_archive:
         argv += ["--spark-archive", os.path.abspath(args.spark_archive), "--spark-mirror-subnet", args.spark_mirror_subnet]
@@ -310,7 +305,8 @@ def stop_background(timeout=600):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="tools/local-aws", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkip-answer", default=rig.DEFAULT_CHECKIP_ANSWER,
                         help="the address the local checkip URL answers with (default %(default)s)")
     parser.add_argument("--moto-log", default=os.path.join(BUILD, "moto.log"))
