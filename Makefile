@@ -20,7 +20,7 @@ export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 ## The nodes download the Spark archive (built from the PyPI pyspark sdist) from this machine's address on the
 ## demo subnet's podman network, as they would from Apache's mirror; the controller never uploads it.
 demo: setup
-	$(VENV)/bin/python tools/local-aws --start --spark-archive "$$(tools/build-spark-archive)" \
+	tools/local-aws --start --spark-archive "$$(tools/build-spark-archive)" \
 	  --spark-mirror-subnet "$$(sed -n 's/^spark_ec2_subnet_cidr: *//p' playbooks/vars/demo.yml)"
 	source .build/local-aws.env && ansible-playbook playbooks/site.yml -e @playbooks/vars/demo.yml
 
@@ -32,7 +32,7 @@ demo-clean: venv link
 	  source .build/local-aws.env; \
 	  if grep -qs '^\[annex\]' "$$AWS_SHARED_CREDENTIALS_FILE"; then export AWS_PROFILE=annex; fi; \
 	  ansible-playbook playbooks/spark_ec2.yml -e @playbooks/vars/demo.yml -e spark_ec2_action=destroy || rc=$$?; \
-	fi; $(VENV)/bin/python tools/local-aws --stop || rc=$$?; exit $$rc
+	fi; tools/local-aws --stop || rc=$$?; exit $$rc
 
 ## test: every gate (sanity, ansible-lint, unit, integration, molecule); ends with pytest's summary. Two
 ## workers, each running whole test files, longest first (tests/conftest.py): the long tests mostly wait.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: seconds from launching an annex of N nodes to N slots in condor_status, and controller CPU per node.
 
-On a moto server of its own and the local cloud (tests/localcloud.py), with a central manager that is itself a
+On a moto server of its own and the local cloud (tests/rig/localcloud.py), with a central manager that is itself a
 local-cloud instance configured by playbooks/htcondor_pool.yml and the account set up as a user does it
 (playbooks/iam_restricted_user.yml, then playbooks/annex_setup.yml), it runs playbooks/annex_launch.yml for N = 1, 2 and 4 (each a new annex, terminated with
 playbooks/annex_terminate.yml before the next) and measures:
@@ -16,7 +16,7 @@ Container boot and the apt install of condor on each node are part of the time, 
 "about three minutes" for real EC2 nodes to join; context only). The machine's load average is printed with each
 row: on a shared machine the figures move with it.
 
-    flock /tmp/cloudburst-heavy.lock .venv/bin/python benchmarks/annex_burst.py [--sizes 1 2 4]
+    flock /tmp/cloudburst-heavy.lock tools/rig-python benchmarks/annex_burst.py [--sizes 1 2 4]
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import tempfile
 import threading
 import time
 
+# The rig (tests/rig): the benchmarks run through tools/rig-python, which puts tests/ on PYTHONPATH.
+import rig
+from rig import localcloud
+from rig.annex_world import AnnexWorld
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import localcloud  # noqa: E402
-import rig  # noqa: E402
-from annex_world import AnnexWorld  # noqa: E402
 
 REGION = "eu-north-1"
 VPC_CIDR = "10.151.0.0/16"

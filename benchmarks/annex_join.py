@@ -8,7 +8,7 @@ the central manager, over several restarts, and (b) seconds from condor starting
 itself with an idle time of --idle seconds. Targets: join within 30 s; idle shutdown within 10 % of the
 setting.
 
-    .venv/bin/python benchmarks/annex_join.py [--joins 5] [--idle 60]
+    tools/rig-python benchmarks/annex_join.py [--joins 5] [--idle 60]
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import sys
 import tempfile
 import time
 
+# The rig (tests/rig): the benchmarks run through tools/rig-python, which puts tests/ on PYTHONPATH.
+from rig import localcloud
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-import localcloud  # noqa: E402  (the rig's one container creator, the local_hosts role)
 
 CM, NODE = "bench-condor-cm", "bench-condor-annex"
 

@@ -7,7 +7,7 @@ each launch starts from zero. Calls are counted from moto's request recording. T
 <= 1.5 (one RunInstances with a count, batched describes, no per-instance loop) and no write call on the
 no-change re-run.
 
-    .venv/bin/python benchmarks/ec2_launch.py [--sizes 1 4 16]
+    tools/rig-python benchmarks/ec2_launch.py [--sizes 1 4 16]
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+# The rig (tests/rig): the benchmarks run through tools/rig-python, which puts tests/ on PYTHONPATH.
+import rig
 
-import rig  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 REGION = "eu-west-1"
 READS = ("Describe", "Get", "List")

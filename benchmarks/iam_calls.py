@@ -6,7 +6,7 @@ file. The same end state is reached once with cloudburst.aws's modules and once 
 iam_user / iam_policy / iam_access_key(_info), on the same moto server; calls are counted from moto's
 request recording. Target: our no-change re-run makes at most half the calls of amazon.aws's.
 
-    .venv/bin/python benchmarks/iam_calls.py [--users 20]
+    tools/rig-python benchmarks/iam_calls.py [--users 20]
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+# The rig (tests/rig): the benchmarks run through tools/rig-python, which puts tests/ on PYTHONPATH.
+import rig
 
-import rig  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MANAGED = ["arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
 INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}

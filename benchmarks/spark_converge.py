@@ -7,7 +7,7 @@ SSH with pipelining as real instances are (a key and known_hosts made for the ru
 tools/build-spark-archive builds. Targets: 4 workers take at most 1.5x the time of 1 worker; a
 no-change re-run takes at most a third of a first converge.
 
-    .venv/bin/python benchmarks/spark_converge.py [--workers 1 2 4]
+    tools/rig-python benchmarks/spark_converge.py [--workers 1 2 4]
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import sys
 import tempfile
 import time
 
+# The rig (tests/rig): the benchmarks run through tools/rig-python, which puts tests/ on PYTHONPATH.
+from rig import localcloud
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-import localcloud  # noqa: E402  (the rig's one container creator, the local_hosts role)
 
 BENCHMARK_LABELS = {"owner": "cloudburst-benchmark"}
 

@@ -5,9 +5,9 @@ playbooks/spark_ec2.yml, up to a finished job, on the local cloud; and a no-chan
 For 1, 2 and 4 workers, each its own cluster in its own VPC (10.171, 10.172, 10.174 .0.0/16), it runs
 `ansible-playbook playbooks/spark_ec2.yml playbooks/spark_job.yml` (launch, then SparkPi on the master), then
 `playbooks/spark_ec2.yml` again (the no-change re-run; the check play still counts the alive workers), then
-destroys the cluster. AWS is a moto server (tests/rig.py, as tools/local-aws starts it) and every instance
-becomes a systemd container (tests/localcloud.py, as tools/local-cloud runs it). The nodes download Spark
-themselves (cloudburst.aws.spark, spark_download_on: node) from a stand-in mirror (tests/fake_spark_mirror.py)
+destroys the cluster. AWS is a moto server (tests/rig/__init__.py, as tools/local-aws starts it) and every instance
+becomes a systemd container (tests/rig/localcloud.py, as tools/local-cloud runs it). The nodes download Spark
+themselves (cloudburst.aws.spark, spark_download_on: node) from a stand-in mirror (tests/rig/fake_spark_mirror.py)
 on the gateway of the cluster's podman network, serving the archive tools/build-spark-archive builds.
 
 How each figure is measured:
@@ -24,7 +24,7 @@ Targets: <= 1 MB controller bytes per added worker; a no-change re-run <= 0.3 of
 The playbooks run through Mitogen (strategy cloudburst.aws.mitogen_linear); --strategy ansible.builtin.linear
 measures the stock strategy for comparison.
 
-    .venv/bin/python benchmarks/spark_ec2.py [--workers 1 2 4] [--keep-logs DIR] [--strategy NAME]
+    tools/rig-python benchmarks/spark_ec2.py [--workers 1 2 4] [--keep-logs DIR] [--strategy NAME]
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ class Bench:
 
     def start(self):
         import boto3
-        import localcloud
+        from rig import localcloud
         import rig
 
         self.moto.start()
@@ -219,7 +219,7 @@ class Bench:
 
     def cluster(self, workers):
         """Launch to a finished job, re-run, destroy; return (launch, re-run, archive bytes the nodes fetched)."""
-        import fake_spark_mirror
+        from rig import fake_spark_mirror
 
         second = 170 + workers
         subnet = f"10.{second}.1.0/24"
@@ -309,7 +309,6 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(os.path.join(ROOT, "playbooks", "spark_ec2.yml")):
         sys.exit("playbooks/spark_ec2.yml is not there yet: nothing to measure")
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
     import shutil
     import subprocess
     import tempfile

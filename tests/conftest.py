@@ -12,15 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gates"))
-import rig  # noqa: E402
+# The rig (tests/rig), the gates' helpers (tests/gates) and the collection as Ansible imports it
+# (ansible_collections.cloudburst.aws.*, through .build/collections) are on the path by pytest.ini's pythonpath.
+import rig
 
 REPO_ROOT = rig.REPO_ROOT
 COLLECTIONS_PATH = os.path.join(REPO_ROOT, ".build", "collections")
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
-# Unit tests import our plugins as ansible_collections.cloudburst.aws.*, like Ansible does.
-sys.path.insert(0, COLLECTIONS_PATH)
 
 
 # `make test` runs the suite on two pytest-xdist workers, one test file at a time each (--dist loadfile): most of
@@ -163,12 +161,12 @@ def write_calls(actions):
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
     """A real moto server on 127.0.0.1 for the whole session, with the rig's generated credentials, behind the
-    authorizing front (tests/authfront.py): `url` is the front, which every test and module uses as its endpoint,
+    authorizing front (tests/rig/authfront.py): `url` is the front, which every test and module uses as its endpoint,
     `moto_url` moto itself, `front` the AuthFront (source_ip and flow are reset before each test). Requests
     signed with any key but the rig's administrator's are authorized by their IAM policies, as AWS would."""
-    import authfront
-    from awsfront import AwsFront
-    from lambdarun import LambdaRunner
+    from rig import authfront
+    from rig.awsfront import AwsFront
+    from rig.lambdarun import LambdaRunner
 
     workdir = tmp_path_factory.mktemp("moto")
     server = rig.MotoServer(log_path=str(workdir / "moto.log"), recording_path=str(workdir / "recording.jsonl")).start()
@@ -177,7 +175,7 @@ def moto_server(tmp_path_factory):
     # The front reads policies and tags with a key of its own, which moto's recording leaves out for the tests.
     looker = rig.bootstrap_credentials(server.url, user_name=rig.RIG_FRONT_USER)
     server.unrecorded_keys.add(looker["aws_access_key_id"])
-    # Between them the answering front (tests/awsfront.py): what AWS answers where moto does not.
+    # Between them the answering front (tests/rig/awsfront.py): what AWS answers where moto does not.
     lambdas = LambdaRunner(server.moto_url, rig.DEFAULT_REGION, server.credentials)
     server.answers = AwsFront(server.moto_url, server.credentials, lambdas=lambdas).start()
     lambdas.endpoint_url = server.answers.url  # the functions' own calls (their role is not evaluated: a gap)
@@ -193,7 +191,7 @@ def moto_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def aws_front(moto_server):
-    """The rig's answering front (tests/awsfront.py) between the authorizing front and moto: it answers as AWS does
+    """The rig's answering front (tests/rig/awsfront.py) between the authorizing front and moto: it answers as AWS does
     where moto does not (StopInstances on a one-time spot instance, Invoke running the function's code).
     aws_front.lambdas runs functions (their boto3 goes to this front). Clients use moto_server.url, through both."""
     return moto_server.answers
@@ -201,9 +199,9 @@ def aws_front(moto_server):
 
 @pytest.fixture(scope="module")
 def cloud_schedules(request, aws_front):
-    """Schedules fire (tests/schedules.py) in the module's LOCAL_CLOUD_REGION (default the rig's): due EventBridge
+    """Schedules fire (tests/rig/schedules.py) in the module's LOCAL_CLOUD_REGION (default the rig's): due EventBridge
     rules and Scheduler schedules run their Lambda targets' code, checked every 2 s in a thread."""
-    from schedules import ScheduleRunner
+    from rig.schedules import ScheduleRunner
 
     runner = ScheduleRunner(aws_front.lambdas, getattr(request.module, "LOCAL_CLOUD_REGION", rig.DEFAULT_REGION))
     runner.start(interval=2.0)
@@ -217,7 +215,7 @@ def cloud_schedules(request, aws_front):
 def authfront_per_test(request):
     """For tests on the session's moto: the front's defaults back (the rig's checkip answer as the source
     address), and afterwards no request of this test (its module fixtures' too, which the front counts for the test
-    that first needs them) that the front could not map or decide: tests/authfront_map.py grows with the code."""
+    that first needs them) that the front could not map or decide: tests/rig/authfront_map.py grows with the code."""
     if "moto_server" not in request.fixturenames:
         yield
         return
@@ -234,7 +232,7 @@ def authfront_per_test(request):
 def pytest_configure(config):
     """The controller (not an xdist worker) gives the session one directory for the authorizing fronts' records:
     the workers' fronts and tools/local-aws (which test_demo starts) inherit it through the environment."""
-    import authfront
+    from rig import authfront
 
     if hasattr(config, "workerinput") or os.environ.get(authfront.RECORD_DIR_VARIABLE):
         return
@@ -307,14 +305,14 @@ def checkip():
 
 @pytest.fixture(scope="module")
 def local_cloud(request, moto_server, tmp_path_factory):
-    """The local cloud (tests/localcloud.py) reconciling every second in a thread against the session's moto
+    """The local cloud (tests/rig/localcloud.py) reconciling every second in a thread against the session's moto
     server: managed instances become systemd containers; its inventory file is local_cloud.inventory_path.
     It mirrors only the clusters (cloudburst:cluster tag) the test module lists in LOCAL_CLOUD_CLUSTERS, and
     its region is the module's LOCAL_CLOUD_REGION (default the rig's), so modules sharing the session's moto
     leave each other's instances alone; it also mirrors the stock condor_annex annexes named in
     LOCAL_CLOUD_STOCK_ANNEXES. Security groups filter the containers' traffic. Its describe calls land in moto's
     recording, so tests that count calls should not use it."""
-    import localcloud
+    from rig import localcloud
 
     clusters = getattr(request.module, "LOCAL_CLOUD_CLUSTERS", None)
     if not clusters:

@@ -3,7 +3,7 @@
 
 Every grant of the policies the restricted flows run under (the launch policy as iam_restricted_user builds it by
 default, and the auditor's policy) is an (Sid, action) pair: an action granted by two statements counts twice,
-since each statement must earn its place. A grant is exercised when the authorizing front (tests/authfront.py)
+since each statement must earn its place. A grant is exercised when the authorizing front (tests/rig/authfront.py)
 allowed a request of some flow through that very statement and action pattern; every front of the session (the
 session moto's, one per xdist worker, and tools/local-aws's, which test_demo starts) appends its decisions to the
 session's record directory. A grant no flow exercises must be removed from the policy or explained by a line of

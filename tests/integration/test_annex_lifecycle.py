@@ -22,7 +22,7 @@ stands on that same setup and central manager:
 - a wedged annex (cloud side only: condor never starts, its schedule hourly) is terminated after its lease by the
   boot-time backstop;
 - an annex whose nodes have no backstop and no condor ends at its lease by the cloud side alone: the schedule fires
-  (the rig runs due EventBridge rules' Lambda targets, tests/schedules.py) and the setup's lease function, run from
+  (the rig runs due EventBridge rules' Lambda targets, tests/rig/schedules.py) and the setup's lease function, run from
   its own package with its role's credentials, terminates it and deletes its record; the test never calls the reaper;
 - the stock condor_annex -count (Debian's condor, run by the pool's user on the central manager through the rig's
   front under AWS's host names) launches on the setup: its connectivity check reaches the collector, its instance
@@ -49,9 +49,9 @@ import time
 
 import pytest
 import rig
-from annex_world import AnnexWorld, playbook_env, podman, task_result
-from localcloud import probe, stranger, wait_until
-from tlsfront import serve_aws_names
+from rig.annex_world import AnnexWorld, playbook_env, podman, task_result
+from rig.localcloud import probe, stranger, wait_until
+from rig.tlsfront import serve_aws_names
 
 from conftest import run
 

@@ -15,7 +15,7 @@ import uuid
 import pytest
 from conftest import REPO_ROOT, run, run_aws_tasks, write_calls
 from ec2_plays import ec2_env, run_play, run_roles
-from tlsfront import serve_aws_names
+from rig.tlsfront import serve_aws_names
 
 REGION = "ca-central-1"  # no other test module uses it: the lifecycle test makes its own HTCondorAnnex-* stacks in eu-north-1 in the same moto
 PREFIX = "ca_central_1"

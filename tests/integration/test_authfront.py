@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""The authorizing front (tests/authfront.py): the rig says no where IAM would.
+"""The authorizing front (tests/rig/authfront.py): the rig says no where IAM would.
 
 - Each service answers a denial in its own format, naming the principal, the action, the resource and why; the key
   that AWS does not know or that is inactive is refused as AWS refuses it; sts:GetCallerIdentity needs no permission.
@@ -21,10 +21,10 @@ import json
 import random
 import time
 
-import authfront
+from rig import authfront
 import boto3
 import pytest
-from authfront_map import Authorization
+from rig.authfront_map import Authorization
 from botocore.exceptions import ClientError
 from ec2_plays import ec2_env, role_tasks, run_play, tagged
 
@@ -319,7 +319,7 @@ class NoLookups:
 ])
 def test_the_map_reads_each_protocol(service, method, path, query, headers, body, expected):
     """Query, JSON 1.1, REST-JSON and REST-XML (path-style and virtual-host) requests, as the map reads them."""
-    import authfront_map
+    from rig import authfront_map
 
     call = authfront_map.parse(authfront_map.Call(service, REGION, method, path, query, headers, body))
     principal = authfront.Principal(f"arn:aws:iam::{ACCOUNT}:user/bob", "AIDABOB", [])

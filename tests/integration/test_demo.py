@@ -29,7 +29,7 @@ import time
 
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
-from localcloud import probe, stranger, wait_until
+from rig.localcloud import probe, stranger, wait_until
 
 import rig
 
@@ -104,7 +104,7 @@ def as_restricted_user(exports):
 def front_decisions():
     """What tools/local-aws's authorizing front decided for this test's flows (it records into the session's
     directory, which pytest's environment hands to make demo)."""
-    import authfront
+    from rig import authfront
     import least_privilege
 
     flows = least_privilege.read_records(os.environ[authfront.RECORD_DIR_VARIABLE])

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""cloudburst.aws.iam_access_key under faults injected between the module and AWS (tests/faultproxy.py).
+"""cloudburst.aws.iam_access_key under faults injected between the module and AWS (tests/rig/faultproxy.py).
 
 The promise under test: never an Active key whose secret nobody holds. After every injected fault and
 after a re-run, exactly the wanted key is Active and its secret is in every destination. The secret is
@@ -22,8 +22,8 @@ import pytest
 from conftest import run_aws_tasks
 
 import rig
-from faultproxy import FaultProxy
-from faultproxy import Rule
+from rig.faultproxy import FaultProxy
+from rig.faultproxy import Rule
 
 RECORD = ".cloudburst-access-keys.json"
 # Enough for sts:GetCallerIdentity, which moto's access control checks like any other call.

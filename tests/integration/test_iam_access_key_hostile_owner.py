@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """cloudburst.aws.iam_access_key by ansible-playbook, run as root with owner: nobody (the seed-000 use: root
 writes a user's keys into the user's own directories), while that user attacks its directories
-(tests/hostile_neighbour.py): no file outside the destinations changes, and a link on the way that the user
+(tests/rig/hostile_neighbour.py): no file outside the destinations changes, and a link on the way that the user
 owns is refused before any key exists."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 
 import pytest
 from conftest import run_aws_tasks
-from hostile_neighbour import Neighbour, Playground, needs_root_reason
+from rig.hostile_neighbour import Neighbour, Playground, needs_root_reason
 from test_iam_access_key import iam, user  # noqa: F401 # pylint: disable=unused-import
 
 pytestmark = pytest.mark.skipif(needs_root_reason() is not None, reason=str(needs_root_reason()))

@@ -76,7 +76,7 @@ def test_absent_detaches_from_every_user_group_and_role(tmp_path, moto_server, i
 def test_absent_survives_answers_lost_after_aws_acted(tmp_path, moto_server, iam):
     """A detach or delete retried after its answer was lost finds its object gone: that is done, not a failure."""
     from conftest import run_aws_tasks
-    from faultproxy import FaultProxy, Rule
+    from rig.faultproxy import FaultProxy, Rule
 
     (created,) = run_aws_tasks(tmp_path, moto_server, [
         {"cloudburst.aws.iam_managed_policy": {"name": "lossy", "policy": READ_S3}, "register": "out"}])

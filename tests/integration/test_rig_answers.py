@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """The rig answers as AWS does where moto does not: schedules fire and run their Lambda targets' code with the
-function role's credentials (tests/schedules.py, tests/lambdarun.py), Invoke runs the code, and EC2 refuses to stop a
-one-time spot instance (tests/awsfront.py). Against the session's moto, in a region of its own; the clock is the
+function role's credentials (tests/rig/schedules.py, tests/rig/lambdarun.py), Invoke runs the code, and EC2 refuses
+to stop a one-time spot instance (tests/rig/awsfront.py). Against the session's moto, in a region of its own; the clock is the
 test's, so nothing waits for a real minute."""
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ def zipped(files):
 def world(moto_server):
     import boto3
 
-    from awsfront import AwsFront
-    from lambdarun import LambdaRunner
-    from schedules import ScheduleRunner
+    from rig.awsfront import AwsFront
+    from rig.lambdarun import LambdaRunner
+    from rig.schedules import ScheduleRunner
 
     session = boto3.session.Session(aws_access_key_id=moto_server.credentials["aws_access_key_id"],
                                     aws_secret_access_key=moto_server.credentials["aws_secret_access_key"],

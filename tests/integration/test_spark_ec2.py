@@ -39,7 +39,7 @@ def published(root, version, package):
 def cluster(moto_server, tmp_path_factory):
     """A cluster's settings, with a stand-in of Apache's mirror on this machine that publishes the checksums of the
     default release and of 3.1.3 (a Hadoop 3.2 build)."""
-    from fake_spark_mirror import SparkMirror
+    from rig.fake_spark_mirror import SparkMirror
     from rig import CheckipServer
 
     ec2 = ec2_client(moto_server)

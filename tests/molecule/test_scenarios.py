@@ -18,7 +18,7 @@ def spark_archive_env():
 
 def fake_spark_mirror_env():
     """The spark_download scenario's node downloads from a stand-in Apache mirror on its network's gateway."""
-    import fake_spark_mirror
+    from rig import fake_spark_mirror
 
     return fake_spark_mirror.scenario_env()
 

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""When the rig's schedules fire (tests/schedules.py): rate, cron and at() expressions, the first firing, missed
+"""When the rig's schedules fire (tests/rig/schedules.py): rate, cron and at() expressions, the first firing, missed
 periods, and who EventBridge may invoke. tests/integration/test_schedules.py runs functions for real."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-import schedules
+from rig import schedules
 
 UTC = datetime.timezone.utc
 

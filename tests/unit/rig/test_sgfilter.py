@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""The local cloud's security group filter (tests/sgfilter.py): which nftables rules a group becomes.
+"""The local cloud's security group filter (tests/rig/sgfilter.py): which nftables rules a group becomes.
 
 The rules are read as text here; tests/integration/test_local_cloud.py loads them with the real nft, and the demo
 and annex lifecycle tests prove them by connecting.
@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-import sgfilter
+from rig import sgfilter
 
 MASTER, WORKER, OTHER = "sg-master", "sg-worker", "sg-other"
 

@@ -2,7 +2,7 @@
 """A CreateAccessKey whose answer was lost, on an IAM that lists the new key only some time later.
 
 moto is immediately consistent: its ListAccessKeys shows a key at once, so the integration tests
-(test_iam_access_key_faults.py, with tests/faultproxy.py) cannot show real AWS's delayed visibility. Here
+(test_iam_access_key_faults.py, with tests/rig/faultproxy.py) cannot show real AWS's delayed visibility. Here
 botocore's Stubber plays IAM with that delay: the one place where moto cannot show the behaviour.
 """
 from __future__ import annotations

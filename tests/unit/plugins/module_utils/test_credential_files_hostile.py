@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Root writes keys for another user (owner: nobody) into that user's directories while the user attacks.
 
-The attacker (tests/hostile_neighbour.py) is a real unprivileged process that owns the destinations. It swaps
+The attacker (tests/rig/hostile_neighbour.py) is a real unprivileged process that owns the destinations. It swaps
 every entry it sees for a link to a root-only file, renames the destination directory away for a link to a
 root-only directory, and tries hard links, during several hundred writes through credential_files' real
 writers and readers. Nothing outside the destinations may change owner, mode or content.
@@ -18,7 +18,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key impo
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import read_seed_file
 from ansible_collections.cloudburst.aws.plugins.module_utils.sts_session import render_session_profile
-from hostile_neighbour import NOBODY_GID, NOBODY_UID, Neighbour, Playground, needs_root_reason
+from rig.hostile_neighbour import NOBODY_GID, NOBODY_UID, Neighbour, Playground, needs_root_reason
 
 pytestmark = pytest.mark.skipif(needs_root_reason() is not None, reason=str(needs_root_reason()))
 

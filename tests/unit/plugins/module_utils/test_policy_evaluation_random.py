@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 """policy_evaluation against two independent evaluators, on random policies and requests.
 
-1. The collection's first evaluator (tests/source_ip_reference.py, source_ip_decision as it was): Allow and Deny,
-   Action/NotAction, Resource/NotResource, IpAddress/NotIpAddress/Bool with ...IfExists, on IPv4 and IPv6.
+1. The collection's first evaluator (source_ip_reference.py beside this file, source_ip_decision as it was): Allow
+   and Deny, Action/NotAction, Resource/NotResource, IpAddress/NotIpAddress/Bool with ...IfExists, on IPv4 and IPv6.
 2. principalmapper's local_policy_simulation (the oracle the planned authorizing front will use), when it is
    installed: the same plus String*, Null and ForAnyValue/ForAllValues, within what it implements as IAM does
    (its IpAddressIfExists and NumericXIfExists, negated operators under ForAnyValue and StringNotLike on an

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Schedules fire in the rig: EventBridge rules and EventBridge Scheduler schedules in moto that come due run their
-Lambda targets (tests/lambdarun.py), as AWS would. moto stores both and fires neither.
+Lambda targets (tests/rig/lambdarun.py), as AWS would. moto stores both and fires neither.
 
 One `tick(now)` reads moto and fires what is due:
 
@@ -36,7 +36,7 @@ import time
 import uuid
 import zoneinfo
 
-from lambdarun import LambdaRunError
+from rig.lambdarun import LambdaRunError
 
 UTC = datetime.timezone.utc
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")

@@ -34,7 +34,7 @@ import ipaddress
 import re
 import subprocess
 
-from fake_spark_mirror import gateway  # the podman network's gateway: the subnet's first host
+from rig.fake_spark_mirror import gateway  # the podman network's gateway: the subnet's first host
 
 TABLE = "cloudburst_sg"
 # Protocol names EC2 accepts beside numbers, as nft's meta l4proto names them.

@@ -18,7 +18,7 @@ without it (tools/local-cloud's default) every managed instance of the endpoint 
 the instances of annexes that the stock condor_annex launched (tagged htcondor:AnnexName only, without the
 collection's tags), under the cluster label htcondor-annex:NAME.
 
-Security groups filter the containers' traffic (tests/sgfilter.py): a second thread loads each running container's
+Security groups filter the containers' traffic (tests/rig/sgfilter.py): a second thread loads each running container's
 groups, as moto holds them now, into its network namespace as nftables rules.
 
 Containers are created and removed only through the collection's one container creator, the
@@ -43,9 +43,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-import sgfilter
+from rig import REPO_ROOT, sgfilter
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL_HOSTS_PLAYBOOK = os.path.join(REPO_ROOT, "tests", "local_hosts.yml")
 # ansible-playbook of the project's venv, whichever Python runs this file.
 VENV_BINS = [os.path.join(REPO_ROOT, ".venv", "bin"), os.path.dirname(os.path.abspath(sys.executable))]

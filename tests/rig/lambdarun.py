@@ -2,8 +2,8 @@
 """Lambda functions deployed in moto, run as Lambda would run them: the rig's stand-in for the Lambda service.
 
 moto stores functions but runs none without Docker (and with `lambda.use_docker` false it answers Invoke with a
-fixed text). The rig runs them itself, for the schedules that fire (tests/schedules.py) and for Invoke calls that
-reach the rig's front (tests/awsfront.py):
+fixed text). The rig runs them itself, for the schedules that fire (tests/rig/schedules.py) and for Invoke calls that
+reach the rig's front (tests/rig/awsfront.py):
 
 - the code is the function's own: GetFunction names the S3 key of its package, and the object in moto's S3 under
   that key whose SHA-256 is the function's CodeSha256 is unpacked (a function made from a ZipFile upload has no

@@ -2,7 +2,7 @@
 """The rig's front that answers as AWS answers where moto is more lenient or does nothing.
 
 Clients reach it as their endpoint (127.0.0.1). It forwards every request unchanged to its upstream (moto, or the
-next front: fronts chain, each one an HTTP proxy with the same forwarding, tests/faultproxy.py's) except where a
+next front: fronts chain, each one an HTTP proxy with the same forwarding, tests/rig/faultproxy.py's) except where a
 rule answers instead. Rules, each a callable (front, handler, body) -> (status, headers, data) or None:
 
 - `one_time_spot_stop`: EC2 refuses StopInstances for an instance launched by a one-time spot request
@@ -18,7 +18,7 @@ rule answers instead. Rules, each a callable (front, handler, body) -> (status, 
 - `rule_descriptions_return`: EC2 answers UpdateSecurityGroupRuleDescriptionsIngress and ...Egress with
   `<return>true</return>`; moto answers an empty result, and amazon.aws's ec2_security_group, which reads
   `Return` when it puts back a rule's description, fails with a KeyError. The front adds what EC2 says.
-- `lambda_invoke`: Invoke runs the function's code (tests/lambdarun.py) and answers with what the handler returned,
+- `lambda_invoke`: Invoke runs the function's code (tests/rig/lambdarun.py) and answers with what the handler returned,
   or with its error as X-Amz-Function-Error: Unhandled; InvocationType Event answers 202 and runs it after, DryRun
   204. moto cannot run code without Docker.
 
@@ -34,8 +34,8 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
-from faultproxy import forward, proxy_handler, read_body, send, upstream_of
-from lambdarun import LambdaRunError
+from rig.faultproxy import forward, proxy_handler, read_body, send, upstream_of
+from rig.lambdarun import LambdaRunError
 from rig import LocalHTTPServer
 
 EC2_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'

@@ -3,6 +3,12 @@
 
 Used by the pytest fixtures (tests/conftest.py) and by the `tools/local-aws` command that the demo and
 manual runs use. Nothing here talks to any address but 127.0.0.1.
+
+The rest of the rig is this package's modules: the fronts (authfront, awsfront, tlsfront, faultproxy), the local
+cloud (localcloud, sgfilter), what runs in its stead of AWS's services (schedules, lambdarun), the stand-in Spark
+mirror, the hostile neighbour, the annex's world, and the commands local_aws and local_cloud. `import rig` works
+wherever tests/ is on the path: pytest.ini's pythonpath for the tests, tools/rig-python for the tools and the
+benchmarks (which run through it); no file changes sys.path.
 """
 
 from __future__ import annotations
@@ -20,10 +26,10 @@ import time
 import urllib.error
 import urllib.request
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_REGION = "us-east-1"
 RIG_ADMIN_USER = "cloudburst-rig-admin"
-# The authorizing front's own user: it reads principals' policies and resources' tags with it (tests/authfront.py).
+# The authorizing front's own user: it reads principals' policies and resources' tags with it (tests/rig/authfront.py).
 RIG_FRONT_USER = "cloudburst-rig-front"
 
 # Placeholder credentials used only for the first call that creates the rig's own IAM user and key in

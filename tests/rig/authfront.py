@@ -3,7 +3,7 @@
 
 moto does not evaluate IAM policies (its own access control ignores conditions and most resources), so without
 this front every request of the restricted user succeeds. The front sits on 127.0.0.1 between the modules and
-moto, as tests/faultproxy.py does (and can stand before or behind it), and forwards requests unchanged (the
+moto, as tests/rig/faultproxy.py does (and can stand before or behind it), and forwards requests unchanged (the
 Host header too, so SigV4 signatures still match). For each request it reads the access key of the SigV4
 credential scope, and:
 
@@ -44,23 +44,19 @@ import json
 import os
 import re
 import secrets
-import sys
 import threading
 import time
 import urllib.parse
 
-import authfront_map
-from authfront_map import Call, Unmapped
-from rig import DEFAULT_CHECKIP_ANSWER, REPO_ROOT, LocalHTTPServer
+# The evaluator is the collection's own, imported as Ansible imports it: .build/collections is on the path (pytest.ini's
+# pythonpath, tools/rig-python's PYTHONPATH).
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import RequestContext
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import matches
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import Request
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import evaluate
 
-# The evaluator is the collection's own, imported as Ansible imports it (tools/local-aws has no conftest).
-if os.path.join(REPO_ROOT, ".build", "collections") not in sys.path:
-    sys.path.insert(0, os.path.join(REPO_ROOT, ".build", "collections"))
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import RequestContext  # noqa: E402
-from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import matches  # noqa: E402
-from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import Request  # noqa: E402
-from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import evaluate  # noqa: E402
+from rig import DEFAULT_CHECKIP_ANSWER, LocalHTTPServer, authfront_map
+from rig.authfront_map import Call, Unmapped
 
 RECORD_DIR_VARIABLE = "CLOUDBURST_AUTHFRONT_RECORDS"
 FLOW_VARIABLE = "CLOUDBURST_AUTHFRONT_FLOW"
@@ -457,7 +453,7 @@ class AuthFront(LocalHTTPServer):
                 return None  # AWS answers it for every valid key, whatever the policies say
             authorizations = authfront_map.authorizations(call, principal, self.lookup)
         except Unmapped as exc:
-            message = (f"the rig's authorizing front cannot map {exc} (tests/authfront_map.py): add what AWS "
+            message = (f"the rig's authorizing front cannot map {exc} (tests/rig/authfront_map.py): add what AWS "
                        f"authorizes for it; {principal.arn} made the request")
             self.record(call, principal, None, "Unmapped", detail=str(exc))
             return error_response(call.service, "unmapped", message, call.method)
@@ -538,7 +534,7 @@ class AuthFront(LocalHTTPServer):
             unknown = next((m.unknown for m in decision.denies + decision.allows + decision.boundary_allows
                             if m.state is None), "a condition")
             return "Undecided", [], (f"{authorization.action} on {authorization.resource} depends on {unknown}, "
-                                     "a condition key the front does not model (tests/authfront.py GLOBAL_KEYS)")
+                                     "a condition key the front does not model (tests/rig/authfront.py GLOBAL_KEYS)")
         if decision.allowed:
             grants = []
             for found in decision.allows:

@@ -8,9 +8,9 @@ server binds with IP_FREEBIND, so it can start before podman brings the bridge (
 Every request is recorded (client address, method, path, status, bytes sent), so tests can tell who
 downloaded what: the node (its own address) or the controller (the gateway address).
 
-    .venv/bin/python tests/fake_spark_mirror.py --subnet 10.171.0.0/24 --dir .build/cache
-    .venv/bin/python tests/fake_spark_mirror.py --network cloudburst --dir DIR [--port N] [--log FILE]
-    .venv/bin/python tests/fake_spark_mirror.py --bind 10.171.0.1 --dir DIR
+    tools/rig-python -m rig.fake_spark_mirror --subnet 10.171.0.0/24 --dir .build/cache
+    tools/rig-python -m rig.fake_spark_mirror --network cloudburst --dir DIR [--port N] [--log FILE]
+    tools/rig-python -m rig.fake_spark_mirror --bind 10.171.0.1 --dir DIR
 
 prints the base URL (http://10.171.0.1:PORT/) on its first line of output and serves DIR until it is
 stopped. An unspecified address (0.0.0.0, ::) is refused.
@@ -38,9 +38,7 @@ import tarfile
 import tempfile
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from rig import LocalHTTPServer  # noqa: E402
+from rig import LocalHTTPServer
 
 # Linux's IP_FREEBIND (socket.IP_FREEBIND exists only from Python 3.12).
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)

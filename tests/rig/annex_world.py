@@ -13,11 +13,10 @@ import os
 import subprocess
 import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-import rig  # noqa: E402
-from fake_spark_mirror import gateway  # noqa: E402
-from localcloud import wait_until  # noqa: E402
+import rig
+from rig import REPO_ROOT
+from rig.fake_spark_mirror import gateway
+from rig.localcloud import wait_until
 
 CM_ROLE = "htcondor_central_manager"
 BOOT_TIMEOUT = 300
