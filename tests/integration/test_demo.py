@@ -119,7 +119,8 @@ def spark_ec2(exports, action, **extra):
             "-e", json.dumps(dict(extra, spark_ec2_action=action))]
     result = run(argv, env=ansible_env(extra=as_restricted_user(exports)), timeout=1500)
     os.makedirs(LOG_DIR, exist_ok=True)
-    name = "-".join([f"{len(os.listdir(LOG_DIR)):02d}", action] + [str(v) for v in extra.values()])
+    name = re.sub(r"[^\w.-]+", "_", "-".join([f"{len(os.listdir(LOG_DIR)):02d}", action] + [
+        str(v) for v in extra.values()]))  # an allow-list value holds '/'
     with open(os.path.join(LOG_DIR, name + ".log"), "w") as stream:
         stream.write(result.output)
     return result
@@ -295,6 +296,55 @@ def exposure_by_connecting(ec2, outsider):
     wait_until(lambda: connect([(m, 8080)]) == {(m, 8080): True}, 30, interval=1, message="8080 open again")
 
 
+def unit_states(ec2):
+    """{instance id: the state of its Spark unit} on every running node."""
+    states = {}
+    for node in nodes(ec2, states=("running",)):
+        unit = "spark-master" if {"Key": "cloudburst:role", "Value": "master"} in node["Tags"] else "spark-worker"
+        states[node["InstanceId"]] = podman("exec", node["InstanceId"], "systemctl", "is-active", unit,
+                                            check=False).stdout.strip()
+    return states
+
+
+def registered_workers(ec2):
+    """How many workers the master counts alive, or -1 while its UI does not answer yet (it was just started)."""
+    try:
+        return len(alive_workers(ec2))
+    except subprocess.CalledProcessError:
+        return -1
+
+
+def spark_scripts_act_on_the_units(ec2):
+    """Issue 27, item 8: Spark's own sbin/stop-all.sh and start-all.sh, run by the spark user on the master as seed
+    001 does, stop and start the daemons' systemd units on every node (the workers over SSH between the nodes, with
+    the cluster's key and known_hosts), and the worker joins again."""
+    master = nodes(ec2, "master", ("running",))[0]["InstanceId"]
+    before = unit_states(ec2)
+    assert set(before.values()) == {"active"}, before
+    for script, state in (("stop-all.sh", "inactive"), ("start-all.sh", "active")):
+        ran = podman("exec", "-u", "spark", master, f"/opt/spark/sbin/{script}", check=False)
+        assert ran.returncode == 0, (ran.stdout + ran.stderr)[-3000:]
+        wait_until(lambda state=state: set(unit_states(ec2).values()) == {state}, 60, interval=1,
+                   message=f"{script}: {state}")
+    wait_until(lambda: registered_workers(ec2) == 1, 120, interval=2, message="the worker registered again")
+
+
+def allow_moves_by_connecting(exports, ec2, outsider):
+    """Issue 27, item 1: spark_ec2_action=allow replaces the allow-list in place and touches no instance; the
+    address it adds reaches SSH and the UI at once, and the address it drops no longer does."""
+    master = nodes(ec2, "master", ("running",))[0]
+    targets = [(master["PrivateIpAddress"], 22), (master["PrivateIpAddress"], 8080)]
+    before = {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2)}
+    assert connect(targets, outsider["name"]) == {t: False for t in targets}
+    for allowlist, reached in (([ALLOWLIST, outsider["ip"] + "/32"], True), ([ALLOWLIST], False)):
+        moved = spark_ec2(exports, "allow", spark_ec2_allowlist=allowlist)
+        assert moved.rc == 0, moved.output[-4000:]
+        wait_until(lambda reached=reached: connect(targets, outsider["name"]) == dict.fromkeys(targets, reached), 30,
+                   interval=1, message=f"the stranger {'reaches' if reached else 'no longer reaches'} the master")
+        assert connect(targets) == {t: True for t in targets}  # this controller kept its access throughout
+    assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2)} == before
+
+
 @pytest.fixture
 def demo_cleanup():
     yield
@@ -392,6 +442,9 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         assert "Alive workers: 1" in flat(restarted.stdout)
         assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
         assert 3.0 < float(run_job(ec2)) < 3.3
+
+        spark_scripts_act_on_the_units(ec2)
+        allow_moves_by_connecting(exports, ec2, outsider)
 
         described = spark_ec2(exports, "describe")
         assert described.rc == 0 and changed_total(described.stdout) == 0, described.output[-3000:]
