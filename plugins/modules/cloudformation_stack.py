@@ -171,10 +171,10 @@ except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import StackDeployer
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import cfn_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackError
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackDeployer
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import cfn_retry
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import check_region
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
@@ -201,7 +201,7 @@ def main():
     tags = {str(k): str(v) for k, v in params["tags"].items()}
     try:
         check_region(module.region)
-    except AnnexSetupError as exc:
+    except StackError as exc:
         module.fail_json(msg=str(exc), changes=[])
     owner_tags = {str(k): str(v) for k, v in params["owner_tags"].items()}
     deployer = StackDeployer(module, module.client("cloudformation", retry_decorator=cfn_retry()), owner_tags,
@@ -216,7 +216,7 @@ def main():
         reasons = deployer.failure_reasons(name)
         module.fail_json(msg=f"Stack {name} did not complete: {exc}. Reasons: {'; '.join(reasons) or 'none given'}",
                          changes=deployer.changes)
-    except AnnexSetupError as exc:
+    except StackError as exc:
         module.fail_json(msg=str(exc), changes=deployer.changes)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg=f"CloudFormation call failed for stack {name}", changes=deployer.changes)

@@ -162,10 +162,10 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SUPPORTED_RUNTIMES
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_check import SUPPORTED_RUNTIMES
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_check import SetupChecker
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackError
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import check_region
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
@@ -191,7 +191,7 @@ def main():
                            owner_tags={str(k): str(v) for k, v in params["owner_tags"].items()})
     try:
         checker.run()
-    except AnnexSetupError as exc:
+    except StackError as exc:
         module.fail_json(msg=str(exc), items=checker.items, ok=False, foreign_stacks=checker.foreign)
     except (BotoCoreError, ClientError) as exc:
         module.fail_json_aws(exc, msg="Could not read the annex setup", items=checker.items, ok=False,

@@ -100,9 +100,9 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import package_key
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import stored_package_problem
+from ansible_collections.cloudburst.aws.plugins.module_utils.lambda_package import deterministic_zip
+from ansible_collections.cloudburst.aws.plugins.module_utils.lambda_package import package_key
+from ansible_collections.cloudburst.aws.plugins.module_utils.lambda_package import stored_package_problem
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 
 
