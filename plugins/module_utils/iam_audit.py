@@ -27,6 +27,7 @@ import urllib.parse
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils import safe_directory
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
@@ -201,7 +202,7 @@ class IamAuditManager(IamManager):
         for option in ("report_markdown", "report_html"):
             if p[option]:
                 path = os.path.abspath(os.path.expanduser(p[option]))
-                if not files.directory_exists(os.path.dirname(path)):
+                if not safe_directory.directory_exists(os.path.dirname(path)):
                     raise IamInputError(f"the directory of {option} {path} does not exist")
                 self.reports[option] = path
         self.findings = []
@@ -397,7 +398,7 @@ class IamAuditManager(IamManager):
         for option, path in self.reports.items():
             content = renders[option]()
             # Read and written through descriptors, like a key file: the report names users and key ids.
-            if files.read_file(path)[0] == content:
+            if safe_directory.read_file(path)[0] == content:
                 continue
             self.change(f"write the report to {path}")
             if not self.check_mode:
