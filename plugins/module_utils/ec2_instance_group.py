@@ -25,12 +25,6 @@ import re
 import time
 import uuid
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
@@ -38,10 +32,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import CLOCK_SKEW
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import PENDING_TTL
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecords
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
 
 CLUSTER_TAG = "cloudburst:cluster"
 ROLE_TAG = "cloudburst:role"
@@ -64,36 +59,12 @@ PRICE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
 EC2_RETRY_CODES = ["InvalidInstanceID.NotFound"]
 
 
-class InstanceGroupError(ValueError):
+class InstanceGroupError(CloudburstError):
     """Bad input, or a wait that ran out; found before any write where it is input."""
 
 
 def ec2_retry():
     return AWSRetry.jittered_backoff(catch_extra_error_codes=EC2_RETRY_CODES)
-
-
-def run_manager(module, manager, call, what):
-    """call() (manager.run or manager.info) for the module: the manager's warnings (untrusted instances) go to
-    Ansible on success and failure alike, and every failure is a clear fail_json with what was done so far."""
-    failure = None
-    try:
-        result = call()
-    except (InstanceGroupError, LaunchRecordsError) as exc:
-        failure = {"msg": str(exc)}
-    except OSError as exc:
-        failure = {"msg": f"launch records {module.params['launch_records']} of {what}: {exc}"}
-    except (BotoCoreError, ClientError) as exc:
-        failure = {"exception": exc, "msg": f"EC2 call failed for {what}"}
-    for warning in manager.warnings:
-        module.warn(warning)
-    if failure is None:
-        return result
-    failure.update(changes=manager.changes, launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids,
-                   untrusted_ids=manager.untrusted_ids)
-    exception = failure.pop("exception", None)
-    if exception is not None:
-        module.fail_json_aws(exception, **failure)
-    module.fail_json(**failure)
 
 
 def snake_instance(instance, record=None):
@@ -127,7 +98,7 @@ def launched_after(instance, recorded_at):
     return hasattr(launch_time, "timestamp") and launch_time.timestamp() >= recorded_at - CLOCK_SKEW
 
 
-class InstanceGroupManager:
+class InstanceGroupManager(AwsManager):
     """Keeps exactly params['count'] live instances of the role that this controller launched for the cluster.
 
     params are the module's options. client is an EC2 client whose calls accept aws_retry=True (the module's
@@ -149,6 +120,15 @@ class InstanceGroupManager:
         self._sleep = sleep
         self._clock = clock
         self._now = now
+
+    failure = "EC2 call failed for {what}"
+
+    def failure_result(self):
+        return {"changes": self.changes, "launched_ids": self.launched_ids, "terminated_ids": self.terminated_ids,
+                "untrusted_ids": self.untrusted_ids}
+
+    def local_error_message(self, exc, what):
+        return f"launch records {self.params['launch_records']} of {what}: {exc}"
 
     # --- input -------------------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ The promise: no Active key whose secret nobody holds. So:
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import time
@@ -37,6 +36,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import I
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_key
 
 MAX_KEYS_PER_USER = 2
 # CreateAccessKey is tried at most this often in one run; every try after an unknown outcome first
@@ -47,17 +47,6 @@ CREATE_RETRY_DELAY = 1.0
 # show the key yet. After an unknown outcome the keys are listed again after each of these pauses (7 s in
 # all), until every lost try's key is seen; a key never seen is counted as possibly made (see create_key).
 LOST_KEY_LISTING_DELAYS = (1.0, 2.0, 4.0)
-
-
-def describe_key(meta, now=None):
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    created = meta["CreateDate"]
-    return {
-        "access_key_id": meta["AccessKeyId"],
-        "status": meta["Status"],
-        "create_date": created.isoformat(),
-        "age_days": (now - created).days,
-    }
 
 
 def aws_error_text(exc):

@@ -6,13 +6,26 @@
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import describe_key
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import restriction_policy_names
+
+
+def describe_key(meta, now=None):
+    """An access key as the modules report it: id, status, creation date and age in whole days."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    created = meta["CreateDate"]
+    return {
+        "access_key_id": meta["AccessKeyId"],
+        "status": meta["Status"],
+        "create_date": created.isoformat(),
+        "age_days": (now - created).days,
+    }
 
 
 @AWSRetry.jittered_backoff()
