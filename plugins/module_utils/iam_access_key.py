@@ -18,7 +18,6 @@ The promise: no Active key whose secret nobody holds. So:
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -32,6 +31,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_key_delivery import KeyDelivery
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_key_delivery import aws_error_text
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IAM_RETRY_CODES
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
@@ -49,13 +50,6 @@ CREATE_RETRY_DELAY = 1.0
 LOST_KEY_LISTING_DELAYS = (1.0, 2.0, 4.0)
 
 
-def aws_error_text(exc):
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return str(exc)
-
-
 def create_outcome(exc):
     """What a failed CreateAccessKey means: "refused" (AWS did not act), "throttled" or "unknown"."""
     if isinstance(exc, ClientError):
@@ -69,7 +63,7 @@ def create_outcome(exc):
     return "unknown"  # a BotoCoreError: the connection broke or timed out, the request may have arrived
 
 
-class AccessKeyManager(IamManager):
+class AccessKeyManager(KeyDelivery, IamManager):
     def __init__(self, module, client, create_client=None):
         super().__init__(module, client)
         # CreateAccessKey goes through a client without retries (see iam_client_without_retries).
@@ -110,45 +104,6 @@ class AccessKeyManager(IamManager):
             self.record_file = files.record_path(self.targets[0]["directory"])
             self.record = files.read_record(self.record_file, self.user)
             self.saved_record = {name: list(ids) for name, ids in self.record.items()}
-
-    @staticmethod
-    def target(dest, fmt, profile):
-        if fmt == "aws_credentials":
-            try:
-                files.validate_profile_name(profile)
-            except files.CredentialFileError as exc:
-                raise IamInputError(str(exc))
-        dest = os.path.abspath(os.path.expanduser(dest))
-        directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
-        return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
-
-    # --- the record of keys in flight -------------------------------------------------------------
-
-    def note(self, kind, key_id):
-        if key_id not in self.record[kind]:
-            self.record[kind].append(key_id)
-
-    def forget(self, key_id):
-        for ids in self.record.values():
-            if key_id in ids:
-                ids.remove(key_id)
-
-    def remembered(self, key_id):
-        """Save the record, so that the next run deletes the undelivered key_id; say who will delete it."""
-        try:
-            self.save_record()
-        except files.CredentialFileError:
-            self.record_file = None
-        if self.record_file is None:
-            return f"delete it yourself (aws iam delete-access-key --user-name {self.user} --access-key-id {key_id})"
-        return f"the next run of this task deletes it (recorded in {self.record_file}), or delete it yourself"
-
-    def save_record(self):
-        """Write the record if it changed (never in check mode)."""
-        if self.record_file is None or self.check_mode or self.record == self.saved_record:
-            return
-        files.write_record(self.record_file, self.user, self.record, self.uid, self.gid)
-        self.saved_record = {name: list(ids) for name, ids in self.record.items()}
 
     # --- AWS --------------------------------------------------------------------------------------
 
@@ -326,13 +281,6 @@ class AccessKeyManager(IamManager):
                 return f"key {recorded_id} is {age} days old ({option} is {limit})"
         return None
 
-    def held_key_ids(self):
-        """The key id each destination holds (None where it holds none), in the order of the destinations."""
-        try:
-            return [files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets]
-        except files.CredentialFileError as exc:
-            raise IamInputError(str(exc))
-
     def ensure_written_key(self, keys):
         held = self.held_key_ids()
         held_ids = [key_id for key_id in dict.fromkeys(held) if key_id]
@@ -383,49 +331,6 @@ class AccessKeyManager(IamManager):
                              keep=replaced_ids)
         self.save_record()
         return before, after
-
-    def deliver(self, created, replaced_ids):
-        """Write the new key to every destination, recording it first; on failure delete it again."""
-        key_id = created["AccessKeyId"]
-        self.note("undelivered", key_id)
-        for old_id in replaced_ids:
-            self.note("retiring", old_id)
-        try:
-            self.save_record()
-        except files.CredentialFileError as exc:
-            self.roll_back(key_id, exc)
-        content = {}
-        for target in self.targets:
-            content.update(files.render(target["format"], target["dest"], target["profile"], key_id,
-                                        created["SecretAccessKey"]))
-        try:
-            files.write_files(content, self.mode, self.uid, self.gid)
-        except (files.CredentialFileError, OSError) as exc:
-            for old_id in replaced_ids:
-                self.forget(old_id)
-            self.roll_back(key_id, exc)
-        self.forget(key_id)
-        self.save_record()
-
-    def roll_back(self, key_id, write_error):
-        """No orphaned key and no lost secret: the new key goes again before the task fails."""
-        try:
-            self.client.delete_access_key(UserName=self.user, AccessKeyId=key_id, aws_retry=True)
-        except (BotoCoreError, ClientError) as exc:
-            raise IamInputError(
-                f"{write_error}; and deleting the new access key {key_id} again failed too ({aws_error_text(exc)}). "
-                f"Key {key_id} of user {self.user} is left behind, Active, and nobody holds its secret: "
-                f"{self.remembered(key_id)}"
-            )
-        self.forget(key_id)
-        try:
-            self.save_record()
-        except files.CredentialFileError:
-            pass
-        raise IamInputError(
-            f"{write_error}; the new access key {key_id} was deleted again, so user {self.user}'s keys in AWS are "
-            "as they were"
-        )
 
     def retire(self, old, created):
         """Deactivate or delete the key that the new one replaced; a failure says how the next run finishes."""
@@ -503,15 +408,6 @@ class AccessKeyManager(IamManager):
             if age >= limit:
                 self.delete_key(key["AccessKeyId"], f"{age} days old, max_age_days is {limit}")
 
-    def fix_file_modes(self):
-        for path in self.out["files"]:
-            # Through the file's own descriptor: chmod/chown of a planted link or hard link would reach another file.
-            fixes = files.fix_file(path, self.mode, self.uid, self.gid, self.check_mode)
-            if "mode" in fixes:
-                self.change(f"set mode {self.params['mode']} on {path}")
-            if "owner" in fixes:
-                self.change(f"set owner of {path}")
-
     # --- absent -----------------------------------------------------------------------------------
 
     def ensure_absent(self):
@@ -536,7 +432,3 @@ class AccessKeyManager(IamManager):
             ids[:] = [key_id for key_id in ids if key_id in listed]
         self.save_record()
         return {"access_key_id": before_id}, {"access_key_id": None}
-
-    def remove_profile(self, dest, profile):
-        if files.remove_profile(dest, profile, self.check_mode):
-            self.change(f"remove profile {profile} from {dest}")
