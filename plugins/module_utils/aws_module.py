@@ -47,8 +47,11 @@ class AwsManager:
     check mode is honoured in this one place.
     """
 
-    # fail_json_aws's message when an AWS call fails; {what} is what run_manager was told the task is about.
+    # fail_json_aws's message when an AWS call fails; {what} is what run_manager was told the task is about. A
+    # manager whose steps fail differently sets it before each step.
     failure = "AWS call failed for {what}"
+    # Whether the module reports changes (a failure then says what was done before it).
+    reports_changes = True
     # Error codes that mean a removal's object is already gone (for change(gone_ok=True)).
     gone_codes = ()
 
@@ -60,6 +63,7 @@ class AwsManager:
         self.check_mode = module.check_mode
         self.changes = []  # human-readable list of what was (or would be) done
         self.warnings = []
+        self.failure_extra = {}  # more a failure reports (a refusal's context), set before raising
 
     def change(self, description, call=None, gone_ok=False, **kwargs):
         """Record one change and, outside check mode, make the AWS call that does it (with retries).
@@ -95,8 +99,11 @@ class AwsManager:
         raise NotImplementedError
 
     def failure_result(self):
-        """What a failed task reports beside its message: at least what was done before the failure."""
-        return {"changes": self.changes}
+        """What a failed task reports beside its message: what was done before the failure (a manager that
+        changes nothing, reports_changes false, reports nothing more)."""
+        result = {"changes": self.changes} if self.reports_changes else {}
+        result.update(self.failure_extra)
+        return result
 
     def local_error_message(self, exc, what):
         """The message for an OSError: a file on the controller changed under the task (or a permission it
@@ -124,7 +131,7 @@ def run_manager(module, manager, what, call=None):
     except CloudburstError as exc:
         failure = {"msg": str(exc)}
     except (BotoCoreError, ClientError) as exc:
-        failure = {"exception": exc, "msg": manager.failure.format(what=what)}
+        failure = {"exception": exc, "msg": manager.failure.replace("{what}", what)}
     except OSError as exc:
         failure = {"msg": manager.local_error_message(exc, what)}
     for warning in manager.warnings:

@@ -20,6 +20,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
 
 GOOD_STACK_STATES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -262,3 +263,36 @@ class StackDeployer:
             if self.module.params["wait"]:
                 self._wait(name, "stack_delete_complete")
         return before, {}
+
+
+class StackManager(AwsManager):
+    """cloudformation_stack: one stack present or absent through StackDeployer, in a region CloudFormation is
+    offered in (checked before the client is made)."""
+
+    def run(self):
+        p = self.params
+        name = p["name"]
+        self.failure = f"CloudFormation call failed for stack {name}"
+        check_region(self.module.region)
+        parameters = {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                      for k, v in p["parameters"].items()}
+        tags = {str(k): str(v) for k, v in p["tags"].items()}
+        owner_tags = {str(k): str(v) for k, v in p["owner_tags"].items()}
+        self.client = self.module.client("cloudformation", retry_decorator=cfn_retry())
+        deployer = StackDeployer(self.module, self.client, owner_tags, p["replace_foreign"])
+        self.changes = deployer.changes
+        try:
+            if p["state"] == "present":
+                before, after = deployer.ensure_present(name, p["template_body"], parameters, tags, p["capabilities"])
+            else:
+                before, after = deployer.ensure_absent(name)
+        except WaiterError as exc:
+            reasons = deployer.failure_reasons(name)
+            raise StackError(f"Stack {name} did not complete: {exc}. Reasons: {'; '.join(reasons) or 'none given'}")
+        self.warnings += [change for change in self.changes if change.startswith(("replace stack", "kept "))]
+        result = dict(changed=bool(self.changes), changes=self.changes, replaced=deployer.replaced,
+                      retained_resources=deployer.retained,
+                      stack={k: v for k, v in after.items() if k != "template_body"})
+        if self.module._diff:
+            result["diff"] = dict(before=before, after=after)
+        return result

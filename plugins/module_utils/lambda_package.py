@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
 
 # Every entry of the zip gets this time stamp, so the same source always gives the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -52,3 +58,43 @@ def stored_package_problem(s3, bucket, key, data, size):
             f"with SHA-256 {want[:16]}...): its key is named by the package's content, so someone else wrote it, and a "
             "function deployed from it would run their code. Look at who wrote it and delete it before running again; "
             "nothing was changed.")
+
+
+class PackageError(CloudburstError):
+    """A source that is no readable Python file, or an object at the package's key with other content."""
+
+
+class PackageManager(AwsManager):
+    """s3_lambda_package: the source zipped deterministically and stored under its content-named key, once."""
+
+    reports_changes = False
+
+    def run(self):
+        src, bucket = self.params["src"], self.params["bucket"]
+        arcname = os.path.basename(src)
+        if not arcname.endswith(".py"):
+            raise PackageError(f"{src} is not a Python file (*.py): a Lambda handler names a Python module.")
+        try:
+            with open(src, encoding="utf-8") as stream:
+                data = deterministic_zip(stream.read(), arcname)
+        except OSError as exc:
+            raise PackageError(f"Cannot read the function's code {src}: {exc.strerror or exc}")
+        key = package_key(self.params["prefix"], arcname, data)
+        result = dict(bucket=bucket, key=key, handler_module=arcname[:-3], sha256=hashlib.sha256(data).hexdigest(),
+                      size=len(data), changed=False)
+        self.failure = f"Could not store {key} in bucket {bucket}"
+        try:
+            stored = self.client.head_object(aws_retry=True, Bucket=bucket, Key=key)
+        except is_boto3_error_code(["404", "NoSuchKey", "NotFound"]):
+            result["changed"], stored = True, {}
+            if not self.check_mode:
+                stored = self.client.put_object(aws_retry=True, Bucket=bucket, Key=key, Body=data,
+                                                ContentType="application/zip", ChecksumAlgorithm="SHA256")
+        else:
+            problem = stored_package_problem(self.client, bucket, key, data, stored["ContentLength"])
+            if problem:
+                self.failure_extra = result
+                raise PackageError(problem)
+        if stored.get("VersionId") not in (None, "null"):
+            result["version_id"] = stored["VersionId"]
+        return result
