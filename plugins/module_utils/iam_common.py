@@ -14,7 +14,6 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
@@ -172,24 +171,3 @@ def partition_and_account(arn):
     """('aws', '123456789012') from any IAM or STS ARN."""
     parts = arn.split(":")
     return parts[1], parts[4]
-
-
-def managed_policy_candidates(name_or_arn, partition, account_id):
-    """The ARNs a managed policy reference may mean: itself if it is an ARN; otherwise the AWS managed
-    policy of that name (with an optional path such as service-role/NAME), then this account's own."""
-    if name_or_arn.startswith("arn:"):
-        return [name_or_arn]
-    name = name_or_arn.strip("/")
-    return [f"arn:{partition}:iam::aws:policy/{name}", f"arn:{partition}:iam::{account_id}:policy/{name}"]
-
-
-def resolve_managed_policy(client, name_or_arn, partition, account_id):
-    """The ARN of an existing managed policy, or raise IamInputError naming what was tried."""
-    candidates = managed_policy_candidates(name_or_arn, partition, account_id)
-    for arn in candidates:
-        try:
-            client.get_policy(PolicyArn=arn, aws_retry=True)
-            return arn
-        except is_boto3_error_code("NoSuchEntity"):
-            continue
-    raise IamInputError(f"unknown managed policy {name_or_arn!r}: no policy at {' or '.join(candidates)}")
