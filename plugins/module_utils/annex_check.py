@@ -7,7 +7,6 @@ stacks and the resources behind them, read only."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config impor
 from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import lookup_setting
 from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import parse_condor_config
 from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import region_prefix
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 STACK_NAMES = {
     "bucket": "HTCondorAnnex-ConfigurationBucket",
@@ -51,17 +51,6 @@ SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "p
 
 def _world(cidr):
     return cidr in ("0.0.0.0/0", "::/0")
-
-
-def _statements(document):
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            # moto 5.2 hands back the inline policies of roles made by CloudFormation as a Python dict's repr.
-            document = ast.literal_eval(document)
-    statements = document.get("Statement") or []
-    return statements if isinstance(statements, list) else [statements]
 
 
 def _as_list(value):
@@ -262,7 +251,7 @@ class SetupChecker:
             except is_boto3_error_code("ResourceNotFoundException"):
                 policy = {}
             principals = [str(s.get("Principal", {}).get("Service", s.get("Principal")))
-                          for s in _statements(policy) if s.get("Effect") == "Allow"] if policy else []
+                          for s in statements(policy) if s.get("Effect") == "Allow"] if policy else []
             if "events.amazonaws.com" not in principals:
                 problems.append("EventBridge (events.amazonaws.com) may not invoke it")
             problems += self.lease_role_problems(config.get("Role", ""))
@@ -304,7 +293,7 @@ class SetupChecker:
         allows = []
         for policy_name in names:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            allows += [(policy_name, st) for st in _statements(document) if st.get("Effect") == "Allow"]
+            allows += [(policy_name, st) for st in statements(document) if st.get("Effect") == "Allow"]
         return problems, allows
 
     def role_problems(self, role_arn, allowed):
@@ -375,7 +364,7 @@ class SetupChecker:
             problems.append("managed policies are attached to its role")
         for policy_name in iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            for statement in _statements(document):
+            for statement in statements(document):
                 if statement.get("Effect") != "Allow":
                     continue
                 actions = _as_list(statement.get("Action", []))

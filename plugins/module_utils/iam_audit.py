@@ -17,12 +17,10 @@ import fnmatch
 import html
 import io
 import ipaddress
-import json
 import os
 import re
 import stat
 import time
-import urllib.parse
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
@@ -34,6 +32,8 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import p
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import covers_every_request
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import policy_document
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 SEVERITIES = ("low", "medium", "high", "critical")
 # CIS AWS Foundations Benchmark 1.8 and 1.9.
@@ -136,26 +136,19 @@ def _excluded(path, patterns):
 
 # --- policies -------------------------------------------------------------------------------------------
 
-def _document(value):
-    if isinstance(value, str):
-        value = json.loads(urllib.parse.unquote(value))
-    return value
-
-
 def grants_everything(document, partition, account):
     """True when an Allow statement may apply to every action on every resource of the account: the lockout
     guard's own test (source_ip_policy.covers_every_request), so "*" on "*", "*:*", "arn:*",
     "arn:aws:*:*:*:*", "?*" and NotAction/NotResource ("all but some") count alike."""
-    statements = _document(document).get("Statement", [])
     return any(statement.get("Effect") == "Allow" and covers_every_request(statement, partition, account)
-               for statement in ([statements] if isinstance(statements, dict) else statements))
+               for statement in statements(document))
 
 
 def restriction_cidrs(documents):
     """The allow-list of the first source-IP restriction among documents, or None."""
     for document in documents:
         try:
-            cidrs = allowed_cidrs(_document(document))
+            cidrs = allowed_cidrs(policy_document(document))
         except SourceIpPolicyError:
             continue
         if cidrs is not None:

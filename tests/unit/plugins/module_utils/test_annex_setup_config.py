@@ -10,12 +10,12 @@ import zipfile
 
 import pytest
 
-from ansible_collections.cloudburst.aws.plugins.module_utils import annex_check
 from ansible_collections.cloudburst.aws.plugins.module_utils import cfn_stack
 from ansible_collections.cloudburst.aws.plugins.module_utils import condor_config
 from ansible_collections.cloudburst.aws.plugins.module_utils import lambda_package
 from ansible_collections.cloudburst.aws.plugins.module_utils.annex_check import SetupChecker
 from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackError
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 
 def test_region_prefix_uses_underscores():
@@ -140,7 +140,7 @@ def test_checker_reports_a_missing_config_file(tmp_path):
 
 def test_moto_role_policy_repr_is_read():
     document = "{'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:GetObject'}]}"
-    assert annex_check._statements(document)[0]["Action"] == "s3:GetObject"  # pylint: disable=protected-access
+    assert statements(document)[0]["Action"] == "s3:GetObject"
 
 
 # ------------------------------------------------------------------------------------- foreign stacks
