@@ -7,8 +7,6 @@ one, and the delivery of a new key to all of them (with its rollback when a writ
 
 from __future__ import annotations
 
-import os
-
 try:
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
@@ -32,14 +30,10 @@ class KeyDelivery:
 
     @staticmethod
     def target(dest, fmt, profile):
-        if fmt == "aws_credentials":
-            try:
-                files.validate_profile_name(profile)
-            except files.CredentialFileError as exc:
-                raise IamInputError(str(exc))
-        dest = os.path.abspath(os.path.expanduser(dest))
-        directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
-        return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
+        try:
+            return files.Destination.of(dest, fmt, profile)
+        except files.CredentialFileError as exc:
+            raise IamInputError(str(exc))
 
 
     def note(self, kind, key_id):
@@ -71,7 +65,7 @@ class KeyDelivery:
     def held_key_ids(self):
         """The key id each destination holds (None where it holds none), in the order of the destinations."""
         try:
-            return [files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets]
+            return [t.read_key_id() for t in self.targets]
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
 
@@ -87,8 +81,7 @@ class KeyDelivery:
             self.roll_back(key_id, exc)
         content = {}
         for target in self.targets:
-            content.update(files.render(target["format"], target["dest"], target["profile"], key_id,
-                                        created["SecretAccessKey"]))
+            content.update(target.render(key_id, created["SecretAccessKey"]))
         try:
             files.write_files(content, self.mode, self.uid, self.gid)
         except (files.CredentialFileError, OSError) as exc:

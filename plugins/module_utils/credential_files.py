@@ -21,6 +21,7 @@ The files and their directories are reached through descriptors only (safe_direc
 
 from __future__ import annotations
 
+import collections
 import configparser
 import errno
 import grp
@@ -318,6 +319,30 @@ def fix_file(path, mode, uid, gid, check_mode):
     finally:
         os.close(fd)
     return fixes
+
+
+class Destination(collections.namedtuple("Destination", "dest format profile directory")):
+    """One place the key writer writes a key to: a credentials file's profile (aws_credentials), a directory
+    of condor_annex files, or a file of export lines (env). directory is where its files are made."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, dest, fmt, profile):
+        """The destination for a task's dest, format and credentials_profile; a bad profile name is refused."""
+        if fmt == "aws_credentials":
+            validate_profile_name(profile)
+        dest = os.path.abspath(os.path.expanduser(dest))
+        return cls(dest, fmt, profile, dest if fmt == "condor_annex" else os.path.dirname(dest))
+
+    def paths(self):
+        return target_paths(self.format, self.dest)
+
+    def read_key_id(self):
+        return read_key_id(self.format, self.dest, self.profile)
+
+    def render(self, key_id, secret):
+        return render(self.format, self.dest, self.profile, key_id, secret)
 
 
 # --- the record of keys in flight ------------------------------------------------------------------------

@@ -92,16 +92,16 @@ class AccessKeyManager(KeyDelivery, IamManager):
             self.targets.append(self.target(p["dest"], p["format"], p["credentials_profile"]))
         for extra in p["extra_destinations"] or []:
             self.targets.append(self.target(extra["dest"], extra["format"], extra["credentials_profile"]))
-        paths = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        paths = [path for t in self.targets for path in t.paths()]
         if len(paths) != len(set(paths)):
             raise IamInputError("two destinations name the same file")
-        self.dest = self.targets[0]["dest"] if self.targets else None
+        self.dest = self.targets[0].dest if self.targets else None
         try:
             self.uid, self.gid = files.resolve_owner(p["owner"], p["group"])
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
         if self.targets:
-            self.record_file = files.record_path(self.targets[0]["directory"])
+            self.record_file = files.record_path(self.targets[0].directory)
             self.record = files.read_record(self.record_file, self.user)
             self.saved_record = {name: list(ids) for name, ids in self.record.items()}
 
@@ -292,7 +292,7 @@ class AccessKeyManager(KeyDelivery, IamManager):
             reason = f"not every destination holds key {held_ids[0]}"
         # Every key a destination holds is replaced by a rotation, and retired after it.
         replaced = [k for key_id in held_ids for k in keys if k["AccessKeyId"] == key_id]
-        self.out["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        self.out["files"] = [path for t in self.targets for path in t.paths()]
         if reason is None:
             self.fix_file_modes()
             self.out["access_key"] = describe_key(current)
@@ -306,16 +306,16 @@ class AccessKeyManager(KeyDelivery, IamManager):
         try:
             for check_only in (True,) if self.check_mode else (True, False):
                 for target in self.targets:
-                    files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
+                    files.prepare_directory(target.directory, self.params["create_dirs"], self.uid, self.gid,
                                             check_only)
-                    files.check_writable(target["directory"], check_only)
+                    files.check_writable(target.directory, check_only)
         except files.CredentialFileError as exc:
             raise IamInputError(f"{exc}; no access key was created")
         replaced_ids = {k["AccessKeyId"] for k in replaced}
         keys = self.finish_interrupted(keys, replaced_ids)
         keys = self.free_a_slot(keys, keep=replaced_ids)
         created = self.create_key(keys)
-        self.change(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
+        self.change(f"write the new key to {', '.join(t.dest for t in self.targets)} ({reason})")
         if created is not None:
             self.deliver(created, replaced_ids)
             self.out["access_key"] = describe_key(created)
@@ -344,7 +344,7 @@ class AccessKeyManager(KeyDelivery, IamManager):
             self.save_record()
             new = f"the new key {created['AccessKeyId']} is" if created else "the new key is"
             raise IamInputError(
-                f"{new} written to {', '.join(t['dest'] for t in self.targets)}, but retiring the old key {old_id} "
+                f"{new} written to {', '.join(t.dest for t in self.targets)}, but retiring the old key {old_id} "
                 f"failed ({aws_error_text(exc)}). Key {old_id} stays {old['Status']} for now; the next run of this "
                 f"task finishes the rotation (keep_previous: {self.params['keep_previous']})"
             )
@@ -419,13 +419,13 @@ class AccessKeyManager(KeyDelivery, IamManager):
                 before_id = before_id or key["AccessKeyId"]
                 self.delete_key(key["AccessKeyId"], "state is absent")
         for target in self.targets:
-            recorded = files.read_key_id(target["format"], target["dest"], target["profile"])
+            recorded = target.read_key_id()
             if not recorded or (wanted is not None and recorded != wanted):
                 continue
-            if target["format"] == "aws_credentials":
-                self.remove_profile(target["dest"], target["profile"])
+            if target.format == "aws_credentials":
+                self.remove_profile(target.dest, target.profile)
             else:
-                for path in files.remove_files(files.target_paths(target["format"], target["dest"]), self.check_mode):
+                for path in files.remove_files(target.paths(), self.check_mode):
                     self.change(f"remove {path}")
         listed = {k["AccessKeyId"] for k in keys} - set(self.out["deleted_access_key_ids"])
         for ids in self.record.values():
