@@ -144,25 +144,21 @@ def test_launched_hosts_are_used_over_ssh_with_the_clusters_known_hosts(launch, 
     assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
     assert set(live_instances(ec2, planted_too=True)) == {*instances, planted}
 
-    # A terminated instance once had the worker's address (its line names another id and holds another key):
-    # the next run scans the worker again and replaces that line rather than failing the strict check.
+    # One run for two stale files a user meets. A terminated instance once had the worker's address (its line names
+    # another id and holds another key): the run scans the worker again and replaces that line rather than failing
+    # the strict check. A started instance's public address is new on EC2: the master's line (found by its id) still
+    # names the old address; hosts look keys up by instance id (HostKeyAlias), so the strict check still passes and
+    # the master is not rescanned.
+    master = next(i for i in instances.values() if i["InstanceId"] != worker["InstanceId"])
     other_key = stranger_key(launch.key_path + ".other")
-    stale = [line if worker["InstanceId"] not in line
-             else f"{worker['PrivateIpAddress']},i-0000000000000dead ssh-ed25519 {other_key}" for line in lines]
+    stale = [f"{worker['PrivateIpAddress']},i-0000000000000dead ssh-ed25519 {other_key}" if worker["InstanceId"] in line
+             else "203.0.113.9," + line.split(",", 1)[1] if master["InstanceId"] in line else line for line in lines]
     with open(known_hosts, "w") as stream:
         stream.write("\n".join(stale) + "\n")
     third = launch()
     assert third.rc == 0, third.output[-6000:]
-    assert sorted(open(known_hosts).read().split("\n")[:-1]) == lines
-
-    # A started instance's public address is new on EC2: its line (found by its id) still names the old address.
-    # Hosts look keys up by instance id (HostKeyAlias), so the strict check still passes and nothing is rescanned.
-    moved = [line if worker["InstanceId"] not in line else "203.0.113.9," + line.split(",", 1)[1] for line in lines]
-    with open(known_hosts, "w") as stream:
-        stream.write("\n".join(moved) + "\n")
-    fourth = launch()
-    assert fourth.rc == 0, fourth.output[-6000:]
-    assert sorted(open(known_hosts).read().split("\n")[:-1]) == sorted(moved)
+    assert sorted(open(known_hosts).read().split("\n")[:-1]) == sorted(
+        line if worker["InstanceId"] in line else "203.0.113.9," + line.split(",", 1)[1] for line in lines)
 
 
 def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
@@ -170,13 +166,13 @@ def test_mitogen_strategy_keeps_the_strict_host_key_check(launch, ec2):
     cluster's known_hosts under strict checking: a wrong key under the worker's instance id stops that host, through
     Mitogen and through the stock ssh connection, even when the user's configuration turns host key checking off
     (ANSIBLE_HOST_KEY_CHECKING=False; Mitogen would then read no known_hosts file at all)."""
+    # Mitogen reaching launched hosts when their keys hold is proven by test_demo (spark_ec2.yml runs through it)
+    # and by the master below; the cluster is the one the test above launched (launched here when run alone).
     known_hosts = launch.key_path + ".known_hosts"
-    first = launch(mitogen=True)
-    assert first.rc == 0, first.output[-6000:]
+    if not live_instances(ec2):
+        launched = launch()
+        assert launched.rc == 0, launched.output[-6000:]
     instances = live_instances(ec2)
-    counts = recap(first.stdout)
-    assert all(counts[i][0] >= 3 and counts[i][2:] == (0, 0) for i in instances), first.stdout[-3000:]
-
     lines = open(known_hosts).read().split("\n")[:-1]
     worker = next(i for i in instances.values() if {"Key": "cloudburst:role", "Value": "worker"} in i["Tags"])
     other_key = stranger_key(launch.key_path + ".mitogen-other")
