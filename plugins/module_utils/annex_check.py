@@ -251,7 +251,7 @@ class SetupChecker:
             except is_boto3_error_code("ResourceNotFoundException"):
                 policy = {}
             principals = [str(s.get("Principal", {}).get("Service", s.get("Principal")))
-                          for s in statements(policy) if s.get("Effect") == "Allow"] if policy else []
+                          for s in statements(policy, missing_ok=True) if s.get("Effect") == "Allow"] if policy else []
             if "events.amazonaws.com" not in principals:
                 problems.append("EventBridge (events.amazonaws.com) may not invoke it")
             problems += self.lease_role_problems(config.get("Role", ""))
@@ -293,7 +293,8 @@ class SetupChecker:
         allows = []
         for policy_name in names:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            allows += [(policy_name, st) for st in statements(document) if st.get("Effect") == "Allow"]
+            allows += [(policy_name, st) for st in statements(document, missing_ok=True)
+                       if st.get("Effect") == "Allow"]
         return problems, allows
 
     def role_problems(self, role_arn, allowed):
@@ -364,7 +365,7 @@ class SetupChecker:
             problems.append("managed policies are attached to its role")
         for policy_name in iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            for statement in statements(document):
+            for statement in statements(document, missing_ok=True):
                 if statement.get("Effect") != "Allow":
                     continue
                 actions = _as_list(statement.get("Action", []))

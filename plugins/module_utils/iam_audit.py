@@ -141,14 +141,14 @@ def grants_everything(document, partition, account):
     guard's own test (source_ip_policy.covers_every_request), so "*" on "*", "*:*", "arn:*",
     "arn:aws:*:*:*:*", "?*" and NotAction/NotResource ("all but some") count alike."""
     return any(statement.get("Effect") == "Allow" and covers_every_request(statement, partition, account)
-               for statement in statements(document))
+               for statement in statements(document, missing_ok=True))
 
 
 def restriction_cidrs(documents):
     """The allow-list of the first source-IP restriction among documents, or None."""
     for document in documents:
         try:
-            cidrs = allowed_cidrs(policy_document(document))
+            cidrs = allowed_cidrs(policy_document(document, missing_ok=True))
         except SourceIpPolicyError:
             continue
         if cidrs is not None:

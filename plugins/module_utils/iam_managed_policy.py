@@ -65,7 +65,7 @@ class ManagedPolicyManager(IamManager):
         version = self.client.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"],
                                                  aws_retry=True)["PolicyVersion"]
         document = version["Document"]
-        return policy_document(document)
+        return policy_document(document, missing_ok=True)
 
     def describe(self, policy, document):
         return {

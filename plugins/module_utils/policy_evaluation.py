@@ -38,17 +38,18 @@ class PolicyEvaluationError(ValueError):
     """A policy document that cannot be read as one."""
 
 
-def policy_document(value):
+def policy_document(value, missing_ok=False):
     """A policy document as a dict, from every form this collection meets: a dict, its JSON text, that text
     URL-encoded (IAM's raw answers), or a Python dict's repr (moto 5.2 hands back the inline policies of roles
-    made by CloudFormation so). The one reader of policy JSON; anything else is a PolicyEvaluationError."""
+    made by CloudFormation so). The one reader of policy JSON; anything else is a PolicyEvaluationError, and so
+    is an object without a Statement unless missing_ok (an audit reads what the account holds, whatever it is)."""
     if isinstance(value, str):
         text = value
         try:
             value = json.loads(text)
         except ValueError as exc:
             value = _other_forms(text, exc)
-    if not isinstance(value, dict) or "Statement" not in value:
+    if not isinstance(value, dict) or ("Statement" not in value and not missing_ok):
         raise PolicyEvaluationError("a policy document must be a JSON object with a Statement")
     return value
 
@@ -66,9 +67,10 @@ def _other_forms(text, json_error):
         raise PolicyEvaluationError(f"the policy is not valid JSON: {json_error}")
 
 
-def statements(document):
-    """The statements of a policy document (any form policy_document reads), as a list."""
-    found = policy_document(document)["Statement"]
+def statements(document, missing_ok=False):
+    """The statements of a policy document (any form policy_document reads), as a list; with missing_ok, none
+    for an object without a Statement."""
+    found = policy_document(document, missing_ok).get("Statement", [])
     return [found] if isinstance(found, dict) else list(found)
 
 
