@@ -100,8 +100,12 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
                          role_tasks(("spark_ec2", dict(settings, spark_ec2_action="describe"))) + [check_entry])
     assert described.rc == 0, described.failure_messages()
     result = described.fact("spark_ec2_result")
-    assert 7000 < result["lease_seconds_left"] <= 7200 and result["lease_action"] == "terminate"
-    assert re.search(rf"Lease: ends {launched['lease_end']}, then terminate; 1h 5\dm left", flat(described.output))
+    # What is left is the lease end less the time the describe ran at (however long the runs above took).
+    left = (end - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert left - 120 < result["lease_seconds_left"] <= min(left + 5, 7200) and result["lease_action"] == "terminate"
+    seconds = result["lease_seconds_left"]
+    shown = f"Lease: ends {launched['lease_end']}, then terminate; {seconds // 3600}h {seconds % 3600 // 60:02d}m left"
+    assert shown in flat(described.output)
 
     # A planted instance with the cluster's tags and a lease: extend never moves its lease (no launch record).
     planted = ec2.run_instances(ImageId=cluster["image"], MinCount=1, MaxCount=1, TagSpecifications=[{
@@ -112,6 +116,8 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
 
     extended = spark_ec2_role("extend", spark_ec2_lease_hours=4)
     new_end = extended.fact("spark_ec2_result")["lease_end"]
+    # The result shows every node's new end, the workers' too (they kept the old one there before).
+    assert {w["lease_end"] for w in extended.fact("spark_ec2_result")["workers"]} == {new_end}
     assert moment(new_end) - end >= datetime.timedelta(hours=2) - datetime.timedelta(minutes=5)
     assert {w.split(":")[-1] for w in ec2_writes(moto_server.recorded_actions())} == {"CreateTags"}
     after = {i["InstanceId"]: tags(i) for i in nodes(ec2, CLUSTER)}
