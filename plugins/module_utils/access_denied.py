@@ -16,6 +16,18 @@ from __future__ import annotations
 
 import re
 
+try:
+    from botocore.exceptions import ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
+from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import RESTRICTION_SID
 
 DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
@@ -79,3 +91,45 @@ def explain(denial, controller_ip=None, checkip_problem=None):
                 "one (iam_restricted_user_allowlist). Nothing was changed.")
     return (f"{denial}. The key cannot make the calls the collection needs; an administrator attaches the launch "
             "policy (cloudburst.aws.iam_restricted_user). Nothing was changed.")
+
+
+class AccessDeniedError(CloudburstError):
+    """AWS refused the check's call; the message explains the denial."""
+
+
+class AccessCheckManager(AwsManager):
+    """access_check: does AWS take this key (sts:GetCallerIdentity), and may it list the regions
+    (ec2:DescribeRegions); a denial is explained, with the controller's address when a policy denies it."""
+
+    reports_changes = False
+
+    def controller_address(self):
+        """(address, None) from the checkip URL, or (None, why it could not be learnt)."""
+        p = self.params
+        problem = insecure_url_problem(p["checkip_url"], p["allow_insecure_url"])
+        if problem:
+            return None, problem
+        try:
+            result, _attempts = find_public_ip(self.module, p["checkip_url"], 10, 2, 1, p["allow_private"],
+                                               p["allow_insecure_url"])
+        except PublicIpError as exc:
+            return None, str(exc)
+        return result["ip"], None
+
+    def run(self):
+        retry = AWSRetry.jittered_backoff()
+        self.failure = "AWS does not accept this key (sts:GetCallerIdentity, which needs no permission)"
+        identity = self.module.client("sts", retry_decorator=retry).get_caller_identity(aws_retry=True)
+        self.failure = "Could not list the regions (ec2:DescribeRegions)"
+        try:
+            regions = self.module.client("ec2", retry_decorator=retry).describe_regions(aws_retry=True)["Regions"]
+        except ClientError as exc:
+            denial = read_denial(exc)
+            if denial is None:
+                raise
+            address, problem = self.controller_address() if denial.explicit else (None, None)
+            self.failure_extra = dict(arn=identity["Arn"], controller_ip=address, action=denial.action,
+                                      resource=denial.resource, explicit_deny=denial.explicit)
+            raise AccessDeniedError(explain(denial, address, problem))
+        return dict(changed=False, arn=identity["Arn"], account=identity["Account"], user_id=identity["UserId"],
+                    regions=sorted(r["RegionName"] for r in regions))

@@ -20,16 +20,9 @@ terminated.
 
 from __future__ import annotations
 
-import collections
 import re
 import time
 import uuid
-
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
@@ -38,25 +31,18 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import CLOCK_SKEW
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import PENDING_TTL
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import ABSENT_STATES
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import LIVE_STATES
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import CLUSTER_TAG
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import ROLE_TAG
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import MANAGED_TAG
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import InstanceGroupError
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import InstanceTrust
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import age_key
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecords
-from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
 
-CLUSTER_TAG = "cloudburst:cluster"
-ROLE_TAG = "cloudburst:role"
-MANAGED_TAG = "managed-by"
-MANAGED_VALUE = "cloudburst.aws"
-# The states in which an instance counts as one of the group.
-LIVE_STATES = ("pending", "running")
-# The states that state=absent terminates (everything not already on its way out); also the states in which a
-# tagged instance that the launch records do not name is reported.
-ABSENT_STATES = ("pending", "running", "stopping", "stopped")
-# The states of an instance that is gone or going: its launch record is dropped.
-ENDED_STATES = ("shutting-down", "terminated")
 INSTANCE_ID_PATTERN = re.compile(r"^i-[0-9a-f]{8,17}\Z")
-ADOPT_HINT = ("adopt them once by listing their ids in adopt_instance_ids (role variables "
-              "ec2_instances_adopt_instance_ids, spark_ec2_adopt_instance_ids, htcondor_annex_adopt_instance_ids)")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
 INSTANCE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+\Z")
 PRICE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
@@ -64,36 +50,8 @@ PRICE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
 EC2_RETRY_CODES = ["InvalidInstanceID.NotFound"]
 
 
-class InstanceGroupError(ValueError):
-    """Bad input, or a wait that ran out; found before any write where it is input."""
-
-
 def ec2_retry():
     return AWSRetry.jittered_backoff(catch_extra_error_codes=EC2_RETRY_CODES)
-
-
-def run_manager(module, manager, call, what):
-    """call() (manager.run or manager.info) for the module: the manager's warnings (untrusted instances) go to
-    Ansible on success and failure alike, and every failure is a clear fail_json with what was done so far."""
-    failure = None
-    try:
-        result = call()
-    except (InstanceGroupError, LaunchRecordsError) as exc:
-        failure = {"msg": str(exc)}
-    except OSError as exc:
-        failure = {"msg": f"launch records {module.params['launch_records']} of {what}: {exc}"}
-    except (BotoCoreError, ClientError) as exc:
-        failure = {"exception": exc, "msg": f"EC2 call failed for {what}"}
-    for warning in manager.warnings:
-        module.warn(warning)
-    if failure is None:
-        return result
-    failure.update(changes=manager.changes, launched_ids=manager.launched_ids, terminated_ids=manager.terminated_ids,
-                   untrusted_ids=manager.untrusted_ids)
-    exception = failure.pop("exception", None)
-    if exception is not None:
-        module.fail_json_aws(exception, **failure)
-    module.fail_json(**failure)
 
 
 def snake_instance(instance, record=None):
@@ -106,28 +64,7 @@ def snake_instance(instance, record=None):
     return result
 
 
-def age_key(instance):
-    """Oldest first: launch time, then the launch index within one RunInstances, then the id."""
-    return (instance["LaunchTime"], instance.get("AmiLaunchIndex", 0), instance["InstanceId"])
-
-
-def tagged_role(instance):
-    return boto3_tag_list_to_ansible_dict(instance.get("Tags", [])).get(ROLE_TAG, "")
-
-
-def launched_as(instance, record):
-    """Whether the instance has the image and key pair its record says it was launched with (neither can change)."""
-    return (instance.get("ImageId") == record.get("image_id")
-            and (instance.get("KeyName") or None) == (record.get("key_name") or None))
-
-
-def launched_after(instance, recorded_at):
-    """Whether the instance was launched after its client token was written down (give or take clock skew)."""
-    launch_time = instance.get("LaunchTime")
-    return hasattr(launch_time, "timestamp") and launch_time.timestamp() >= recorded_at - CLOCK_SKEW
-
-
-class InstanceGroupManager:
+class InstanceGroupManager(InstanceTrust, AwsManager):
     """Keeps exactly params['count'] live instances of the role that this controller launched for the cluster.
 
     params are the module's options. client is an EC2 client whose calls accept aws_retry=True (the module's
@@ -149,6 +86,15 @@ class InstanceGroupManager:
         self._sleep = sleep
         self._clock = clock
         self._now = now
+
+    failure = "EC2 call failed for {what}"
+
+    def failure_result(self):
+        return {"changes": self.changes, "launched_ids": self.launched_ids, "terminated_ids": self.terminated_ids,
+                "untrusted_ids": self.untrusted_ids}
+
+    def local_error_message(self, exc, what):
+        return f"launch records {self.params['launch_records']} of {what}: {exc}"
 
     # --- input -------------------------------------------------------------------------------------------
 
@@ -194,110 +140,6 @@ class InstanceGroupManager:
                 raise InstanceGroupError(f"tag {key!r} is set by the module (or reserved by AWS); nothing was changed.")
         if p["state"] == "retagged" and not p.get("retag"):
             raise InstanceGroupError("state retagged needs the tags to set (retag); nothing was changed.")
-
-    # --- reading -----------------------------------------------------------------------------------------
-
-    def owned_tags(self):
-        return {CLUSTER_TAG: self.params["cluster"], MANAGED_TAG: MANAGED_VALUE}
-
-    def describe(self, **kwargs):
-        paginator = self.client.get_paginator("describe_instances")
-        pages = paginator.paginate(**kwargs).build_full_result()
-        return [i for reservation in pages.get("Reservations", []) for i in reservation["Instances"]]
-
-    def cluster_instances(self):
-        """Every instance tagged with the cluster, in every role and state: one filtered DescribeInstances (the ended
-        ones let the records forget them)."""
-        return self.describe(Filters=[{"Name": f"tag:{key}", "Values": [value]}
-                                      for key, value in sorted(self.owned_tags().items())])
-
-    def sort_by_trust(self, instances):
-        """The instances (live or stopped) the launch records name, as {id: (instance, record)}; reports the others
-        of this role, and fails closed when the cluster has no records at all and nothing is adopted. Adoption is
-        checked before anything else."""
-        p, records = self.params, self.records
-        held = {i["InstanceId"]: i for i in instances if i["State"]["Name"] in ABSENT_STATES}
-        adopt = self.adoptable(held)
-        trusted, untrusted, hits = {}, [], collections.Counter()
-        for instance in instances:
-            instance_id, token = instance["InstanceId"], instance.get("ClientToken")
-            pending = records.pending.get(token) if token else None
-            if pending is not None and launched_as(instance, pending) \
-                    and launched_after(instance, pending["recorded_at"]):
-                hits[token] += 1
-            else:
-                pending = None
-            if instance["State"]["Name"] in ENDED_STATES:
-                records.forget([instance_id])
-                continue
-            if instance_id not in held:
-                continue
-            record = records.instances.get(instance_id)
-            if record is not None and launched_as(instance, record):
-                trusted[instance_id] = (instance, record)
-            elif pending is not None:
-                # A RunInstances whose answer was lost: the token written down before it names the instance.
-                trusted[instance_id] = (instance, records.add(instance, pending))
-            elif instance_id in adopt:
-                self.changes.append(f"adopt {instance_id} ({tagged_role(instance) or 'no role'}) into the launch "
-                                    f"records of cluster {p['cluster']}")
-                adopted = {"role": tagged_role(instance), "image_id": instance.get("ImageId"),
-                           "key_name": instance.get("KeyName"),
-                           "tags": boto3_tag_list_to_ansible_dict(instance.get("Tags", []))}
-                trusted[instance_id] = (instance, records.add(instance, adopted, adopted=True))
-            else:
-                untrusted.append(instance)
-        now = self._now()
-        for token, pending in list(records.pending.items()):
-            if hits[token] >= pending.get("count", 1) or now - pending.get("recorded_at", 0) > PENDING_TTL:
-                records.drop_pending(token)
-        # Without any records, and without the user saying which instances are theirs, tags are all there is: a
-        # cluster launched before the records existed (or from another controller). Counting none of them would
-        # launch the whole cluster again beside them; counting them would trust tags. So: stop, and say how to adopt.
-        if untrusted and not records.exists and not adopt:
-            raise InstanceGroupError(
-                f"cluster {p['cluster']} has instances tagged as its own "
-                f"({', '.join(sorted(i['InstanceId'] for i in untrusted))}) but this "
-                f"controller has no launch records for it ({records.path}), so none of them is trusted. A cluster "
-                "launched before cloudburst.aws kept launch records has none: if this controller launched them, "
-                f"{ADOPT_HINT}. Otherwise they are not yours: terminate them or choose another cluster name. "
-                "Nothing was changed.")
-        self.report(untrusted)
-        self._trusted = trusted
-        return trusted
-
-    def adoptable(self, held):
-        """The ids to adopt, each a live or stopped instance of the cluster with the cluster's key pair."""
-        p = self.params
-        adopt = list(dict.fromkeys(p.get("adopt_instance_ids") or []))
-        missing = [i for i in adopt if i not in held]
-        if missing:
-            raise InstanceGroupError(f"adopt_instance_ids names {', '.join(missing)}: not a live or stopped instance "
-                                     f"tagged {CLUSTER_TAG}={p['cluster']} and {MANAGED_TAG}={MANAGED_VALUE}; "
-                                     "nothing was changed.")
-        key = p.get("key_name")
-        wrong = [i for i in adopt if key and held[i].get("KeyName") != key]
-        if wrong:
-            raise InstanceGroupError(
-                "adopt_instance_ids names "
-                + ", ".join(f"{i} (key pair {held[i].get('KeyName') or 'none'})" for i in wrong)
-                + f": the cluster's instances carry key pair {key}; nothing was changed.")
-        return set(adopt)
-
-    def report(self, untrusted):
-        role = self.params.get("role")
-        self.untrusted_ids = sorted(i["InstanceId"] for i in untrusted if not role or tagged_role(i) == role)
-        if self.untrusted_ids:
-            scope = f"{CLUSTER_TAG}={self.params['cluster']}" + (f", {ROLE_TAG}={role}" if role else "")
-            self.warnings.append(
-                f"not launched by this controller: {', '.join(self.untrusted_ids)} (tagged {scope}). Not counted, "
-                "never configured, never terminated by cloudburst.aws: terminate them yourself if nobody should have "
-                f"launched them; if this controller did launch them, {ADOPT_HINT}.")
-
-    def trusted_of_role(self, states):
-        role = self.params.get("role")
-        return sorted((i for i, record in self._trusted.values()
-                       if (not role or record.get("role") == role) and i["State"]["Name"] in states), key=age_key)
 
     # --- writing -----------------------------------------------------------------------------------------
 

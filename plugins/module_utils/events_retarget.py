@@ -11,8 +11,11 @@ an old ARN, whatever its name (the annex role's HTCondorAnnex-<name>-lease, cond
 
 from __future__ import annotations
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
 
-class RetargetError(ValueError):
+
+class RetargetError(CloudburstError):
     """A move that is not from one ARN to another, or a target EventBridge refused to take."""
 
 
@@ -51,3 +54,15 @@ def retarget(client, moves, check_mode):
                 failed = "; ".join(f"{e.get('TargetId')}: {e.get('ErrorMessage')}" for e in answer["FailedEntries"])
                 raise RetargetError(f"rule {rule} refused the new target {new}: {failed}")
     return moved
+
+
+class RetargetManager(AwsManager):
+    """events_retarget: the moves checked, then made (or, in check mode, only found)."""
+
+    failure = "Could not move the rule targets"
+    reports_changes = False
+
+    def run(self):
+        moved = retarget(self.client, check_moves(self.params["moves"]), self.check_mode)
+        diff = {"before": {m["rule"]: m["from"] for m in moved}, "after": {m["rule"]: m["to"] for m in moved}}
+        return {"changed": bool(moved), "retargeted": moved, "diff": diff}

@@ -18,8 +18,6 @@ The promise: no Active key whose secret nobody holds. So:
 
 from __future__ import annotations
 
-import datetime
-import os
 import re
 import time
 
@@ -33,10 +31,13 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_key_delivery import KeyDelivery
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_key_delivery import aws_error_text
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IAM_RETRY_CODES
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_key
 
 MAX_KEYS_PER_USER = 2
 # CreateAccessKey is tried at most this often in one run; every try after an unknown outcome first
@@ -47,24 +48,6 @@ CREATE_RETRY_DELAY = 1.0
 # show the key yet. After an unknown outcome the keys are listed again after each of these pauses (7 s in
 # all), until every lost try's key is seen; a key never seen is counted as possibly made (see create_key).
 LOST_KEY_LISTING_DELAYS = (1.0, 2.0, 4.0)
-
-
-def describe_key(meta, now=None):
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    created = meta["CreateDate"]
-    return {
-        "access_key_id": meta["AccessKeyId"],
-        "status": meta["Status"],
-        "create_date": created.isoformat(),
-        "age_days": (now - created).days,
-    }
-
-
-def aws_error_text(exc):
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return str(exc)
 
 
 def create_outcome(exc):
@@ -80,7 +63,7 @@ def create_outcome(exc):
     return "unknown"  # a BotoCoreError: the connection broke or timed out, the request may have arrived
 
 
-class AccessKeyManager(IamManager):
+class AccessKeyManager(KeyDelivery, IamManager):
     def __init__(self, module, client, create_client=None):
         super().__init__(module, client)
         # CreateAccessKey goes through a client without retries (see iam_client_without_retries).
@@ -109,57 +92,18 @@ class AccessKeyManager(IamManager):
             self.targets.append(self.target(p["dest"], p["format"], p["credentials_profile"]))
         for extra in p["extra_destinations"] or []:
             self.targets.append(self.target(extra["dest"], extra["format"], extra["credentials_profile"]))
-        paths = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        paths = [path for t in self.targets for path in t.paths()]
         if len(paths) != len(set(paths)):
             raise IamInputError("two destinations name the same file")
-        self.dest = self.targets[0]["dest"] if self.targets else None
+        self.dest = self.targets[0].dest if self.targets else None
         try:
             self.uid, self.gid = files.resolve_owner(p["owner"], p["group"])
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
         if self.targets:
-            self.record_file = files.record_path(self.targets[0]["directory"])
+            self.record_file = files.record_path(self.targets[0].directory)
             self.record = files.read_record(self.record_file, self.user)
             self.saved_record = {name: list(ids) for name, ids in self.record.items()}
-
-    @staticmethod
-    def target(dest, fmt, profile):
-        if fmt == "aws_credentials":
-            try:
-                files.validate_profile_name(profile)
-            except files.CredentialFileError as exc:
-                raise IamInputError(str(exc))
-        dest = os.path.abspath(os.path.expanduser(dest))
-        directory = dest if fmt == "condor_annex" else os.path.dirname(dest)
-        return {"dest": dest, "format": fmt, "profile": profile, "directory": directory}
-
-    # --- the record of keys in flight -------------------------------------------------------------
-
-    def note(self, kind, key_id):
-        if key_id not in self.record[kind]:
-            self.record[kind].append(key_id)
-
-    def forget(self, key_id):
-        for ids in self.record.values():
-            if key_id in ids:
-                ids.remove(key_id)
-
-    def remembered(self, key_id):
-        """Save the record, so that the next run deletes the undelivered key_id; say who will delete it."""
-        try:
-            self.save_record()
-        except files.CredentialFileError:
-            self.record_file = None
-        if self.record_file is None:
-            return f"delete it yourself (aws iam delete-access-key --user-name {self.user} --access-key-id {key_id})"
-        return f"the next run of this task deletes it (recorded in {self.record_file}), or delete it yourself"
-
-    def save_record(self):
-        """Write the record if it changed (never in check mode)."""
-        if self.record_file is None or self.check_mode or self.record == self.saved_record:
-            return
-        files.write_record(self.record_file, self.user, self.record, self.uid, self.gid)
-        self.saved_record = {name: list(ids) for name, ids in self.record.items()}
 
     # --- AWS --------------------------------------------------------------------------------------
 
@@ -337,13 +281,6 @@ class AccessKeyManager(IamManager):
                 return f"key {recorded_id} is {age} days old ({option} is {limit})"
         return None
 
-    def held_key_ids(self):
-        """The key id each destination holds (None where it holds none), in the order of the destinations."""
-        try:
-            return [files.read_key_id(t["format"], t["dest"], t["profile"]) for t in self.targets]
-        except files.CredentialFileError as exc:
-            raise IamInputError(str(exc))
-
     def ensure_written_key(self, keys):
         held = self.held_key_ids()
         held_ids = [key_id for key_id in dict.fromkeys(held) if key_id]
@@ -355,7 +292,7 @@ class AccessKeyManager(IamManager):
             reason = f"not every destination holds key {held_ids[0]}"
         # Every key a destination holds is replaced by a rotation, and retired after it.
         replaced = [k for key_id in held_ids for k in keys if k["AccessKeyId"] == key_id]
-        self.out["files"] = [path for t in self.targets for path in files.target_paths(t["format"], t["dest"])]
+        self.out["files"] = [path for t in self.targets for path in t.paths()]
         if reason is None:
             self.fix_file_modes()
             self.out["access_key"] = describe_key(current)
@@ -369,16 +306,16 @@ class AccessKeyManager(IamManager):
         try:
             for check_only in (True,) if self.check_mode else (True, False):
                 for target in self.targets:
-                    files.prepare_directory(target["directory"], self.params["create_dirs"], self.uid, self.gid,
+                    files.prepare_directory(target.directory, self.params["create_dirs"], self.uid, self.gid,
                                             check_only)
-                    files.check_writable(target["directory"], check_only)
+                    files.check_writable(target.directory, check_only)
         except files.CredentialFileError as exc:
             raise IamInputError(f"{exc}; no access key was created")
         replaced_ids = {k["AccessKeyId"] for k in replaced}
         keys = self.finish_interrupted(keys, replaced_ids)
         keys = self.free_a_slot(keys, keep=replaced_ids)
         created = self.create_key(keys)
-        self.change(f"write the new key to {', '.join(t['dest'] for t in self.targets)} ({reason})")
+        self.change(f"write the new key to {', '.join(t.dest for t in self.targets)} ({reason})")
         if created is not None:
             self.deliver(created, replaced_ids)
             self.out["access_key"] = describe_key(created)
@@ -395,49 +332,6 @@ class AccessKeyManager(IamManager):
         self.save_record()
         return before, after
 
-    def deliver(self, created, replaced_ids):
-        """Write the new key to every destination, recording it first; on failure delete it again."""
-        key_id = created["AccessKeyId"]
-        self.note("undelivered", key_id)
-        for old_id in replaced_ids:
-            self.note("retiring", old_id)
-        try:
-            self.save_record()
-        except files.CredentialFileError as exc:
-            self.roll_back(key_id, exc)
-        content = {}
-        for target in self.targets:
-            content.update(files.render(target["format"], target["dest"], target["profile"], key_id,
-                                        created["SecretAccessKey"]))
-        try:
-            files.write_files(content, self.mode, self.uid, self.gid)
-        except (files.CredentialFileError, OSError) as exc:
-            for old_id in replaced_ids:
-                self.forget(old_id)
-            self.roll_back(key_id, exc)
-        self.forget(key_id)
-        self.save_record()
-
-    def roll_back(self, key_id, write_error):
-        """No orphaned key and no lost secret: the new key goes again before the task fails."""
-        try:
-            self.client.delete_access_key(UserName=self.user, AccessKeyId=key_id, aws_retry=True)
-        except (BotoCoreError, ClientError) as exc:
-            raise IamInputError(
-                f"{write_error}; and deleting the new access key {key_id} again failed too ({aws_error_text(exc)}). "
-                f"Key {key_id} of user {self.user} is left behind, Active, and nobody holds its secret: "
-                f"{self.remembered(key_id)}"
-            )
-        self.forget(key_id)
-        try:
-            self.save_record()
-        except files.CredentialFileError:
-            pass
-        raise IamInputError(
-            f"{write_error}; the new access key {key_id} was deleted again, so user {self.user}'s keys in AWS are "
-            "as they were"
-        )
-
     def retire(self, old, created):
         """Deactivate or delete the key that the new one replaced; a failure says how the next run finishes."""
         old_id = old["AccessKeyId"]
@@ -450,7 +344,7 @@ class AccessKeyManager(IamManager):
             self.save_record()
             new = f"the new key {created['AccessKeyId']} is" if created else "the new key is"
             raise IamInputError(
-                f"{new} written to {', '.join(t['dest'] for t in self.targets)}, but retiring the old key {old_id} "
+                f"{new} written to {', '.join(t.dest for t in self.targets)}, but retiring the old key {old_id} "
                 f"failed ({aws_error_text(exc)}). Key {old_id} stays {old['Status']} for now; the next run of this "
                 f"task finishes the rotation (keep_previous: {self.params['keep_previous']})"
             )
@@ -514,15 +408,6 @@ class AccessKeyManager(IamManager):
             if age >= limit:
                 self.delete_key(key["AccessKeyId"], f"{age} days old, max_age_days is {limit}")
 
-    def fix_file_modes(self):
-        for path in self.out["files"]:
-            # Through the file's own descriptor: chmod/chown of a planted link or hard link would reach another file.
-            fixes = files.fix_file(path, self.mode, self.uid, self.gid, self.check_mode)
-            if "mode" in fixes:
-                self.change(f"set mode {self.params['mode']} on {path}")
-            if "owner" in fixes:
-                self.change(f"set owner of {path}")
-
     # --- absent -----------------------------------------------------------------------------------
 
     def ensure_absent(self):
@@ -534,20 +419,16 @@ class AccessKeyManager(IamManager):
                 before_id = before_id or key["AccessKeyId"]
                 self.delete_key(key["AccessKeyId"], "state is absent")
         for target in self.targets:
-            recorded = files.read_key_id(target["format"], target["dest"], target["profile"])
+            recorded = target.read_key_id()
             if not recorded or (wanted is not None and recorded != wanted):
                 continue
-            if target["format"] == "aws_credentials":
-                self.remove_profile(target["dest"], target["profile"])
+            if target.format == "aws_credentials":
+                self.remove_profile(target.dest, target.profile)
             else:
-                for path in files.remove_files(files.target_paths(target["format"], target["dest"]), self.check_mode):
+                for path in files.remove_files(target.paths(), self.check_mode):
                     self.change(f"remove {path}")
         listed = {k["AccessKeyId"] for k in keys} - set(self.out["deleted_access_key_ids"])
         for ids in self.record.values():
             ids[:] = [key_id for key_id in ids if key_id in listed]
         self.save_record()
         return {"access_key_id": before_id}, {"access_key_id": None}
-
-    def remove_profile(self, dest, profile):
-        if files.remove_profile(dest, profile, self.check_mode):
-            self.change(f"remove profile {profile} from {dest}")

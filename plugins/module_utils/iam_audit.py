@@ -17,22 +17,23 @@ import fnmatch
 import html
 import io
 import ipaddress
-import json
 import os
 import re
 import stat
 import time
-import urllib.parse
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils import safe_directory
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import SourceIpPolicyError
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import covers_every_request
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import policy_document
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 SEVERITIES = ("low", "medium", "high", "critical")
 # CIS AWS Foundations Benchmark 1.8 and 1.9.
@@ -135,26 +136,19 @@ def _excluded(path, patterns):
 
 # --- policies -------------------------------------------------------------------------------------------
 
-def _document(value):
-    if isinstance(value, str):
-        value = json.loads(urllib.parse.unquote(value))
-    return value
-
-
 def grants_everything(document, partition, account):
     """True when an Allow statement may apply to every action on every resource of the account: the lockout
     guard's own test (source_ip_policy.covers_every_request), so "*" on "*", "*:*", "arn:*",
     "arn:aws:*:*:*:*", "?*" and NotAction/NotResource ("all but some") count alike."""
-    statements = _document(document).get("Statement", [])
     return any(statement.get("Effect") == "Allow" and covers_every_request(statement, partition, account)
-               for statement in ([statements] if isinstance(statements, dict) else statements))
+               for statement in statements(document, missing_ok=True))
 
 
 def restriction_cidrs(documents):
     """The allow-list of the first source-IP restriction among documents, or None."""
     for document in documents:
         try:
-            cidrs = allowed_cidrs(_document(document))
+            cidrs = allowed_cidrs(policy_document(document, missing_ok=True))
         except SourceIpPolicyError:
             continue
         if cidrs is not None:
@@ -201,7 +195,7 @@ class IamAuditManager(IamManager):
         for option in ("report_markdown", "report_html"):
             if p[option]:
                 path = os.path.abspath(os.path.expanduser(p[option]))
-                if not files.directory_exists(os.path.dirname(path)):
+                if not safe_directory.directory_exists(os.path.dirname(path)):
                     raise IamInputError(f"the directory of {option} {path} does not exist")
                 self.reports[option] = path
         self.findings = []
@@ -397,7 +391,7 @@ class IamAuditManager(IamManager):
         for option, path in self.reports.items():
             content = renders[option]()
             # Read and written through descriptors, like a key file: the report names users and key ids.
-            if files.read_file(path)[0] == content:
+            if safe_directory.read_file(path)[0] == content:
                 continue
             self.change(f"write the report to {path}")
             if not self.check_mode:

@@ -11,15 +11,13 @@ import re
 
 try:
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import CredentialFileError
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import AwsManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
 
 # IAM's own rules for user names and paths.
 USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}\Z")
@@ -27,7 +25,7 @@ POLICY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,128}\Z")
 PATH_PATTERN = re.compile(r"^/([\x21-\x7e]{0,510}/)?\Z")
 
 
-class IamInputError(ValueError):
+class IamInputError(CloudburstError):
     """Bad module input, found before any AWS call that changes something."""
 
 
@@ -70,76 +68,12 @@ def iam_client_without_retries(module):
     return _connect(module, "iam", None, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
-class IamManager:
-    """The one contract of this collection's IAM managers.
+class IamManager(AwsManager):
+    """The contract of aws_module.AwsManager for IAM: a removal that finds its object gone (NoSuchEntity) is
+    done, and a failed call is an IAM call that failed."""
 
-    A manager checks all input in validate() (raising IamInputError, before any call that writes), then
-    ensure_present() or ensure_absent() returns one (before, after) pair for the result and diff. Every
-    write goes through change(): the change is recorded, and AWS is called only outside check mode, so check
-    mode is honoured in this one place.
-    """
-
-    def __init__(self, module, client, sts_client=None):
-        self.module = module
-        self.client = client
-        self.sts = sts_client
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.changes = []  # human-readable list of what was (or would be) done
-        self.warnings = []
-
-    def change(self, description, call=None, gone_ok=False, **kwargs):
-        """Record one change and, outside check mode, make the AWS call that does it (with retries).
-
-        With gone_ok, a removal that finds its object gone (NoSuchEntity) is done: the retry of a call whose
-        first answer was lost after AWS acted must not fail the task.
-        Returns the call's response, or None in check mode or without a call.
-        """
-        self.changes.append(description)
-        if self.check_mode or call is None:
-            return None
-        try:
-            return call(aws_retry=True, **kwargs)
-        except is_boto3_error_code("NoSuchEntity"):
-            if not gone_ok:
-                raise
-            return None
-
-    def validate(self):
-        """Check every input; raise IamInputError. No AWS call that writes may happen here."""
-
-    def ensure_present(self):
-        raise NotImplementedError
-
-    def ensure_absent(self):
-        raise NotImplementedError
-
-    def result(self, before, after):
-        """The module result every IAM module returns: changed, changes and, in diff mode, the diff."""
-        result = dict(changed=bool(self.changes), changes=self.changes)
-        if self.module._diff:
-            result["diff"] = dict(before=before or {}, after=after or {})
-        return result
-
-
-def run_manager(module, manager, what):
-    """Validate, then ensure the state the task asks for; every failure ends in fail_json, never a traceback.
-
-    Returns the (before, after) pair of ensure_present() or ensure_absent().
-    """
-    try:
-        manager.validate()
-        if module.params.get("state", "present") == "present":
-            return manager.ensure_present()
-        return manager.ensure_absent()
-    except (IamInputError, CredentialFileError) as exc:
-        module.fail_json(msg=str(exc), changes=manager.changes)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"IAM call failed for {what}", changes=manager.changes)
-    except OSError as exc:
-        # A file on the controller changed under the task (or a permission it lacked): say which, no traceback.
-        module.fail_json(msg=f"{what}: {exc.strerror or exc} ({exc.filename or 'a local file'})",
-                         changes=manager.changes)
+    failure = "IAM call failed for {what}"
+    gone_codes = ("NoSuchEntity",)
 
 
 def validate_user_name(name):
@@ -237,24 +171,3 @@ def partition_and_account(arn):
     """('aws', '123456789012') from any IAM or STS ARN."""
     parts = arn.split(":")
     return parts[1], parts[4]
-
-
-def managed_policy_candidates(name_or_arn, partition, account_id):
-    """The ARNs a managed policy reference may mean: itself if it is an ARN; otherwise the AWS managed
-    policy of that name (with an optional path such as service-role/NAME), then this account's own."""
-    if name_or_arn.startswith("arn:"):
-        return [name_or_arn]
-    name = name_or_arn.strip("/")
-    return [f"arn:{partition}:iam::aws:policy/{name}", f"arn:{partition}:iam::{account_id}:policy/{name}"]
-
-
-def resolve_managed_policy(client, name_or_arn, partition, account_id):
-    """The ARN of an existing managed policy, or raise IamInputError naming what was tried."""
-    candidates = managed_policy_candidates(name_or_arn, partition, account_id)
-    for arn in candidates:
-        try:
-            client.get_policy(PolicyArn=arn, aws_retry=True)
-            return arn
-        except is_boto3_error_code("NoSuchEntity"):
-            continue
-    raise IamInputError(f"unknown managed policy {name_or_arn!r}: no policy at {' or '.join(candidates)}")

@@ -6,13 +6,30 @@
 
 from __future__ import annotations
 
+import datetime
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import describe_key
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path_prefix
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import allowed_cidrs
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import restriction_policy_names
+
+
+def describe_key(meta, now=None):
+    """An access key as the modules report it: id, status, creation date and age in whole days."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    created = meta["CreateDate"]
+    return {
+        "access_key_id": meta["AccessKeyId"],
+        "status": meta["Status"],
+        "create_date": created.isoformat(),
+        "age_days": (now - created).days,
+    }
 
 
 @AWSRetry.jittered_backoff()
@@ -92,3 +109,41 @@ def describe_access_keys(client, user_name):
         )
         described.append(info)
     return described
+
+
+class UserInfoManager(IamManager):
+    """iam_user_info: one user, or every user under a path, as public_user() shows it."""
+
+    failure = "Could not describe IAM users"
+    reports_changes = False
+
+    def validate(self):
+        # Bad input is refused rather than answered with an empty list that looks like "no such user".
+        if self.params["name"] is not None:
+            validate_user_name(self.params["name"])
+        validate_path_prefix(self.params["path_prefix"])
+
+    def run(self):
+        self.validate()
+        users = [public_user(describe_user(self.client, user))
+                 for user in list_users(self.client, self.params["name"], self.params["path_prefix"])]
+        return {"changed": False, "users": users}
+
+
+class AccessKeyInfoManager(IamManager):
+    """iam_access_key_info: a user's keys with their age and last use."""
+
+    reports_changes = False
+
+    def run(self):
+        user = self.params["user_name"]
+        self.failure = f"Could not list the access keys of {user}"
+        try:
+            keys = describe_access_keys(self.client, user)
+        except is_boto3_error_code("NoSuchEntity"):
+            if not self.check_mode:
+                raise IamInputError(f"IAM user {user!r} does not exist")
+            self.warnings.append(f"IAM user {user} does not exist (yet); in a real run this task fails if it still "
+                                 "does not")
+            keys = []
+        return {"changed": False, "access_keys": keys}

@@ -24,6 +24,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import p
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_tags
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import policy_size
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import policy_document
 
 # IAM keeps at most five versions of a managed policy, and a managed policy's document is at most
 # 6,144 characters without white space.
@@ -64,7 +65,7 @@ class ManagedPolicyManager(IamManager):
         version = self.client.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"],
                                                  aws_retry=True)["PolicyVersion"]
         document = version["Document"]
-        return json.loads(document) if isinstance(document, str) else document
+        return policy_document(document, missing_ok=True)
 
     def describe(self, policy, document):
         return {

@@ -36,6 +36,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils import safe_directory
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client_without_retries
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
@@ -81,7 +82,7 @@ def read_seed_file(path):
     Read through its descriptor (credential_files.read_file): a link, a FIFO or a hard link is refused.
     """
     try:
-        seed, info = files.read_file(path)
+        seed, info = safe_directory.read_file(path)
     except files.CredentialFileError as exc:
         raise IamInputError(f"seed file: {exc}")
     if seed is None:
@@ -117,7 +118,7 @@ class MfaDeviceManager(IamManager):
         self.seed_file = os.path.abspath(os.path.expanduser(p["seed_file"])) if p["seed_file"] else None
         self.qr_file = os.path.abspath(os.path.expanduser(p["qr_code_file"])) if p["qr_code_file"] else None
         for option, path in (("seed_file", self.seed_file), ("qr_code_file", self.qr_file)):
-            if path and p["state"] != "absent" and not files.directory_exists(os.path.dirname(path)):
+            if path and p["state"] != "absent" and not safe_directory.directory_exists(os.path.dirname(path)):
                 raise IamInputError(f"the directory of {option} {path} does not exist; create it (mode 0700) first")
         if self.qr_file and not self.qr_file.endswith(".svg"):
             raise IamInputError(f"qr_code_file {self.qr_file} must end in .svg (an SVG image)")
@@ -135,7 +136,7 @@ class MfaDeviceManager(IamManager):
             raise IamInputError("resync needs state: present")
         if p["resync"] and codes is None and not self.seed_file:
             raise IamInputError("resync needs authentication_codes or seed_file")
-        if self.seed_file and p["state"] != "absent" and files.file_status(self.seed_file):
+        if self.seed_file and p["state"] != "absent" and safe_directory.file_status(self.seed_file):
             self.seed = read_seed_file(self.seed_file)
         else:
             self.seed = None
@@ -186,7 +187,7 @@ class MfaDeviceManager(IamManager):
             "enabled": bool(enabled),
             "enable_date": enable_date.isoformat() if hasattr(enable_date, "isoformat") else enable_date,
             "seed_file": self.seed_file,
-            "seed_file_exists": bool(self.seed_file and files.file_status(self.seed_file)),
+            "seed_file_exists": bool(self.seed_file and safe_directory.file_status(self.seed_file)),
         }
 
     def current(self):
@@ -209,7 +210,7 @@ class MfaDeviceManager(IamManager):
                     "AWS never shows a seed again: if the phone is lost, delete the device and enrol a new one"
                     if self.seed_file else
                     f"MFA device {self.serial} is enabled; no seed_file was given, so nothing here can recover it")
-            elif self.qr_file and not files.file_status(self.qr_file):
+            elif self.qr_file and not safe_directory.file_status(self.qr_file):
                 self.change(f"write the QR code to {self.qr_file}")
                 if not self.check_mode:
                     files.write_files({self.qr_file: self.qr_svg(self.seed)}, 0o600, -1, -1)

@@ -29,9 +29,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import P
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import load_policy_document
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import managed_policy_candidates
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import partition_and_account
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import resolve_managed_policy
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_tags
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
@@ -53,6 +51,27 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy im
 # IAM is eventually consistent: a user just created may not be found at once. Wait up to two minutes
 # (amazon.aws's iam_user waits the same way, with botocore's user_exists waiter).
 USER_EXISTS_WAITER = {"Delay": 2, "MaxAttempts": 60}
+
+
+def managed_policy_candidates(name_or_arn, partition, account_id):
+    """The ARNs a managed policy reference may mean: itself if it is an ARN; otherwise the AWS managed
+    policy of that name (with an optional path such as service-role/NAME), then this account's own."""
+    if name_or_arn.startswith("arn:"):
+        return [name_or_arn]
+    name = name_or_arn.strip("/")
+    return [f"arn:{partition}:iam::aws:policy/{name}", f"arn:{partition}:iam::{account_id}:policy/{name}"]
+
+
+def resolve_managed_policy(client, name_or_arn, partition, account_id):
+    """The ARN of an existing managed policy, or raise IamInputError naming what was tried."""
+    candidates = managed_policy_candidates(name_or_arn, partition, account_id)
+    for arn in candidates:
+        try:
+            client.get_policy(PolicyArn=arn, aws_retry=True)
+            return arn
+        except is_boto3_error_code("NoSuchEntity"):
+            continue
+    raise IamInputError(f"unknown managed policy {name_or_arn!r}: no policy at {' or '.join(candidates)}")
 
 
 class IamUserManager(LockoutGuardMixin, IamManager):

@@ -19,7 +19,7 @@ import datetime
 import ipaddress
 import re
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import REGION_PATTERN
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import REGION_PATTERN
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import CredentialFileError
 from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import validate_profile_name
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import INSTANCE_ID_PATTERN
@@ -117,7 +117,7 @@ CONTROLLER_RULES = {
     "instance_type": pattern_rule(INSTANCE_TYPE_PATTERN, "an instance type (family.size, such as t3.medium)"),
     "spot_price": pattern_rule(PRICE_PATTERN, "a price in USD per hour (such as 0.05)"),
     "instance_id": pattern_rule(INSTANCE_ID_PATTERN, "an instance id such as i-0123456789abcdef0"),
-    # The annex setup's (annex_setup.py).
+    # The annex setup's (cfn_stack.py).
     "region": pattern_rule(REGION_PATTERN, "an AWS region name such as us-east-1"),
     # IAM's (iam_common.py, launch_policy.py) and the key writer's (credential_files.py).
     "iam_user_name": pattern_rule(USER_NAME_PATTERN, "1 to 64 ASCII letters, digits and the characters +=,.@_-"),

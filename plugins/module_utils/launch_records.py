@@ -25,6 +25,8 @@ import stat
 import tempfile
 import time
 
+from ansible_collections.cloudburst.aws.plugins.module_utils.errors import CloudburstError
+
 VERSION = 1
 # A client token written down before a RunInstances whose instances were never seen is dropped after this long: EC2
 # keeps a token's idempotency for at least a day after the instances terminate, not for ever.
@@ -33,7 +35,7 @@ PENDING_TTL = 24 * 3600
 CLOCK_SKEW = 300
 
 
-class LaunchRecordsError(ValueError):
+class LaunchRecordsError(CloudburstError):
     """The records cannot be trusted or used (ownership, mode, content); nothing was changed."""
 
 

@@ -24,7 +24,9 @@ SCPs, session policies and resource-based policies are not evaluated here.
 
 from __future__ import annotations
 
+import ast
 import json
+import urllib.parse
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import as_list
 from ansible_collections.cloudburst.aws.plugins.module_utils.policy_conditions import combine
@@ -36,16 +38,39 @@ class PolicyEvaluationError(ValueError):
     """A policy document that cannot be read as one."""
 
 
-def statements(document):
-    """The statements of a policy document (a dict or its JSON text), as a list."""
-    if isinstance(document, str):
+def policy_document(value, missing_ok=False):
+    """A policy document as a dict, from every form this collection meets: a dict, its JSON text, that text
+    URL-encoded (IAM's raw answers), or a Python dict's repr (moto 5.2 hands back the inline policies of roles
+    made by CloudFormation so). The one reader of policy JSON; anything else is a PolicyEvaluationError, and so
+    is an object without a Statement unless missing_ok (an audit reads what the account holds, whatever it is)."""
+    if isinstance(value, str):
+        text = value
         try:
-            document = json.loads(document)
+            value = json.loads(text)
         except ValueError as exc:
-            raise PolicyEvaluationError(f"the policy is not valid JSON: {exc}")
-    if not isinstance(document, dict) or "Statement" not in document:
+            value = _other_forms(text, exc)
+    if not isinstance(value, dict) or ("Statement" not in value and not missing_ok):
         raise PolicyEvaluationError("a policy document must be a JSON object with a Statement")
-    found = document["Statement"]
+    return value
+
+
+def _other_forms(text, json_error):
+    unquoted = urllib.parse.unquote(text)
+    if unquoted != text:
+        try:
+            return json.loads(unquoted)
+        except ValueError:
+            pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise PolicyEvaluationError(f"the policy is not valid JSON: {json_error}")
+
+
+def statements(document, missing_ok=False):
+    """The statements of a policy document (any form policy_document reads), as a list; with missing_ok, none
+    for an object without a Statement."""
+    found = policy_document(document, missing_ok).get("Statement", [])
     return [found] if isinstance(found, dict) else list(found)
 
 

@@ -17,7 +17,8 @@ import os
 import stat
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
-from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files import profile_settings
+from ansible_collections.cloudburst.aws.plugins.module_utils import credentials_ini
+from ansible_collections.cloudburst.aws.plugins.module_utils import safe_directory
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import read_seed_file
@@ -26,7 +27,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import vali
 
 # GetSessionToken's limits for an IAM user, in seconds.
 MIN_DURATION, MAX_DURATION = 900, 129600
-EXPIRATION_KEY = files.EXPIRATION_OPTION
+EXPIRATION_KEY = credentials_ini.EXPIRATION_OPTION
 SESSION_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", EXPIRATION_KEY)
 
 
@@ -40,7 +41,8 @@ def render_session_profile(path, profile, credentials, expiration):
     """
     settings = dict(zip(SESSION_KEYS, (credentials["AccessKeyId"], credentials["SecretAccessKey"],
                                        credentials["SessionToken"], expiration)))
-    return files.set_profile(files.read_file(path)[0] or "", profile, settings, ("aws_security_token",), path)
+    text = safe_directory.read_file(path)[0] or ""
+    return credentials_ini.set_profile(text, profile, settings, ("aws_security_token",), path)
 
 
 def parse_time(value):
@@ -68,13 +70,13 @@ class StsSessionManager(IamManager):
         if p["renew_before_minutes"] < 0:
             raise IamInputError("renew_before_minutes must not be negative")
         self.path = os.path.abspath(os.path.expanduser(p["credentials_file"]))
-        status = files.file_status(self.path)
+        status = safe_directory.file_status(self.path)
         if status and stat.S_ISDIR(status.st_mode):
             raise IamInputError(f"credentials_file {self.path} is a directory")
-        self.text = files.read_file(self.path)[0] or ""
-        self.existing = profile_settings(self.text, self.profile, self.path)
+        self.text = safe_directory.read_file(self.path)[0] or ""
+        self.existing = credentials_ini.profile_settings(self.text, self.profile, self.path)
         if self.existing and self.existing.get("aws_access_key_id") and \
-                not any(token in self.existing for token in files.TOKEN_OPTIONS):
+                not any(token in self.existing for token in credentials_ini.TOKEN_OPTIONS):
             raise IamInputError(
                 f"profile {self.profile} in {self.path} holds a long-term access key; sts_session writes temporary "
                 "credentials only and will not overwrite it. Choose another profile name"

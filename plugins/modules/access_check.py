@@ -77,34 +77,9 @@ regions:
   sample: [eu-west-1, us-east-1]
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by CloudburstAWSModule (AnsibleAWSModule)
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.access_denied import explain
-from ansible_collections.cloudburst.aws.plugins.module_utils.access_denied import read_denial
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_denied import AccessCheckManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
-from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import PublicIpError
-from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import find_public_ip
-from ansible_collections.cloudburst.aws.plugins.module_utils.public_ip import insecure_url_problem
-
-
-def controller_address(module):
-    """(address, None) from the checkip URL, or (None, why it could not be learnt)."""
-    params = module.params
-    problem = insecure_url_problem(params["checkip_url"], params["allow_insecure_url"])
-    if problem:
-        return None, problem
-    try:
-        result, _attempts = find_public_ip(module, params["checkip_url"], 10, 2, 1, params["allow_private"],
-                                           params["allow_insecure_url"])
-    except PublicIpError as exc:
-        return None, str(exc)
-    return result["ip"], None
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 
 def main():
@@ -116,24 +91,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    retry = AWSRetry.jittered_backoff()
-    try:
-        identity = module.client("sts", retry_decorator=retry).get_caller_identity(aws_retry=True)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="AWS does not accept this key (sts:GetCallerIdentity, which needs no permission)")
-    try:
-        regions = module.client("ec2", retry_decorator=retry).describe_regions(aws_retry=True)["Regions"]
-    except ClientError as exc:
-        denial = read_denial(exc)
-        if denial is None:
-            module.fail_json_aws(exc, msg="Could not list the regions (ec2:DescribeRegions)")
-        address, problem = controller_address(module) if denial.explicit else (None, None)
-        module.fail_json(msg=explain(denial, address, problem), arn=identity["Arn"], controller_ip=address,
-                         action=denial.action, resource=denial.resource, explicit_deny=denial.explicit)
-    except BotoCoreError as exc:
-        module.fail_json_aws(exc, msg="Could not list the regions (ec2:DescribeRegions)")
-    module.exit_json(changed=False, arn=identity["Arn"], account=identity["Account"], user_id=identity["UserId"],
-                     regions=sorted(r["RegionName"] for r in regions))
+    module.exit_json(**run_manager(module, AccessCheckManager(module), "this key"))
 
 
 if __name__ == "__main__":

@@ -163,19 +163,9 @@ retained_resources:
   sample: ["AWS::S3::Bucket htcondorannex-configurationbucket-s3bucket-1x2y3z"]
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-    from botocore.exceptions import WaiterError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import StackDeployer
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import cfn_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackManager
 
 
 def main():
@@ -194,40 +184,7 @@ def main():
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, required_if=[("state", "present", ["template_body"])],
                                  supports_check_mode=True)
-    params = module.params
-    name = params["name"]
-    parameters = {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)
-                  for k, v in params["parameters"].items()}
-    tags = {str(k): str(v) for k, v in params["tags"].items()}
-    try:
-        check_region(module.region)
-    except AnnexSetupError as exc:
-        module.fail_json(msg=str(exc), changes=[])
-    owner_tags = {str(k): str(v) for k, v in params["owner_tags"].items()}
-    deployer = StackDeployer(module, module.client("cloudformation", retry_decorator=cfn_retry()), owner_tags,
-                             params["replace_foreign"])
-    try:
-        if params["state"] == "present":
-            before, after = deployer.ensure_present(name, params["template_body"], parameters, tags,
-                                                    params["capabilities"])
-        else:
-            before, after = deployer.ensure_absent(name)
-    except WaiterError as exc:
-        reasons = deployer.failure_reasons(name)
-        module.fail_json(msg=f"Stack {name} did not complete: {exc}. Reasons: {'; '.join(reasons) or 'none given'}",
-                         changes=deployer.changes)
-    except AnnexSetupError as exc:
-        module.fail_json(msg=str(exc), changes=deployer.changes)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"CloudFormation call failed for stack {name}", changes=deployer.changes)
-    for change in deployer.changes:
-        if change.startswith(("replace stack", "kept ")):
-            module.warn(change)
-    result = dict(changed=bool(deployer.changes), changes=deployer.changes, replaced=deployer.replaced,
-                  retained_resources=deployer.retained, stack={k: v for k, v in after.items() if k != "template_body"})
-    if module._diff:
-        result["diff"] = dict(before=before, after=after)
-    module.exit_json(**result)
+    module.exit_json(**run_manager(module, StackManager(module), f"stack {module.params['name']}"))
 
 
 if __name__ == "__main__":

@@ -308,9 +308,9 @@ changes:
 """
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
 
 
 def main():
@@ -348,7 +348,7 @@ def main():
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params,
                                    check_mode=module.check_mode)
     what = f"instances of {module.params['role'] or 'every role'} in cluster {module.params['cluster']}"
-    result = run_manager(module, manager, manager.run, what)
+    result = run_manager(module, manager, what)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

@@ -87,10 +87,10 @@ untrusted_ids:
 """
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import ec2_retry
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import run_manager
 
 
 def main():
@@ -103,7 +103,7 @@ def main():
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = InstanceGroupManager(module.client("ec2", retry_decorator=ec2_retry()), module.params, check_mode=True)
-    result = run_manager(module, manager, manager.info, f"cluster {module.params['cluster']}")
+    result = run_manager(module, manager, f"cluster {module.params['cluster']}", manager.info)
     module.exit_json(changed=False, **result)
 
 

@@ -72,18 +72,11 @@ retargeted:
       type: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import RetargetError
-from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import check_moves
-from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import retarget
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.events_retarget import RetargetManager
 
 
 def main():
@@ -94,19 +87,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        moves = check_moves(module.params["moves"])
-    except RetargetError as exc:
-        module.fail_json(msg=str(exc))
-    client = module.client("events", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        moved = retarget(client, moves, module.check_mode)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not move the rule targets")
-    except RetargetError as exc:
-        module.fail_json(msg=str(exc))
-    diff = {"before": {m["rule"]: m["from"] for m in moved}, "after": {m["rule"]: m["to"] for m in moved}}
-    module.exit_json(changed=bool(moved), retargeted=moved, diff=diff)
+    manager = RetargetManager(module, module.client("events", retry_decorator=AWSRetry.jittered_backoff()))
+    module.exit_json(**run_manager(module, manager, "the rule targets"))
 
 
 if __name__ == "__main__":

@@ -152,21 +152,10 @@ stock_annex_nodes:
       type: str
 """
 
-import os
-
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SUPPORTED_RUNTIMES
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import check_region
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_check import SUPPORTED_RUNTIMES
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_managers import AnnexCheckManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 
 def main():
@@ -179,28 +168,7 @@ def main():
         fail_on_problem=dict(type="bool", default=False),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
-
-    def connect(service, region):
-        check_region(region)
-        return module.client(service, region=region, retry_decorator=AWSRetry.jittered_backoff())
-
-    checker = SetupChecker(connect, os.getuid(), params["config_file"], region=module.region,
-                           central_manager_cidrs=params["central_manager_cidrs"], ssh_allowlist=params["ssh_allowlist"],
-                           supported_runtimes=params["supported_runtimes"],
-                           owner_tags={str(k): str(v) for k, v in params["owner_tags"].items()})
-    try:
-        checker.run()
-    except AnnexSetupError as exc:
-        module.fail_json(msg=str(exc), items=checker.items, ok=False, foreign_stacks=checker.foreign)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not read the annex setup", items=checker.items, ok=False,
-                             foreign_stacks=checker.foreign)
-    result = dict(changed=False, ok=checker.ok, summary=checker.summary(), items=checker.items,
-                  region=checker.region or "", foreign_stacks=checker.foreign, stock_annex_nodes=checker.stock_nodes())
-    if params["fail_on_problem"] and not checker.ok:
-        module.fail_json(msg=checker.summary(), **result)
-    module.exit_json(**result)
+    module.exit_json(**run_manager(module, AnnexCheckManager(module), "the annex setup"))
 
 
 if __name__ == "__main__":

@@ -130,21 +130,9 @@ now:
   sample: "2026-11-25T14:05:00Z"
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_cluster_name
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import reap_clusters
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import judging_time
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_managers import AnnexReaperManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 
 def main():
@@ -158,38 +146,7 @@ def main():
         mutually_exclusive=[("cluster", "annex_name"), ("cluster", "bucket")],
         supports_check_mode=True,
     )
-    params = module.params
-    try:
-        if params["annex_name"] is not None:
-            check_annex_name(params["annex_name"])
-        if params["cluster"] is not None:
-            check_cluster_name(params["cluster"])
-        now = judging_time(params["now"], dry_run=module.check_mode)
-    except LeaseError as exc:
-        module.fail_json(msg=str(exc))
-    retry = AWSRetry.jittered_backoff()
-    ec2 = module.client("ec2", retry_decorator=retry)
-    if params["cluster"] is not None:
-        try:
-            result = reap_clusters(ec2, now, cluster=params["cluster"], dry_run=module.check_mode)
-        except (BotoCoreError, ClientError) as exc:
-            module.fail_json_aws(exc, msg=f"Could not enforce the lease of cluster {params['cluster']}")
-        result.pop("dry_run")
-        ended = result["terminated"] + result["stopped"]
-        diff = {"before": {"instances": ended}, "after": {"instances": []}}
-        module.exit_json(changed=bool(ended), diff=diff, **result)
-    s3 = module.client("s3", retry_decorator=retry)
-    try:
-        result = reap(ec2, s3, params["bucket"], now, annex_name=params["annex_name"], dry_run=module.check_mode)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not enforce the annex leases")
-    except RuntimeError as exc:
-        module.fail_json(msg=str(exc))
-    result.pop("dry_run")
-    changed = bool(result["terminated"] or result["deleted"])
-    diff = {"before": {"instances": result["terminated"], "objects": result["deleted"]},
-            "after": {"instances": [], "objects": []}}
-    module.exit_json(changed=changed, diff=diff, **result)
+    module.exit_json(**run_manager(module, AnnexReaperManager(module), "the annex leases"))
 
 
 if __name__ == "__main__":

@@ -119,22 +119,9 @@ annexes:
       elements: str
 """
 
-import datetime
-
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import LeaseError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_lease import check_annex_name
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import LIVE_STATES
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import annexes
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_status import describe
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_managers import AnnexStatusManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 
 def main():
@@ -146,21 +133,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if params["annex_name"] is not None:
-        try:
-            check_annex_name(params["annex_name"])
-        except LeaseError as exc:
-            module.fail_json(msg=str(exc))
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        instances = describe(ec2, params["annex_name"])
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not describe the annex instances")
-    if not params["include_terminated"]:
-        instances = [i for i in instances if i["State"]["Name"] in LIVE_STATES]
-    now = datetime.datetime.now(datetime.timezone.utc)
-    module.exit_json(changed=False, annexes=annexes(instances, params["slots"], now=now))
+    module.exit_json(**run_manager(module, AnnexStatusManager(module), "the annex instances"))
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.credential_files im
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import AccessKeyManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client_without_retries
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 
 
 def main():

@@ -74,17 +74,10 @@ access_keys:
       type: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_access_keys
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import AccessKeyInfoManager
 
 
 def main():
@@ -92,17 +85,8 @@ def main():
         argument_spec=dict(user_name=dict(type="str", required=True, aliases=["user"])),
         supports_check_mode=True,
     )
-    try:
-        keys = describe_access_keys(iam_client(module), module.params["user_name"])
-    except is_boto3_error_code("NoSuchEntity"):
-        if not module.check_mode:
-            module.fail_json(msg=f"IAM user {module.params['user_name']!r} does not exist")
-        module.warn(f"IAM user {module.params['user_name']} does not exist (yet); in a real run this task fails "
-                    "if it still does not")
-        keys = []
-    except (BotoCoreError, ClientError) as exc:  # pylint: disable=duplicate-except
-        module.fail_json_aws(exc, msg=f"Could not list the access keys of {module.params['user_name']}")
-    module.exit_json(changed=False, access_keys=keys)
+    manager = AccessKeyInfoManager(module, iam_client(module))
+    module.exit_json(**run_manager(module, manager, f"the access keys of {module.params['user_name']}"))
 
 
 if __name__ == "__main__":

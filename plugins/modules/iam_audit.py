@@ -142,7 +142,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import C
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import SEVERITIES
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_audit import IamAuditManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 
 

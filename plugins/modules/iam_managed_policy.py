@@ -109,7 +109,7 @@ changes:
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_managed_policy import ManagedPolicyManager
 

@@ -140,7 +140,7 @@ changes:
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_mfa import MfaDeviceManager
 
 
@@ -158,8 +158,6 @@ def main():
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = MfaDeviceManager(module, iam_client(module))
     before, after = run_manager(module, manager, f"the MFA device of user {module.params['user_name']}")
-    for warning in manager.warnings:
-        module.warn(warning)
     module.exit_json(device=after, **manager.result(before, after))
 
 

@@ -255,7 +255,7 @@ changes:
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_user import IamUserManager
 
@@ -285,8 +285,6 @@ def main():
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = IamUserManager(module, iam_client(module), sts_client(module))
     before, after = run_manager(module, manager, f"user {module.params['name']}")
-    for warning in manager.warnings:
-        module.warn(warning)
     result = manager.result(before, after)
     if after is not None:
         result["user"] = after

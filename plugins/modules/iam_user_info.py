@@ -100,21 +100,10 @@ users:
       elements: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
-
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import IamInputError
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_path_prefix
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import validate_user_name
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import describe_user
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import list_users
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import public_user
+from ansible_collections.cloudburst.aws.plugins.module_utils.iam_info import UserInfoManager
 
 
 def main():
@@ -125,20 +114,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        # Bad input is refused rather than answered with an empty list that looks like "no such user".
-        if module.params["name"] is not None:
-            validate_user_name(module.params["name"])
-        validate_path_prefix(module.params["path_prefix"])
-    except IamInputError as exc:
-        module.fail_json(msg=str(exc))
-    client = iam_client(module)
-    try:
-        users = [public_user(describe_user(client, user))
-                 for user in list_users(client, module.params["name"], module.params["path_prefix"])]
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not describe IAM users")
-    module.exit_json(changed=False, users=users)
+    module.exit_json(**run_manager(module, UserInfoManager(module, iam_client(module)), "IAM users"))
 
 
 if __name__ == "__main__":

@@ -88,22 +88,11 @@ version_id:
   type: str
 """
 
-import hashlib
-import os
-
-try:
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import package_key
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import stored_package_problem
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.lambda_package import PackageManager
 
 
 def main():
@@ -113,36 +102,8 @@ def main():
         prefix=dict(type="str", default=""),
     )
     module = CloudburstAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    src, bucket = module.params["src"], module.params["bucket"]
-    arcname = os.path.basename(src)
-    if not arcname.endswith(".py"):
-        module.fail_json(msg=f"{src} is not a Python file (*.py): a Lambda handler names a Python module.")
-    try:
-        with open(src, encoding="utf-8") as stream:
-            data = deterministic_zip(stream.read(), arcname)
-    except OSError as exc:
-        module.fail_json(msg=f"Cannot read the function's code {src}: {exc.strerror or exc}")
-    key = package_key(module.params["prefix"], arcname, data)
-    result = dict(bucket=bucket, key=key, handler_module=arcname[:-3], sha256=hashlib.sha256(data).hexdigest(),
-                  size=len(data), changed=False)
-    s3 = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        try:
-            stored = s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
-        except is_boto3_error_code(["404", "NoSuchKey", "NotFound"]):
-            result["changed"], stored = True, {}
-            if not module.check_mode:
-                stored = s3.put_object(aws_retry=True, Bucket=bucket, Key=key, Body=data,
-                                       ContentType="application/zip", ChecksumAlgorithm="SHA256")
-        else:
-            problem = stored_package_problem(s3, bucket, key, data, stored["ContentLength"])
-            if problem:
-                module.fail_json(msg=problem, **result)
-    except (BotoCoreError, ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"Could not store {key} in bucket {bucket}")
-    if stored.get("VersionId") not in (None, "null"):
-        result["version_id"] = stored["VersionId"]
-    module.exit_json(**result)
+    manager = PackageManager(module, module.client("s3", retry_decorator=AWSRetry.jittered_backoff()))
+    module.exit_json(**run_manager(module, manager, module.params["src"]))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ changes:
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import CloudburstAWSModule
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import iam_client
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import run_manager
+from ansible_collections.cloudburst.aws.plugins.module_utils.aws_module import run_manager
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_common import sts_client
 from ansible_collections.cloudburst.aws.plugins.module_utils.sts_session import StsSessionManager
 

@@ -371,7 +371,7 @@ def test_a_rerun_moves_an_earlier_setup_to_names_outside_the_launch_prefixes(tmp
 
 
 def test_s3_lambda_package_trusts_an_object_at_its_key_only_with_its_content(tmp_path, moto_server, boto3_session):
-    from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import deterministic_zip, package_key
+    from ansible_collections.cloudburst.aws.plugins.module_utils.lambda_package import deterministic_zip, package_key
 
     s3 = boto3_session.client("s3", endpoint_url=moto_server.url)
     bucket = f"cb-lambda-package-{uuid.uuid4().hex[:8]}"

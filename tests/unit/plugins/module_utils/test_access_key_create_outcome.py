@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionClosedError
 from botocore.exceptions import ReadTimeoutError
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import aws_error_text
+from ansible_collections.cloudburst.aws.plugins.module_utils.access_key_delivery import aws_error_text
 from ansible_collections.cloudburst.aws.plugins.module_utils.iam_access_key import create_outcome
 
 

@@ -10,25 +10,28 @@ import zipfile
 
 import pytest
 
-from ansible_collections.cloudburst.aws.plugins.module_utils import annex_setup
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import AnnexSetupError
-from ansible_collections.cloudburst.aws.plugins.module_utils.annex_setup import SetupChecker
+from ansible_collections.cloudburst.aws.plugins.module_utils import cfn_stack
+from ansible_collections.cloudburst.aws.plugins.module_utils import condor_config
+from ansible_collections.cloudburst.aws.plugins.module_utils import lambda_package
+from ansible_collections.cloudburst.aws.plugins.module_utils.annex_check import SetupChecker
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import StackError
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 
 def test_region_prefix_uses_underscores():
-    assert annex_setup.region_prefix("us-east-1") == "us_east_1"
-    assert annex_setup.region_prefix("ap-southeast-2") == "ap_southeast_2"
+    assert condor_config.region_prefix("us-east-1") == "us_east_1"
+    assert condor_config.region_prefix("ap-southeast-2") == "ap_southeast_2"
 
 
 @pytest.mark.parametrize("region", ["us-moon-1", "us_east_1", "", None, "US-EAST-1", "us-east-1\n"])
 def test_unknown_regions_are_refused(region):
-    with pytest.raises(AnnexSetupError):
-        annex_setup.check_region(region)
+    with pytest.raises(StackError):
+        cfn_stack.check_region(region)
 
 
 def test_known_regions_pass():
     for region in ("us-east-1", "eu-north-1", "us-gov-west-1"):
-        assert annex_setup.check_region(region) == region
+        assert cfn_stack.check_region(region) == region
 
 
 def test_condor_config_parsing():
@@ -40,36 +43,36 @@ def test_condor_config_parsing():
         "LONG = a \\\n  b\n"
         "EMPTY =\n"
     )
-    settings = annex_setup.parse_condor_config(text)
-    assert annex_setup.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "second"
-    assert annex_setup.lookup_setting(settings, "COLLECTOR_HOST")[1] == "cm.example.org:9618"
-    assert annex_setup.lookup_setting(settings, "LONG")[1] == "a   b"
-    assert annex_setup.lookup_setting(settings, "EMPTY") == (None, None)
+    settings = condor_config.parse_condor_config(text)
+    assert condor_config.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "second"
+    assert condor_config.lookup_setting(settings, "COLLECTOR_HOST")[1] == "cm.example.org:9618"
+    assert condor_config.lookup_setting(settings, "LONG")[1] == "a   b"
+    assert condor_config.lookup_setting(settings, "EMPTY") == (None, None)
     # condor_annex falls back to the name without the region prefix
-    settings = annex_setup.parse_condor_config("ANNEX_DEFAULT_S3_BUCKET = plain\n")
-    assert annex_setup.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "plain"
+    settings = condor_config.parse_condor_config("ANNEX_DEFAULT_S3_BUCKET = plain\n")
+    assert condor_config.lookup_setting(settings, "ANNEX_DEFAULT_S3_BUCKET", "us_east_1")[1] == "plain"
 
 
 def test_hyphenated_prefixes_are_found():
     text = "us-east-1.ANNEX_DEFAULT_S3_BUCKET = x\nus_east_1.ANNEX_DEFAULT_S3_BUCKET = y\nA-B = c\n"
-    assert annex_setup.hyphenated_prefixes(text) == ["us-east-1.ANNEX_DEFAULT_S3_BUCKET = x"]
+    assert condor_config.hyphenated_prefixes(text) == ["us-east-1.ANNEX_DEFAULT_S3_BUCKET = x"]
 
 
 def test_code_package_is_deterministic_and_named_by_content():
-    first = annex_setup.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
-    again = annex_setup.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
-    other = annex_setup.deterministic_zip("def handler(e, c):\n    return 2\n", "annex_lease.py")
+    first = lambda_package.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
+    again = lambda_package.deterministic_zip("def handler(e, c):\n    return 1\n", "annex_lease.py")
+    other = lambda_package.deterministic_zip("def handler(e, c):\n    return 2\n", "annex_lease.py")
     assert first == again and first != other
     with zipfile.ZipFile(io.BytesIO(first)) as archive:
         assert archive.namelist() == ["annex_lease.py"]
         assert archive.getinfo("annex_lease.py").date_time == (1980, 1, 1, 0, 0, 0)
-    key = annex_setup.package_key("", "annex_lease.py", first)
+    key = lambda_package.package_key("", "annex_lease.py", first)
     assert key.startswith("annex-lease-") and key.endswith(".zip") and "/" not in key
-    assert key != annex_setup.package_key("", "annex_lease.py", other)
+    assert key != lambda_package.package_key("", "annex_lease.py", other)
 
 
 def test_templates_compare_by_meaning_for_json_and_by_text_for_yaml():
-    norm = annex_setup._normalise_template  # pylint: disable=protected-access
+    norm = cfn_stack._normalise_template  # pylint: disable=protected-access
     assert norm('{"a": 1, "b": [2]}') == norm({"b": [2], "a": 1})
     assert norm("a: 1  \nb: 2\n\n") == norm("a: 1\nb: 2")
     assert norm("a: 1\n") != norm("a: 2\n")
@@ -137,7 +140,7 @@ def test_checker_reports_a_missing_config_file(tmp_path):
 
 def test_moto_role_policy_repr_is_read():
     document = "{'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:GetObject'}]}"
-    assert annex_setup._statements(document)[0]["Action"] == "s3:GetObject"  # pylint: disable=protected-access
+    assert statements(document)[0]["Action"] == "s3:GetObject"
 
 
 # ------------------------------------------------------------------------------------- foreign stacks
@@ -177,8 +180,8 @@ OWNER = {"cloudburst:made-by": "cloudburst.aws.htcondor_annex_setup"}
 def test_a_foreign_stack_is_refused_without_a_call():
     client, stubber = _stubbed_cloudformation()
     with stubber:  # no response queued: any call would fail the test
-        deployer = annex_setup.StackDeployer(_Module(), _RetryingClient(client), OWNER)
-        with pytest.raises(AnnexSetupError, match=r"stack HTCondorAnnex-ConfigurationBucket was not made here: it has "
+        deployer = cfn_stack.StackDeployer(_Module(), _RetryingClient(client), OWNER)
+        with pytest.raises(StackError, match=r"stack HTCondorAnnex-ConfigurationBucket was not made here: it has "
                                                   r"no tags .*Nothing was changed"):
             deployer.refuse_or_replace(STOCK)
     assert deployer.changes == [] and not deployer.replaced
@@ -203,7 +206,7 @@ def test_a_replaced_stack_keeps_what_cloudformation_cannot_delete():
     stubber.add_client_error("describe_stacks", service_error_code="ValidationError",
                              service_message=f"Stack with id {name} does not exist")  # deleted: the waiter's success
     with stubber:
-        deployer = annex_setup.StackDeployer(_Module(), _RetryingClient(client), OWNER, replace_foreign=True)
+        deployer = cfn_stack.StackDeployer(_Module(), _RetryingClient(client), OWNER, replace_foreign=True)
         assert deployer.refuse_or_replace(STOCK) is None
     stubber.assert_no_pending_responses()
     assert deployer.replaced

@@ -7,6 +7,8 @@ import stat
 import pytest
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils import credentials_ini
+from ansible_collections.cloudburst.aws.plugins.module_utils import safe_directory
 
 EXISTING = """# team credentials
 [default]
@@ -183,50 +185,54 @@ def test_a_destination_without_its_secret_holds_no_key(tmp_path):
 # --- the public reading of a profile's section (review item 3) -----------------------------------------
 
 def test_profile_section_finds_the_profile_up_to_the_next_section():
-    lines, start, end = files.profile_section(EXISTING, "annex")
+    lines, start, end = credentials_ini.profile_section(EXISTING, "annex")
     assert "".join(lines) == EXISTING
     assert lines[start] == "[annex]\n" and lines[end] == "[later]\n"
     assert lines[start + 1:end] == ["region = eu-west-1\n", "aws_access_key_id = OLDID\n",
                                     "aws_secret_access_key = old-secret\n", "output = json\n", "\n"]
-    lines, start, end = files.profile_section(EXISTING, "later")
+    lines, start, end = credentials_ini.profile_section(EXISTING, "later")
     assert (lines[start], end) == ("[later]\n", len(lines))
-    assert files.profile_section(EXISTING, "missing")[1:] == (None, None)
-    assert files.profile_section("", "annex") == ([], None, None)
+    assert credentials_ini.profile_section(EXISTING, "missing")[1:] == (None, None)
+    assert credentials_ini.profile_section("", "annex") == ([], None, None)
     # A header is matched exactly, not as a prefix, and as botocore's configparser reads it: "[ annex ]" is
     # section " annex " (botocore finds no profile "annex" there), and "[annex] # note" is section "annex".
-    assert files.profile_section("[annex-2]\nx = 1\n[ annex ]\ny = 2\n", "annex")[1] is None
-    assert files.profile_section("[annex-2]\nx = 1\n[annex] # note\ny = 2\n", "annex")[1] == 2
+    assert credentials_ini.profile_section("[annex-2]\nx = 1\n[ annex ]\ny = 2\n", "annex")[1] is None
+    assert credentials_ini.profile_section("[annex-2]\nx = 1\n[annex] # note\ny = 2\n", "annex")[1] == 2
 
 
 def test_profile_settings_reads_one_profile_and_skips_lines_without_a_value():
-    assert files.profile_settings(EXISTING, "annex") == {
+    assert credentials_ini.profile_settings(EXISTING, "annex") == {
         "region": "eu-west-1", "aws_access_key_id": "OLDID", "aws_secret_access_key": "old-secret",
         "output": "json"}
-    assert files.profile_settings("[a]\n# note\nkey =  spaced value \n", "a") == {"key": "spaced value"}
-    assert files.profile_settings(EXISTING, "missing") is None
+    assert credentials_ini.profile_settings("[a]\n# note\nkey =  spaced value \n", "a") == {"key": "spaced value"}
+    assert credentials_ini.profile_settings(EXISTING, "missing") is None
 
 
 def test_no_module_reaches_into_credential_files_private_names():
-    """sts_session once imported the private _profile_block: every user goes through the public functions."""
+    """sts_session once imported the private _profile_block: every user goes through the public functions, of
+    credential_files and of the two modules it was split from (safe_directory, credentials_ini)."""
     import ast
     import pathlib
 
-    private = {name for name in vars(files) if name.startswith("_") and not name.startswith("__")}
+    modules = {"files": files, "credentials_ini": credentials_ini, "safe_directory": safe_directory}
+    private = {alias: {name for name in vars(module) if name.startswith("_") and not name.startswith("__")}
+               for alias, module in modules.items()}
+    homes = {module.__name__.rsplit(".", 1)[-1]: alias for alias, module in modules.items()}
     plugins = pathlib.Path(files.__file__).parent.parent
     checked = 0
     for path in plugins.rglob("*.py"):
-        if path.name == "credential_files.py":
+        if path.stem in homes:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "files":
-                names = {node.attr}  # every user imports the module as "files"
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("credential_files"):
-                names = {alias.name for alias in node.names}
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in private:
+                alias, names = node.value.id, {node.attr}  # every user imports them as "files" or by their name
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").rsplit(".", 1)[-1] in homes:
+                alias, names = homes[node.module.rsplit(".", 1)[-1]], {a.name for a in node.names}
             else:
                 continue
             checked += 1
-            assert not private & names, f"{path} uses {private & names} of credential_files"
-    assert checked > 20 and "_read" in private
+            assert not private[alias] & names, f"{path} uses {private[alias] & names} of {alias}"
+    assert checked > 20 and "_trusted" in private["safe_directory"] and "_parse" in private["credentials_ini"]
 
 
 # --- the credentials file as botocore reads it (security issue 21, item 8) ------------------------------
@@ -343,7 +349,7 @@ def test_a_hard_link_to_another_file_is_never_read_copied_or_re_owned(tmp_path):
         lambda: files.fix_file(credentials, 0o600, 65534, 65534, False),
         lambda: files.remove_profile(credentials, "default", False),
         lambda: files.read_record(files.record_path(str(dest)), "alice"),
-        lambda: files.read_file(credentials),
+        lambda: safe_directory.read_file(credentials),
     ]
     for attempt in attempts:
         with pytest.raises(files.CredentialFileError, match="has 4 hard links"):

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.cloudburst.aws.plugins.module_utils import credential_files as files
+from ansible_collections.cloudburst.aws.plugins.module_utils import credentials_ini
 from ansible_collections.cloudburst.aws.plugins.module_utils.sts_session import render_session_profile
 
 PROFILES = ["annex", "default", "other", "mfa", "x.y@z", "fresh"]
@@ -148,7 +149,7 @@ def check_one_write(directory, operation, text, profile):
         with open(path, newline="") as stream:
             assert stream.read() == text
         return
-    lines, start, end = files.profile_section(text, profile)
+    lines, start, end = credentials_ini.profile_section(text, profile)
     inherited = defaults_of(directory, text)
     try:
         removed, written = apply(operation, path, profile)

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupError
+from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_trust import InstanceGroupError
 from ansible_collections.cloudburst.aws.plugins.module_utils.ec2_instance_group import InstanceGroupManager
 from ansible_collections.cloudburst.aws.plugins.module_utils.launch_records import LaunchRecordsError
 

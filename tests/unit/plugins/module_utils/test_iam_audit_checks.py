@@ -77,3 +77,17 @@ def test_admin_equivalence_and_restriction():
     restriction, _warnings = build_source_ip_policy(["203.0.113.0/24"])
     assert restriction_cidrs([{"Statement": []}, restriction]) == ["203.0.113.0/24"]
     assert restriction_cidrs([{"Statement": []}]) is None
+
+
+def test_the_audit_reads_every_form_of_policy_document_and_one_without_statement_grants_nothing():
+    """One reader of policy JSON (policy_evaluation.policy_document): a dict, its JSON text and IAM's URL-encoded
+    text read alike; a document without a Statement (an account may hold one) grants nothing and restricts
+    nothing, as the audit's own reader had it, instead of failing the audit."""
+    import json
+    import urllib.parse
+
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    for form in (everything, json.dumps(everything), urllib.parse.quote(json.dumps(everything))):
+        assert grants_everything(form, "aws", "123456789012")
+    assert not grants_everything({"Version": "2012-10-17"}, "aws", "123456789012")
+    assert restriction_cidrs([{"Version": "2012-10-17"}]) is None

@@ -2,7 +2,7 @@
 """The temporary profile's rendering: other sections byte for byte, the profile's own settings kept."""
 from __future__ import annotations
 
-from ansible_collections.cloudburst.aws.plugins.module_utils.sts_session import profile_settings
+from ansible_collections.cloudburst.aws.plugins.module_utils.credentials_ini import profile_settings
 from ansible_collections.cloudburst.aws.plugins.module_utils.sts_session import render_session_profile
 
 SESSION = {"AccessKeyId": "ASIA-new", "SecretAccessKey": "new-secret", "SessionToken": "new-token"}

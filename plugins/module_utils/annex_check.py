@@ -2,36 +2,29 @@
 # Copyright: cloudburst.aws contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The AWS side of an HTCondor annex setup (condor_annex -setup and -check-setup, done safely).
-
-Three parts, shared by cloudformation_stack, s3_lambda_package and htcondor_annex_check:
-
-- the user's HTCondor config as condor_annex writes it (region prefixes with underscores);
-- CloudFormation stacks deployed only when their template, parameters or tags differ (on moto the
-  amazon.aws cloudformation module always updates, and real CloudFormation answers an unchanged update with an
-  error), so a re-run makes no write call;
-- a deterministic zip of one Python file for a Lambda function, stored under a key named by its content.
-"""
+"""condor_annex -check-setup, done safely: the user's config, the files it names, the four HTCondorAnnex-*
+stacks and the resources behind them, read only."""
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import io
 import json
 import os
 import re
 import stat
-import zipfile
-
-try:
-    import botocore.session
-    from botocore.exceptions import WaiterError
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import GOOD_STACK_STATES
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import describe_stack
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import not_owned
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import stack_outputs
+from ansible_collections.cloudburst.aws.plugins.module_utils.cfn_stack import stack_tags
+from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import REGIONAL_SETTINGS
+from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import hyphenated_prefixes
+from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import lookup_setting
+from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import parse_condor_config
+from ansible_collections.cloudburst.aws.plugins.module_utils.condor_config import region_prefix
+from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import statements
 
 STACK_NAMES = {
     "bucket": "HTCondorAnnex-ConfigurationBucket",
@@ -39,13 +32,6 @@ STACK_NAMES = {
     "profile": "HTCondorAnnex-InstanceProfile",
     "security_group": "HTCondorAnnex-SecurityGroup",
 }
-GOOD_STACK_STATES = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-# Settings condor_annex -check-setup requires, in the order it checks them (region-prefixed ones first).
-REGIONAL_SETTINGS = (
-    "ANNEX_DEFAULT_ACCESS_KEY_FILE", "ANNEX_DEFAULT_SECRET_KEY_FILE", "ANNEX_DEFAULT_S3_BUCKET",
-    "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS", "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN",
-    "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN", "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN", "ANNEX_DEFAULT_ODI_KEY_NAME",
-)
 # The function condor_annex -count invokes before every launch, when ANNEX_DEFAULT_CONNECTIVITY_FUNCTION_ARN is unset.
 STOCK_CONNECTIVITY_FUNCTION = "HTCondorAnnex-CheckConnectivity"
 # What a node that the stock condor_annex -count launched lacks to join a pool set up by this collection.
@@ -62,353 +48,9 @@ STOCK_NODES_LACK = (
 SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
                       "nodejs20.x", "nodejs22.x")
 
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
-_SETTING_PATTERN = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s?(.*?)\s*\Z")
-_HYPHEN_PREFIX_PATTERN = re.compile(r"^\s*([a-z]{2}(?:-[a-z]+)+-[0-9]+)\.([A-Za-z0-9_]+)\s*=")
-
-
-class AnnexSetupError(ValueError):
-    """Bad input, found before any call that writes."""
-
-
-def known_regions():
-    """Every region botocore knows CloudFormation in (all partitions)."""
-    session = botocore.session.get_session()
-    regions = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("cloudformation", partition_name=partition))
-    return regions
-
-
-def check_region(region):
-    """The region, or AnnexSetupError naming the problem."""
-    if not region:
-        raise AnnexSetupError("No AWS region given: set region (or AWS_REGION); condor_annex needs one too.")
-    if not REGION_PATTERN.match(region) or region not in known_regions():
-        raise AnnexSetupError(
-            f"Unknown AWS region {region!r}: CloudFormation is not offered there (known regions look like "
-            "us-east-1 or eu-west-1). Nothing was changed."
-        )
-    return region
-
-
-def region_prefix(region):
-    """condor_annex's config prefix for a region: us-east-1 -> us_east_1 (a hyphen is a config syntax error)."""
-    return region.replace("-", "_")
-
-
-def parse_condor_config(text):
-    """Settings of an HTCondor config file as {lower-case name: (name, value)}; the last assignment wins.
-
-    Comments, blank lines, include/if statements and continuation lines are handled well enough for the
-    simple files condor_annex and this collection write; macros are left unexpanded.
-    """
-    settings = {}
-    logical = ""
-    for raw in text.splitlines():
-        line = logical + raw
-        if line.rstrip().endswith("\\"):
-            logical = line.rstrip()[:-1]
-            continue
-        logical = ""
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _SETTING_PATTERN.match(line)
-        if match:
-            settings[match.group(1).lower()] = (match.group(1), match.group(2))
-    return settings
-
-
-def hyphenated_prefixes(text):
-    """Lines that set a region-prefixed name with hyphens (us-east-1.X = ...): a syntax error for condor."""
-    return [line.strip() for line in text.splitlines() if _HYPHEN_PREFIX_PATTERN.match(line)]
-
-
-def lookup_setting(settings, name, prefix=None):
-    """A setting's value as condor_annex reads it: the region-prefixed name first, then the plain one."""
-    for key in ([f"{prefix}.{name}"] if prefix else []) + [name]:
-        found = settings.get(key.lower())
-        if found is not None and found[1] != "":
-            return found[0], found[1]
-    return None, None
-
-
-# ---------------------------------------------------------------------------------------------- stacks
-
-def cfn_retry():
-    return AWSRetry.jittered_backoff(catch_extra_error_codes=["Throttling"])
-
-
-def _normalise_template(body):
-    """A template body for comparison: JSON by meaning, anything else (YAML) by text without trailing blanks."""
-    if isinstance(body, dict):
-        return json.dumps(body, sort_keys=True)
-    try:
-        return json.dumps(json.loads(body), sort_keys=True)
-    except (TypeError, ValueError):
-        return "\n".join(line.rstrip() for line in str(body).strip().splitlines())
-
-
-def describe_stack(client, name):
-    """The stack's description, or None when there is none (deleted stacks do not count)."""
-    try:
-        stacks = client.describe_stacks(aws_retry=True, StackName=name)["Stacks"]
-    except is_boto3_error_code("ValidationError"):
-        return None
-    stacks = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
-    return stacks[0] if stacks else None
-
-
-def stack_outputs(stack):
-    return {o["OutputKey"]: o.get("OutputValue", "") for o in (stack or {}).get("Outputs") or []}
-
-
-def stack_parameters(stack):
-    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters") or []}
-
-
-def stack_tags(stack):
-    return {t["Key"]: t["Value"] for t in (stack or {}).get("Tags") or []}
-
-
-def stack_view(stack, template=None):
-    """What the module reports and diffs for one stack."""
-    if not stack:
-        return {}
-    view = {
-        "stack_name": stack["StackName"],
-        "stack_id": stack.get("StackId"),
-        "status": stack.get("StackStatus"),
-        "parameters": stack_parameters(stack),
-        "outputs": stack_outputs(stack),
-        "tags": stack_tags(stack),
-    }
-    if template is not None:
-        view["template_body"] = template
-    return view
-
-
-def not_owned(stack, owner_tags):
-    """None when the stack carries owner_tags (or none are asked for); else what it has instead, in words."""
-    tags = stack_tags(stack)
-    missing = {k: v for k, v in (owner_tags or {}).items() if tags.get(k) != v}
-    if not missing:
-        return None
-    found = "tags " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) if tags else \
-        "no tags (stock condor_annex -setup tags none)"
-    return f"it has {found}, not {', '.join(f'{k}={v}' for k, v in sorted(missing.items()))}"
-
-
-class StackDeployer:
-    """Create, update or delete one stack, but only when what is deployed differs from what is asked.
-
-    With owner_tags, a stack that exists without them was made by someone else (stock condor_annex -setup, for
-    example): it is refused before any write, or, with replace_foreign, deleted and created from the template.
-    """
-
-    def __init__(self, module, client, owner_tags=None, replace_foreign=False):
-        self.module = module
-        self.client = client
-        self.owner_tags = owner_tags or {}
-        self.replace_foreign = replace_foreign
-        self.changes = []
-        self.replaced = False
-        self.retained = []
-
-    def foreign(self, stack):
-        """None when the stack is this caller's; else why not, in words."""
-        why = not_owned(stack, self.owner_tags) if stack else None
-        return f"stack {stack['StackName']} was not made here: {why}" if why else None
-
-    def refuse_or_replace(self, stack):
-        """A foreign stack: AnnexSetupError without replace_foreign; else delete it (in check mode only say so)."""
-        why = self.foreign(stack)
-        if why is None:
-            return stack
-        name = stack["StackName"]
-        if not self.replace_foreign:
-            raise AnnexSetupError(
-                f"Refusing to change {why}. Set replace_foreign to delete it and create it from this template, or "
-                "delete it yourself. Nothing was changed.")
-        self.changes.append(f"replace stack {name}: {why}")
-        if not self.module.check_mode:
-            self.delete_keeping_what_cannot_go(name)
-        self.replaced = True
-        return None
-
-    def delete_keeping_what_cannot_go(self, name):
-        """Delete a stack; when CloudFormation cannot delete some of its resources (a bucket that still holds
-        objects, for example), delete it again keeping them, and say so."""
-        self.client.delete_stack(aws_retry=True, StackName=name)
-        try:
-            self._wait(name, "stack_delete_complete")
-            return
-        except WaiterError:
-            stack = describe_stack(self.client, name)
-            if not stack or stack["StackStatus"] != "DELETE_FAILED":
-                raise
-        resources = self.client.describe_stack_resources(aws_retry=True, StackName=name)["StackResources"]
-        failed = [r for r in resources if r.get("ResourceStatus") == "DELETE_FAILED"]
-        self.client.delete_stack(aws_retry=True, StackName=name, RetainResources=[r["LogicalResourceId"] for r in failed])
-        self._wait(name, "stack_delete_complete")
-        for resource in failed:
-            kept = f"{resource['ResourceType']} {resource.get('PhysicalResourceId') or resource['LogicalResourceId']}"
-            self.retained.append(kept)
-            self.changes.append(f"kept {kept} of stack {name}: CloudFormation could not delete it "
-                                f"({resource.get('ResourceStatusReason') or 'no reason given'})")
-
-    def deployed_template(self, name):
-        body = self.client.get_template(aws_retry=True, StackName=name, TemplateStage="Original")["TemplateBody"]
-        return body if isinstance(body, str) else json.dumps(body, indent=1)
-
-    def differences(self, stack, template, parameters, tags):
-        """What differs between the deployed stack and the wanted one (empty: nothing to do)."""
-        found = []
-        if _normalise_template(self.deployed_template(stack["StackName"])) != _normalise_template(template):
-            found.append("template")
-        deployed = stack_parameters(stack)
-        for key, value in parameters.items():
-            if deployed.get(key) != value:
-                found.append(f"parameter {key}")
-        if stack_tags(stack) != tags:
-            found.append("tags")
-        if stack["StackStatus"] not in GOOD_STACK_STATES:
-            found.append(f"status {stack['StackStatus']}")
-        return found
-
-    def _wait(self, name, waiter_name):
-        params = self.module.params
-        waiter = self.client.get_waiter(waiter_name)
-        delay = max(1, params["wait_delay"])
-        waiter.wait(StackName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, params["wait_timeout"] // delay)})
-
-    def failure_reasons(self, name):
-        """Why a stack failed: the reasons of its failed events, newest first (at most five)."""
-        events = self.client.describe_stack_events(aws_retry=True, StackName=name).get("StackEvents") or []
-        reasons = [f"{e.get('LogicalResourceId')}: {e.get('ResourceStatusReason')}" for e in events
-                   if str(e.get("ResourceStatus", "")).endswith("FAILED") and e.get("ResourceStatusReason")]
-        return reasons[:5]
-
-    def ensure_present(self, name, template, parameters, tags, capabilities):
-        stack = describe_stack(self.client, name)
-        before = stack_view(stack, self.deployed_template(name) if stack else None)
-        tags = dict(tags, **self.owner_tags)
-        stack = self.refuse_or_replace(stack)
-        api_parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())]
-        api_tags = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-        if stack and stack["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
-            # A stack whose creation failed cannot be updated; CloudFormation wants it deleted first.
-            self.changes.append(f"delete stack {name} left in {stack['StackStatus']}")
-            if not self.module.check_mode:
-                self.client.delete_stack(aws_retry=True, StackName=name)
-                self._wait(name, "stack_delete_complete")
-            stack = None
-        if stack is None:
-            self.changes.append(f"create stack {name}")
-            if self.module.check_mode:
-                return before, {"stack_name": name, "parameters": parameters, "tags": tags, "template_body": template}
-            self.client.create_stack(aws_retry=True, StackName=name, TemplateBody=template, Parameters=api_parameters,
-                                     Tags=api_tags, Capabilities=capabilities, OnFailure="ROLLBACK")
-            waiter = "stack_create_complete"
-        else:
-            differences = self.differences(stack, template, parameters, tags)
-            if not differences:
-                return before, before
-            self.changes.append(f"update stack {name}: {', '.join(differences)}")
-            if self.module.check_mode:
-                return before, dict(before, parameters=dict(before["parameters"], **parameters), tags=tags,
-                                    template_body=template)
-            try:
-                self.client.update_stack(aws_retry=True, StackName=name, TemplateBody=template,
-                                         Parameters=api_parameters, Tags=api_tags, Capabilities=capabilities)
-            except is_boto3_error_code("ValidationError") as exc:
-                if "No updates are to be performed" not in str(exc):
-                    raise
-                self.changes.pop()
-                return before, before
-            waiter = "stack_update_complete"
-        if self.module.params["wait"]:
-            self._wait(name, waiter)
-        stack = describe_stack(self.client, name)
-        return before, stack_view(stack, template)
-
-    def ensure_absent(self, name):
-        stack = describe_stack(self.client, name)
-        if stack is None:
-            return {}, {}
-        before = stack_view(stack)
-        if self.foreign(stack) is not None:
-            self.refuse_or_replace(stack)  # refuses, or deletes it
-            return before, {}
-        self.changes.append(f"delete stack {name}")
-        if not self.module.check_mode:
-            self.client.delete_stack(aws_retry=True, StackName=name)
-            if self.module.params["wait"]:
-                self._wait(name, "stack_delete_complete")
-        return before, {}
-
-
-# ------------------------------------------------------------------------------------------ code package
-
-# Every entry of the zip gets this time stamp, so the same source always gives the same bytes.
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def deterministic_zip(source_text, arcname):
-    """A zip holding one file, byte for byte the same for the same text."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, source_text.encode("utf-8"))
-    return buffer.getvalue()
-
-
-def package_key(prefix, arcname, data):
-    """A content-addressed key: new code gives a new key, which is what makes CloudFormation update it."""
-    stem = arcname.rsplit(".", 1)[0].replace("_", "-")
-    return f"{prefix}{stem}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
-
-
-def stored_package_problem(s3, bucket, key, data, size):
-    """Why the object already at a package's content-named key cannot stand for data, or None when it is data.
-
-    The key names the content, but anyone who may write to the bucket can put other bytes under it first, and a
-    function deployed from that key would run them. So the object's size (size, from HeadObject), then its
-    SHA-256, must be data's; only an object of the right size is read. s3 is a client whose calls accept
-    aws_retry=True.
-    """
-    want = hashlib.sha256(data).hexdigest()
-    if size == len(data):
-        body = s3.get_object(aws_retry=True, Bucket=bucket, Key=key)["Body"].read()
-        found = hashlib.sha256(body).hexdigest()
-        if found == want:
-            return None
-        detail = f"SHA-256 {found[:16]}..."
-    else:
-        detail = f"{size} bytes"
-    return (f"s3://{bucket}/{key} already exists with other content ({detail}, not this package's {len(data)} bytes "
-            f"with SHA-256 {want[:16]}...): its key is named by the package's content, so someone else wrote it, and a "
-            "function deployed from it would run their code. Look at who wrote it and delete it before running again; "
-            "nothing was changed.")
-
-
-# ------------------------------------------------------------------------------------------------ check
 
 def _world(cidr):
     return cidr in ("0.0.0.0/0", "::/0")
-
-
-def _statements(document):
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            # moto 5.2 hands back the inline policies of roles made by CloudFormation as a Python dict's repr.
-            document = ast.literal_eval(document)
-    statements = document.get("Statement") or []
-    return statements if isinstance(statements, list) else [statements]
 
 
 def _as_list(value):
@@ -609,7 +251,7 @@ class SetupChecker:
             except is_boto3_error_code("ResourceNotFoundException"):
                 policy = {}
             principals = [str(s.get("Principal", {}).get("Service", s.get("Principal")))
-                          for s in _statements(policy) if s.get("Effect") == "Allow"] if policy else []
+                          for s in statements(policy, missing_ok=True) if s.get("Effect") == "Allow"] if policy else []
             if "events.amazonaws.com" not in principals:
                 problems.append("EventBridge (events.amazonaws.com) may not invoke it")
             problems += self.lease_role_problems(config.get("Role", ""))
@@ -651,7 +293,8 @@ class SetupChecker:
         allows = []
         for policy_name in names:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            allows += [(policy_name, st) for st in _statements(document) if st.get("Effect") == "Allow"]
+            allows += [(policy_name, st) for st in statements(document, missing_ok=True)
+                       if st.get("Effect") == "Allow"]
         return problems, allows
 
     def role_problems(self, role_arn, allowed):
@@ -722,7 +365,7 @@ class SetupChecker:
             problems.append("managed policies are attached to its role")
         for policy_name in iam.list_role_policies(aws_retry=True, RoleName=role).get("PolicyNames") or []:
             document = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-            for statement in _statements(document):
+            for statement in statements(document, missing_ok=True):
                 if statement.get("Effect") != "Allow":
                     continue
                 actions = _as_list(statement.get("Action", []))
