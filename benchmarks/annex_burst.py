@@ -66,10 +66,16 @@ def launch(world, workdir, name, count):
     """The launch in a thread; condor_status polled every second until count slots of the annex are there."""
     outcome = {}
     started = time.monotonic()
-    thread = threading.Thread(target=lambda: outcome.update(run=measured_playbook(
-        world, workdir, name, "annex_launch.yml", {"htcondor_annex_name": name, "htcondor_annex_count": count,
-                                                   "htcondor_annex_idle_seconds": 900,
-                                                   "htcondor_annex_lease_seconds": 3600})), daemon=True)
+    def run():
+        try:
+            outcome["run"] = measured_playbook(
+                world, workdir, name, "annex_launch.yml", {"htcondor_annex_name": name, "htcondor_annex_count": count,
+                                                           "htcondor_annex_idle_seconds": 900,
+                                                           "htcondor_annex_lease_seconds": 3600})
+        except SystemExit as failed:  # raised in this thread it would end the thread silently: keep its message
+            outcome["failure"] = str(failed)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     joined = None
     while time.monotonic() - started < 3600:
@@ -77,11 +83,11 @@ def launch(world, workdir, name, count):
             joined = time.monotonic() - started
             break
         if not thread.is_alive() and "run" not in outcome:
-            break  # the launch failed: measured_playbook has already reported why
+            break  # the launch failed: outcome["failure"] says why
         time.sleep(1)
     thread.join()
     if "run" not in outcome:
-        sys.exit(f"annex_launch.yml for {name} failed")
+        sys.exit(outcome.get("failure", f"annex_launch.yml for {name} failed"))
     wall, cpu, _output = outcome["run"]
     if joined is None:
         sys.exit(f"annex {name}: {count} slot(s) never appeared in condor_status")
