@@ -66,6 +66,7 @@ def launch(world, workdir, name, count):
     """The launch in a thread; condor_status polled every second until count slots of the annex are there."""
     outcome = {}
     started = time.monotonic()
+
     def run():
         try:
             outcome["run"] = measured_playbook(

@@ -35,7 +35,6 @@ class KeyDelivery:
         except files.CredentialFileError as exc:
             raise IamInputError(str(exc))
 
-
     def note(self, kind, key_id):
         if key_id not in self.record[kind]:
             self.record[kind].append(key_id)

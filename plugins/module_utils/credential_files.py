@@ -57,7 +57,6 @@ def target_paths(fmt, dest):
     return [dest]
 
 
-
 def without_profile(dest, profile):
     """The text of the credentials file dest with profile's section removed, or None if it has none."""
     return text_without_profile(read_text(dest) or "", profile, dest)

@@ -41,7 +41,6 @@ MAX_LINKS = 40  # as the kernel's own limit on links in one lookup
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-
 class CredentialFileError(CloudburstError):
     """A credential file, its directory or its owner cannot be used as asked; nothing was changed."""
 

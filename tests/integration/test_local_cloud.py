@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import ansible_env, run
 from rig.localcloud import (CLUSTER_TAG, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, LocalCloudError, local_hosts, network_name,
-                        probe, wait_until)
+                            probe, wait_until)
 
 # The local_cloud fixture mirrors only these clusters; OTHER_CLUSTER's managed instance must stay unmirrored.
 LOCAL_CLOUD_CLUSTERS = ["local-cloud-test"]

@@ -182,7 +182,7 @@ def test_a_foreign_stack_is_refused_without_a_call():
     with stubber:  # no response queued: any call would fail the test
         deployer = cfn_stack.StackDeployer(_Module(), _RetryingClient(client), OWNER)
         with pytest.raises(StackError, match=r"stack HTCondorAnnex-ConfigurationBucket was not made here: it has "
-                                                  r"no tags .*Nothing was changed"):
+                                             r"no tags .*Nothing was changed"):
             deployer.refuse_or_replace(STOCK)
     assert deployer.changes == [] and not deployer.replaced
     ours = dict(STOCK, Tags=[{"Key": "cloudburst:made-by", "Value": "cloudburst.aws.htcondor_annex_setup"}])
