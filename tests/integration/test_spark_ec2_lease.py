@@ -61,7 +61,7 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
         return result
 
     before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    launched = spark_ec2_role("launch").fact("spark_ec2_result")
+    launched = spark_ec2_role("launch", spark_ec2_idle_minutes=30).fact("spark_ec2_result")
     end = moment(launched["lease_end"])
     assert before + datetime.timedelta(hours=2) <= end <= before + datetime.timedelta(hours=2, minutes=5)
     ours = {i["InstanceId"]: i for i in nodes(ec2, CLUSTER)}
@@ -69,6 +69,7 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     for instance_id, instance in ours.items():
         assert tags(instance)["cloudburst:lease-end"] == launched["lease_end"]
         assert tags(instance)["cloudburst:lease-action"] == "terminate"
+        assert tags(instance)["cloudburst:idle-minutes"] == "30"
         behaviour = ec2.describe_instance_attribute(InstanceId=instance_id,
                                                     Attribute="instanceInitiatedShutdownBehavior")
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
@@ -85,14 +86,21 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     (target,) = events.list_targets_by_rule(Rule=RULE)["Targets"]
     assert target["Arn"] == FUNCTION and json.loads(target["Input"]) == {"cluster": CLUSTER}
     assert f"-e spark_ec2_lease_function={FUNCTION}" in launched["playbook_args"]
+    # The idle stop: what the lease play writes on the nodes (the master's /json/ at its private address).
+    master_ip = next(i["PrivateIpAddress"] for i in ours.values() if {"Key": "cloudburst:role", "Value": "master"}
+                     in i["Tags"])
+    assert launched["idle_minutes"] == 30 and launched["master_json_url"] == f"http://{master_ip}:8080/json/"
 
     # A resize (asked with another length and action) keeps the lease the cluster was launched with.
-    resized = spark_ec2_role("resize", spark_ec2_workers=2, spark_ec2_lease_hours=9, spark_ec2_lease_action="stop")
+    resized = spark_ec2_role("resize", spark_ec2_workers=2, spark_ec2_lease_hours=9, spark_ec2_lease_action="stop",
+                             spark_ec2_idle_minutes=0)
     assert resized.fact("spark_ec2_result")["lease_end"] == launched["lease_end"]
+    assert resized.fact("spark_ec2_result")["idle_minutes"] == 30
     grown = {i["InstanceId"]: i for i in nodes(ec2, CLUSTER)}
     (new,) = set(grown) - set(ours)
     assert tags(grown[new])["cloudburst:lease-end"] == launched["lease_end"]
     assert tags(grown[new])["cloudburst:lease-action"] == "terminate"
+    assert tags(grown[new])["cloudburst:idle-minutes"] == "30"
 
     # describe shows the time left.
     check_entry = {"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "check"}}
@@ -106,6 +114,7 @@ def test_a_leased_cluster_carries_its_lease_keeps_it_extends_it_and_ends(cluster
     seconds = result["lease_seconds_left"]
     shown = f"Lease: ends {launched['lease_end']}, then terminate; {seconds // 3600}h {seconds % 3600 // 60:02d}m left"
     assert shown in flat(described.output)
+    assert "Idle stop: terminate after 30 minutes without a running application" in flat(described.output)
 
     # A planted instance with the cluster's tags and a lease: extend never moves its lease (no launch record).
     planted = ec2.run_instances(ImageId=cluster["image"], MinCount=1, MaxCount=1, TagSpecifications=[{
@@ -160,6 +169,8 @@ def test_bad_lease_input_changes_nothing(cluster, moto_server, tmp_path):  # noq
         ({"spark_ec2_lease_schedule": "every 5 minutes"}, "launch", "spark_ec2_lease_schedule an EventBridge"),
         ({"spark_ec2_lease_function": "AnnexSetup-odi-lease"}, "launch", "spark_ec2_lease_function empty or"),
         ({"spark_ec2_lease_rule_prefix": "x" * 41}, "launch", "spark_ec2_lease_rule_prefix 1 to 40"),
+        ({"spark_ec2_idle_minutes": 5}, "launch", "spark_ec2_idle_minutes must be 0 (never) or 10 to 10080"),
+        ({"spark_ec2_idle_minutes": 30, "spark_ec2_lease_hours": 0}, "launch", "it needs a lease"),
         ({"spark_ec2_lease_hours": 0}, "extend", "spark_ec2_action=extend moves the lease end"),
         ({"spark_ec2_lease_action": "stop", "spark_ec2_spot_max_price": "0.05"}, "launch",
          "spark_ec2_lease_action stop cannot end spot workers"),
@@ -208,12 +219,17 @@ def test_the_node_lease_entry_point_writes_the_backstops_end(moto_server, tmp_pa
     epoch seconds. Run here in check mode with diff on this host, which changes nothing; without a lease it is
     skipped."""
     end = "2026-12-07T18:00:00Z"
+    url = "http://10.0.0.5:8080/json/"
     tasks = [{"ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2", "tasks_from": "node_lease"},
-              "vars": {"spark_ec2_node_lease_end": value}} for value in (end, "")]
+              "vars": {"spark_ec2_node_lease_end": value, **more}}
+             for value, more in ((end, {}), ("", {}), (end, {"spark_ec2_node_idle_seconds": 1800,
+                                                             "spark_ec2_node_master_json_url": url}))]
     ran = run_play(tmp_path, moto_server, tasks, extra_args=["--check", "--diff"])
     assert ran.rc == 0, ran.failure_messages()
-    written, skipped = [r for r in task_results(ran.parsed) if r.get("diff") or r.get("skipped")]
+    written, skipped, idle = [r for r in task_results(ran.parsed) if r.get("diff") or r.get("skipped")]
     assert written["diff"][0]["after"] == json.dumps({"lease_end": int(moment(end).timestamp())}) + "\n"
+    assert idle["diff"][0]["after"] == json.dumps({"lease_end": int(moment(end).timestamp()), "idle_seconds": 1800,
+                                                   "master_json_url": url}) + "\n"
     assert written["diff"][0]["after_header"] == "/etc/cloudburst/spark-lease.json"
     assert skipped["skipped"]
 

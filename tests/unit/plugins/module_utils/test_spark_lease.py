@@ -169,3 +169,71 @@ def test_a_lease_passed_before_boot_waits_for_the_grace():
     assert module.reason_to_end(booted - 60, booted + module.GRACE - 1, booted) is None
     assert module.reason_to_end(booted - 60, booted + module.GRACE, booted)
     assert module.reason_to_end(booted + 60, booted + 60, booted)
+
+
+# --- The idle stop --------------------------------------------------------------------------------------------------
+
+
+def write_idle(path, end, idle_seconds, url="http://10.0.0.5:8080/json/"):
+    path.write_text(json.dumps({"lease_end": end, "idle_seconds": idle_seconds, "master_json_url": url}),
+                    encoding="utf-8")
+
+
+class Master:
+    """The master's /json/ as the node's fetch sees it: running applications until a moment, or no answer."""
+
+    def __init__(self, node, busy_until=0, answers=True):
+        self.node, self.busy_until, self.answers, self.asked = node, busy_until, answers, []
+
+    def fetch(self, url):
+        self.asked.append(url)
+        if not self.answers:
+            raise OSError("connection refused")
+        apps = [{"id": "app-1", "state": "RUNNING"}] if self.node.now < self.busy_until else []
+        return json.dumps({"status": "ALIVE", "activeapps": apps}).encode()
+
+
+def test_an_idle_cluster_powers_off_once_idle_long_enough_and_never_while_an_application_runs(tmp_path):
+    module, config = backstop(), tmp_path / "spark-lease.json"
+    start = 10 ** 9
+    write_idle(config, start + 10 ** 6, 1800)  # the lease is far away: only idleness can end the node
+    node = Node(start)
+    master = Master(node, busy_until=start + 7200)
+    assert module.main(str(config), clock=node.clock, sleep=node.sleep, run=node.run, fetch=master.fetch) == 0
+    assert node.ran[-1] == ["systemctl", "poweroff"] and "no application" in node.ran[0][-1]
+    # Busy for two hours, then idle: off after the idle time, within a step.
+    assert start + 7200 + 1800 <= node.now < start + 7200 + 1800 + 2 * module.STEP
+    assert set(master.asked) == {"http://10.0.0.5:8080/json/"}
+
+
+def test_a_master_that_does_not_answer_counts_as_idle_after_the_boot_grace(tmp_path):
+    module, config = backstop(), tmp_path / "spark-lease.json"
+    start = 10 ** 9
+    write_idle(config, start + 10 ** 6, 600)
+    node = Node(start)
+    assert module.main(str(config), clock=node.clock, sleep=node.sleep, run=node.run,
+                       fetch=Master(node, answers=False).fetch) == 0
+    assert start + module.GRACE + 600 <= node.now < start + module.GRACE + 600 + 2 * module.STEP
+
+
+def test_an_application_resets_the_idle_time():
+    module = backstop()
+    booted = 10 ** 9
+    watch = module.IdleWatch(booted)
+    later = booted + module.GRACE
+    assert watch.reason(later, 600, False) is None
+    assert watch.reason(later + 599, 600, False) is None
+    assert watch.reason(later + 500, 600, True) is None  # a job started: the count starts again
+    assert watch.reason(later + 700, 600, False) is None
+    assert watch.reason(later + 1300, 600, False)
+
+
+@pytest.mark.parametrize("content", [
+    '{"lease_end": 5}', '{"lease_end": 5, "idle_seconds": 0, "master_json_url": "http://m:8080/json/"}',
+    '{"lease_end": 5, "idle_seconds": true, "master_json_url": "http://m:8080/json/"}',
+    '{"lease_end": 5, "idle_seconds": 60, "master_json_url": "file:///etc/shadow"}',
+    '{"lease_end": 5, "idle_seconds": 60}', "[1]", "{not json"])
+def test_no_idle_stop_without_a_time_and_a_master_url(tmp_path, content):
+    module, config = backstop(), tmp_path / "spark-lease.json"
+    config.write_text(content, encoding="utf-8")
+    assert module.read_idle(str(config)) == (0, None)
