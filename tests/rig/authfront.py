@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import http.client
 import http.server
 import json
 import os
@@ -56,6 +55,7 @@ from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation i
 from ansible_collections.cloudburst.aws.plugins.module_utils.policy_evaluation import evaluate
 
 from rig import DEFAULT_CHECKIP_ANSWER, LocalHTTPServer, authfront_map
+from rig.faultproxy import HOP_BY_HOP, forward
 from rig.authfront_map import Call, Unmapped
 
 RECORD_DIR_VARIABLE = "CLOUDBURST_AUTHFRONT_RECORDS"
@@ -618,25 +618,6 @@ def read_body(handler):
             handler.rfile.readline()
     length = int(handler.headers.get("Content-Length") or 0)
     return handler.rfile.read(length) if length else b""
-
-
-HOP_BY_HOP = ("content-length", "connection", "transfer-encoding", "expect", "keep-alive")
-
-
-def forward(upstream, handler, body):
-    """Send the request to upstream unchanged (Host included); (status, headers, body) of its answer."""
-    connection = http.client.HTTPConnection(*upstream, timeout=300)
-    try:
-        connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in handler.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, response.getheaders(), response.read()
-    finally:
-        connection.close()
 
 
 def send(handler, status, headers, data, keep_length=False):

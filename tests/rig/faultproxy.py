@@ -90,6 +90,11 @@ def read_body(handler):
     return handler.rfile.read(length) if length else b""
 
 
+# Headers of one hop, not of the request: the body is sent whole with its own length, so Expect (100-continue) and
+# the connection's own settings stay here.
+HOP_BY_HOP = ("content-length", "connection", "transfer-encoding", "expect", "keep-alive")
+
+
 def forward(upstream, handler, body):
     """Send the request as it came (its Host header too, so SigV4 signatures still match) to upstream (host,
     port); returns (status, headers, data). Fronts of the rig chain this way, each forwarding to the next."""
@@ -97,7 +102,7 @@ def forward(upstream, handler, body):
     try:
         connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
         for name, value in handler.headers.items():
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            if name.lower() not in HOP_BY_HOP:
                 connection.putheader(name, value)
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body)
