@@ -5,9 +5,12 @@
 the administrator's key; a master and 2 workers launched through the EC2 layer with the restricted user's key;
 SparkPi) is the launch step. The same cluster then goes through playbooks/spark_ec2.yml as a user drives it, with
 the demo's vars file, the exports `make demo` leaves in .build/local-aws.env and the restricted user's profile
-(AWS_PROFILE=annex): every call is authorized by the user's policies as IAM would, and none is refused. Launch
-again (no change), resize to 3, resize to 1, stop, start, a job, describe and destroy, each step run twice with
-the second run changing nothing, and the master's /json/ showing exactly the wanted alive workers after each.
+(AWS_PROFILE=annex): every call is authorized by the user's policies as IAM would, and none is refused. Resize
+to 3, resize to 1, stop, start, a job, Spark's own stop-all.sh and start-all.sh, allow (a stranger gains and loses
+access), a launch re-run into the tunnel exposure (the UI reached only through describe's tunnel line), extend to
+a lease end 36 s away (every node then powers itself off and is terminated, the controller idle) and destroy; the
+resize to 3, stop, the tunnel launch and destroy run twice with the second run changing nothing, and the master's
+/json/ shows exactly the wanted alive workers after each running step.
 The security groups match the exposure rules exactly, and connections prove them (the local cloud filters packets
 by security group): from this machine, the controller, and from a stranger on the same subnet, from the workers
 and from the master, each port reached or not as the rules say, 6066 from nowhere; revoking a rule in moto closes
@@ -26,6 +29,7 @@ import shlex
 import shutil
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from conftest import REPO_ROOT, ansible_env, run
@@ -152,14 +156,15 @@ def again_unchanged(exports, action, name=None, **extra):
     return again
 
 
-def step(exports, action, **extra):
-    """Run an action twice: the first succeeds, the second changes nothing. Records both times."""
+def step(exports, action, again=True, **extra):
+    """Run an action; with again, twice: the first succeeds, the second changes nothing. Records both times."""
     name = " ".join([action] + [str(v) for v in extra.values()])
     started = time.monotonic()
     first = spark_ec2(exports, action, **extra)
     assert first.rc == 0, first.output[-6000:]
     TIMINGS[name] = [round(time.monotonic() - started, 1), None]
-    again_unchanged(exports, action, name, **extra)
+    if again:
+        again_unchanged(exports, action, name, **extra)
     print(f"spark_ec2 step {name}: {TIMINGS[name][0]} s, no-change re-run {TIMINGS[name][1]} s", flush=True)
     return first
 
@@ -345,6 +350,64 @@ def allow_moves_by_connecting(exports, ec2, outsider):
     assert {i["InstanceId"]: i["State"]["Name"] for i in nodes(ec2)} == before
 
 
+def tunnel_by_connecting(exports, ec2):
+    """Issue 27, item 3: a launch re-run with spark_ec2_ui_exposure=tunnel closes every UI port to this controller
+    too (SSH and 7077 stay), its check still counts the workers (the master reads its own /json/: no UI port is open
+    to the controller), and the master's tunnel line that describe prints, run as the user copies it, brings the
+    master's UI to localhost:8080."""
+    m = nodes(ec2, "master", ("running",))[0]["PrivateIpAddress"]
+    w = worker_ips(ec2)[0]
+    # The vars file says 2 workers; the cluster has 1 since the resize, and keeps it (no instance is launched).
+    launched = step(exports, "launch", spark_ec2_ui_exposure="tunnel", spark_ec2_workers=1)
+    assert "Alive workers: 1 (1 cores)" in flat(launched.stdout)
+    assert "[localhost -> " + nodes(ec2, "master", ("running",))[0]["InstanceId"] in launched.stdout  # the check
+    targets = [(m, 22), (m, 7077), (m, 8080), (m, 4040), (m, 4050), (w, 22), (w, 8081)]
+    assert connect(targets) == {t: t in {(m, 22), (m, 7077), (w, 22)} for t in targets}
+    described = spark_ec2(exports, "describe", spark_ec2_ui_exposure="tunnel")
+    assert described.rc == 0 and changed_total(described.stdout) == 0, described.output[-3000:]
+    out = flat(described.stdout)
+    assert f"Master URL: spark://{m}:7077" in out
+    assert "Web UI: http://localhost:8080 (no UI port is open" in out
+    assert len(re.findall(r"Worker i-\w+: running 10\.120\.1\.\d+", out)) == 1
+    line = re.search(r"Tunnel: (ssh -i \S+ .*? admin@" + re.escape(m) + r")(?![\d.])", out)  # then a quote
+    assert line and f"-L 8080:{m}:8080" in line.group(1), out[-3000:]
+    argv = line.group(1).split()
+    tunnel = subprocess.Popen(argv[:-1] + ["-o", "BatchMode=yes", argv[-1]], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        def through_the_tunnel():
+            assert tunnel.poll() is None, tunnel.stdout.read()  # ExitOnForwardFailure: a taken port ends it at once
+            try:
+                with urllib.request.urlopen("http://localhost:8080/json/", timeout=5) as answer:
+                    return json.load(answer)
+            except OSError:
+                return None
+        status = wait_until(through_the_tunnel, 30, interval=1, message="the master's UI through the tunnel")
+        assert status["status"] == "ALIVE" and [w["state"] for w in status["workers"]].count("ALIVE") == 1, status
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=30)
+
+
+def lease_ends_the_cluster(exports, ec2):
+    """Issue 27, item 2: extend moves the lease end of the running nodes (their tags and their backstop's file); at
+    that end every node powers itself off and the local cloud terminates it, as EC2 does with the lease's shutdown
+    behaviour. The controller makes no call after extend: the cluster ends by itself."""
+    ids = [i["InstanceId"] for i in nodes(ec2)]
+    ended_by_controller = sum(d["action"] == "ec2:TerminateInstances" for d in front_decisions())
+    extended = spark_ec2(exports, "extend", spark_ec2_lease_hours=0.01)  # 36 s from now
+    assert extended.rc == 0, extended.output[-4000:]
+    assert re.search(r"Lease: ends \S+Z, then terminate; 0h 00m left", flat(extended.stdout)), extended.stdout[-3000:]
+    started = time.monotonic()
+    wait_until(lambda: nodes(ec2) == [], 300, interval=5, message="every node ended at the lease end by itself")
+    TIMINGS["lease end to terminated (s)"] = [round(time.monotonic() - started, 1), None]
+    states = {i["InstanceId"]: i["State"]["Name"]
+              for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+    assert set(states.values()) <= {"shutting-down", "terminated"}, states
+    assert sum(d["action"] == "ec2:TerminateInstances" for d in front_decisions()) == ended_by_controller
+    wait_until(lambda: demo_containers() == [], 120, interval=3, message="the nodes' containers removed")
+
+
 @pytest.fixture
 def demo_cleanup():
     yield
@@ -378,6 +441,8 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
     # The master and two workers are EC2 instances (named by instance id) in the demo's subnet.
     assert re.search(r"Master URL: spark://10\.120\.1\.\d+:7077", out), out[-4000:]
     assert "Alive workers: 2 (2 cores)" in out
+    # make demo's cluster ends itself (playbooks/vars/demo.yml's lease); the lease is proven below, by its end.
+    assert re.search(r"Lease: ends \S+Z, then terminate; 7h [45]\dm left", out), out[-4000:]
     assert len(re.findall(r"Worker i-[0-9a-f]+: running 10\.120\.1\.\d+", out)) == 2
     assert re.search(r"Spark job on i-[0-9a-f]+: Pi is roughly 3\.1", out)
     login = re.search(r"Log in to the master: (ssh -i \S+ -o UserKnownHostsFile=\S+ -o HostKeyAlias=i-[0-9a-f]+ "
@@ -414,9 +479,6 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
                                       {"Key": "cloudburst:cluster", "Value": "not-" + CLUSTER},
                                       {"Key": "cloudburst:role", "Value": "worker"}]}])["Instances"][0]["InstanceId"]
     try:
-        # The launch again, as the README's describe line would run it: nothing changes anywhere.
-        again_unchanged(exports, "launch", "launch (make demo's cluster)")
-
         old_workers = worker_ips(ec2)
         resized = step(exports, "resize", spark_ec2_workers=3)
         assert "Alive workers: 3" in flat(resized.stdout)
@@ -430,7 +492,9 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
             "cloudburst.aws.spark_master : Write the workers file (conf/workers) from the workers group",
             "cloudburst.aws.spark_ssh : Write the master's known_hosts from every worker's host key"], resized.stdout[-3000:]
 
-        step(exports, "resize", spark_ec2_workers=1)
+        # Run once: a second resize to 1 and a second start converge the nodes as the tunnel launch's second run
+        # below does (no instance to add, remove or start; every node role unchanged), which proves it for them.
+        step(exports, "resize", again=False, spark_ec2_workers=1)
         assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
         assert set(worker_ips(ec2)) < set(old_workers)  # the newest left first
         assert len(nodes(ec2, "worker")) == 1
@@ -438,7 +502,7 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         step(exports, "stop")
         assert {i["State"]["Name"] for i in nodes(ec2)} == {"stopped"}
 
-        restarted = step(exports, "start")
+        restarted = step(exports, "start", again=False)
         assert "Alive workers: 1" in flat(restarted.stdout)
         assert len(alive_workers(ec2)) == 1 and workers_file(ec2) == worker_ips(ec2) == known_hosts(ec2)
         assert 3.0 < float(run_job(ec2)) < 3.3
@@ -446,10 +510,8 @@ def test_make_demo_then_the_clusters_whole_life(demo_cleanup):
         spark_scripts_act_on_the_units(ec2)
         allow_moves_by_connecting(exports, ec2, outsider)
 
-        described = spark_ec2(exports, "describe")
-        assert described.rc == 0 and changed_total(described.stdout) == 0, described.output[-3000:]
-        assert f"Master URL: spark://{master['PrivateIpAddress']}:7077" in flat(described.stdout)
-        assert len(re.findall(r"Worker i-\w+: running 10\.120\.1\.\d+", flat(described.stdout))) == 1
+        tunnel_by_connecting(exports, ec2)  # its second launch run changes nothing: launch is idempotent
+        lease_ends_the_cluster(exports, ec2)
 
         step(exports, "destroy")
         # Every step of the cluster's life ran with the restricted key, and IAM's rules allowed each call.
