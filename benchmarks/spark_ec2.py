@@ -237,6 +237,9 @@ class Bench:
                 "spark_ec2_allowlist": [fake_spark_mirror.gateway(subnet) + "/32"],
                 "spark_ec2_key_path": os.path.join(self.workdir, f"key-{workers}"),
                 "spark_download_url": mirror.url + os.path.basename(archive),
+                # Its digest, as make demo gives it: the controller checks the release before the first AWS call,
+                # and the stand-in mirror answers only once the cluster's network (its gateway address) exists.
+                "spark_archive_checksum": "sha512:" + open(archive + ".sha512", encoding="ascii").read().split()[0],
                 "spark_auth_secret_file": os.path.join(self.workdir, f"secret-{workers}"),
                 "spark_worker_cores": 1, "spark_worker_memory": "1g",
             } | ({"cloudburst_strategy": self.args.strategy} if self.args.strategy else {}), stream)
