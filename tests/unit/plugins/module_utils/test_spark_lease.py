@@ -158,7 +158,7 @@ def test_no_readable_lease_never_powers_off(tmp_path, content, why):
     module, config = backstop(), tmp_path / "spark-lease.json"
     if content:
         config.write_text(content, encoding="utf-8")
-    assert module.read_lease_end(str(config)) is None, why
+    assert module.lease_end(module.read_config(str(config))) is None, why
     assert module.reason_to_end(None, 10 ** 10, 0) is None
 
 
@@ -236,4 +236,4 @@ def test_an_application_resets_the_idle_time():
 def test_no_idle_stop_without_a_time_and_a_master_url(tmp_path, content):
     module, config = backstop(), tmp_path / "spark-lease.json"
     config.write_text(content, encoding="utf-8")
-    assert module.read_idle(str(config)) == (0, None)
+    assert module.idle_setting(module.read_config(str(config))) == (0, None)
