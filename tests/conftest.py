@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -24,19 +25,26 @@ VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 # `make test` runs the suite on two pytest-xdist workers, one test file at a time each (--dist loadfile): most of
 # the long tests wait on containers, JVMs and condor rather than compute. Files start longest first, so the long
 # ones overlap instead of ending the run one after another; the rest keep their order. Names are file basenames.
-LONGEST_FIRST = [
-    "test_demo.py",              # make demo, then the Spark cluster's whole life on the local cloud
-    "test_scenarios.py",         # every molecule scenario
-    "test_annex_lifecycle.py",   # seed 000 and the annex's life on the local cloud
-    "test_sanity.py",            # ansible-test sanity
-    "test_annex_setup.py",
+# Keep the list in step with the slowest files every run prints: a long file left out starts late and ends the run alone.
+LONGEST_FIRST = [  # seconds each took in a fresh-clone run on a quiet 2-core machine (2026-12-07)
+    "test_demo.py",                # 820: make demo, then the Spark cluster's whole life on the local cloud
+    "test_spark_ec2.py",           # 564: the role's cloud side on moto, input checks
+    "test_annex_lifecycle.py",     # 490: seed 000 and the annex's life on the local cloud
+    "test_molecule_htcondor.py",   # 450
+    "test_molecule_spark.py",      # 422
+    "test_annex_setup.py",         # 396
+    "test_spark_ec2_lease.py",     # 252
+    "test_ec2_ssh.py",             # 228
+    "test_iam_user.py",            # 219
+    "test_support_matrix.py",      # 196
+    "test_ec2_instances.py",       # 187
+    "test_sanity.py",
     "test_local_cloud.py",
-    "test_ec2_ssh.py",
     "test_iam_access_key_faults.py",
     "test_ec2_lifecycle.py",
-    "test_ec2_instances.py",
     "test_bad_input_matrix.py",
     "test_lint.py",
+    "test_molecule_small.py",
     "test_docs_site.py",
 ]
 
@@ -66,6 +74,34 @@ def print_slowest_files(terminalreporter):
     for path, seconds in FILE_SECONDS.most_common(SLOWEST_SHOWN):
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
     terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}  all {len(FILE_SECONDS)} files")
+    busy = machine_cpu_busy()
+    if busy is not None:
+        # How much of the machine the run used: far below 100% means the tests mostly waited.
+        terminalreporter.write_line(f"machine CPU busy {busy[0]:.0%} of {busy[1]} cores over {busy[2]:.0f} s")
+
+
+def cpu_times():
+    """(busy, total) clock ticks of every core since boot, from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat") as stream:
+            fields = [int(field) for field in stream.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+CPU_AT_START = cpu_times()
+WALL_AT_START = time.monotonic()
+
+
+def machine_cpu_busy():
+    """(fraction busy, cores, seconds) of the whole machine since this process imported conftest."""
+    now = cpu_times()
+    if CPU_AT_START is None or now is None or now[1] == CPU_AT_START[1]:
+        return None
+    return ((now[0] - CPU_AT_START[0]) / (now[1] - CPU_AT_START[1]), os.cpu_count(),
+            time.monotonic() - WALL_AT_START)
 
 
 @dataclass
@@ -236,7 +272,6 @@ def pytest_configure(config):
 
     if hasattr(config, "workerinput") or os.environ.get(authfront.RECORD_DIR_VARIABLE):
         return
-    import time
 
     directory = os.path.join(REPO_ROOT, ".build", "authfront", f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     os.makedirs(directory, exist_ok=True)
