@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 
 import boto3
 import pytest
 from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_play, run_roles, tagged
 
-from conftest import run
+from conftest import VENV_BIN, run, run_playbook
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
 
@@ -73,6 +74,41 @@ def spark_ec2(cluster, action, **extra):
     varfile = cluster["home"] / "vars.json"
     varfile.write_text(json.dumps(settings))
     return run(["ansible-playbook", "playbooks/spark_ec2.yml", "-e", f"@{varfile}"], env=env, timeout=1500)
+
+
+def refusals_of(cluster, cases):
+    """Run the role once for each case's variables, all cases in one play as hosts of their own, each in a block whose
+    rescue keeps the message of the task that refused it: (the messages, None where a case ran through; the run)."""
+    moto = cluster["moto"]
+    # Each case a key path of its own, so that no two hosts ever write one file.
+    hosts = {f"case{n:02d}": dict(cluster["settings"], ansible_connection="local",
+                                  ansible_python_interpreter=os.path.join(VENV_BIN, "python"),
+                                  **dict({"spark_ec2_key_path": str(cluster["home"] / f"case{n:02d}_ed25519")}, **case))
+             for n, case in enumerate(cases)}
+    inventory = cluster["home"] / "cases.json"
+    inventory.write_text(json.dumps({"cases": {"hosts": hosts}}))
+    plays = [{
+        "name": "Each case runs the role",
+        "hosts": "cases",
+        "gather_facts": False,
+        "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": moto.url, "region": REGION}},
+        "tasks": [{"name": "The role with this case's settings",
+                   "block": [{"name": "Run the role", "ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2"}}],
+                   "rescue": [{"name": "Keep the refusal",
+                               "ansible.builtin.set_fact": {"case_refusal": "{{ ansible_failed_result }}"}}]}],
+    }]
+    completed, parsed = run_playbook(cluster["home"], plays, ec2_env(moto), ["-i", str(inventory), "-f", "8"],
+                                     name="cases.yml")
+    assert parsed is not None, completed.output[-4000:]
+    kept = {}
+    for task in parsed["plays"][0]["tasks"]:
+        for host, result in task["hosts"].items():
+            if "case_refusal" in result.get("ansible_facts", {}):
+                failed = result["ansible_facts"]["case_refusal"]
+                # A looped task fails as "One or more items failed"; the refusal is its failed item's message.
+                items = [item.get("msg", "") for item in failed.get("results", []) if item.get("failed")]
+                kept[host] = " ".join(items) or failed.get("msg", "")
+    return [kept.get(host) for host in hosts], completed
 
 
 def flat(output):
@@ -133,14 +169,17 @@ def test_bad_input_changes_nothing(cluster, moto_server, tmp_path):
         ({"spark_ec2_key_pair": "cloudburst-input-other", "spark_ec2_key_path": str(key)}, "launch",
          f"Key pair cloudburst-input-other does not hold the public half of {key}"),
     ]
-    for extra, action, message in cases:
-        moto_server.reset_recording()
-        result = spark_ec2(cluster, action, **extra)
-        assert result.rc != 0, result.output[-3000:]
-        assert message in flat(result.stdout), (extra, result.stdout[-3000:])
-        assert "nothing was changed" in flat(result.stdout).lower()
-        assert "Traceback" not in result.output
-        assert ec2_writes(moto_server.recorded_actions()) == [], (extra, moto_server.recorded_actions())
+    # One ansible-playbook run for every case: each is a host of its own (connection local) with the case's settings
+    # as its variables, running the role in a block whose rescue keeps the refusal; the hosts run side by side. (One
+    # playbook run per case cost about ten seconds each.)
+    moto_server.reset_recording()
+    refusals, completed = refusals_of(cluster, [dict(extra, spark_ec2_action=action) for extra, action, _m in cases])
+    assert "Traceback" not in completed.output, completed.output[-3000:]
+    for (extra, action, message), refusal in zip(cases, refusals):
+        assert refusal is not None, (extra, action, "was not refused", completed.output[-3000:])
+        assert message in flat(refusal), (extra, refusal)
+        assert "nothing was changed" in flat(refusal).lower(), (extra, refusal)
+    assert ec2_writes(moto_server.recorded_actions()) == [], moto_server.recorded_actions()
     # Choices of the role's argument spec are refused by Ansible itself, before the role's first task.
     for extra, message in (({"spark_ec2_ui_exposure": "open"}, "spark_ec2_ui_exposure must be one of: allowlist, tunnel"),
                            ({"spark_ec2_action": "grow"}, "spark_ec2_action must be one of")):
