@@ -111,27 +111,30 @@ def test_absent_removes_every_dependent_first(tmp_path, moto_server, iam):
         d["SerialNumber"] != serial for d in iam.list_virtual_mfa_devices()["VirtualMFADevices"])
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"source_ip_allowlist": ["203.0.113.0/33"]}, "not a valid IPv4 or IPv6 CIDR"),
-        ({"source_ip_allowlist": ["0.0.0.0/0"]}, "allows every address"),
-        ({"source_ip_allowlist": ["::/0"]}, "allows every address"),
-        ({"managed_policies": ["NoSuchPolicyAnywhere"]}, "unknown managed policy 'NoSuchPolicyAnywhere'"),
-        ({"inline_policies": {"broken": "{\"Statement\": ["}}, "policy 'broken' is not valid JSON"),
-        ({"inline_policies": {"huge": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": f"s3:GetObject{i:04d}", "Resource": "*"} for i in range(60)]}}},
-         "over IAM's limit of 2048 characters"),
-        ({"source_ip_allowlist": [f"10.{i}.0.0/16" for i in range(200)]}, "over IAM's limit of 2048 characters"),
-        ({"name": "no spaces allowed"}, "is not a valid IAM user name"),
-    ],
-)
-def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam, options, message):
+BAD_INPUT = [
+    ({"source_ip_allowlist": ["203.0.113.0/33"]}, "not a valid IPv4 or IPv6 CIDR"),
+    ({"source_ip_allowlist": ["0.0.0.0/0"]}, "allows every address"),
+    ({"source_ip_allowlist": ["::/0"]}, "allows every address"),
+    ({"managed_policies": ["NoSuchPolicyAnywhere"]}, "unknown managed policy 'NoSuchPolicyAnywhere'"),
+    ({"inline_policies": {"broken": "{\"Statement\": ["}}, "policy 'broken' is not valid JSON"),
+    ({"inline_policies": {"huge": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": f"s3:GetObject{i:04d}", "Resource": "*"} for i in range(60)]}}},
+     "over IAM's limit of 2048 characters"),
+    ({"source_ip_allowlist": [f"10.{i}.0.0/16" for i in range(200)]}, "over IAM's limit of 2048 characters"),
+    ({"name": "no spaces allowed"}, "is not a valid IAM user name"),
+]
+
+
+def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam):
+    """Every case a task of one run (ignore_errors, so each case is tried): each fails with its message, and none
+    writes."""
     moto_server.reset_recording()
-    (failed,) = run_aws_tasks(tmp_path, moto_server, [user_task(**dict({"name": "bad-input"}, **options))])
-    assert failed["failed"] is True
-    assert message in failed["msg"], failed["msg"]
-    assert "Traceback" not in failed.get("module_stderr", "")
+    results = run_aws_tasks(tmp_path, moto_server, [
+        dict(user_task(**dict({"name": "bad-input"}, **options)), ignore_errors=True) for options, _m in BAD_INPUT])
+    for (options, message), failed in zip(BAD_INPUT, results):
+        assert failed["failed"] is True, (options, failed)
+        assert message in failed["msg"], (options, failed["msg"])
+        assert "Traceback" not in failed.get("module_stderr", "")
     assert write_calls(moto_server.recorded_actions()) == []
     assert "bad-input" not in [u["UserName"] for u in iam.list_users()["Users"]]
 
