@@ -8,9 +8,10 @@ usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables; AWS_ENDPOINT_URL is n
 from __future__ import annotations
 
 import json
+import os
 import re
 
-from conftest import ansible_env, run, run_playbook
+from conftest import VENV_BIN, ansible_env, run, run_playbook
 
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List")
@@ -124,6 +125,40 @@ def recap_changed(output):
 
 def run_roles(tmp_path, moto, roles, extra_args=(), env=None, region=REGION):
     return run_play(tmp_path, moto, role_tasks(*roles), extra_args, env, region)
+
+
+def role_refusals(directory, moto, role, cases, region=REGION):
+    """Run the role once for each case (its variables), in one ansible-playbook run: every case is a host of its own
+    (connection local) in one play, running the role in a block whose rescue keeps what refused it; the hosts run
+    side by side. Returns (each case's refusal message, None where a case ran through; the Completed run). A run per
+    case costs a second ansible-playbook start and the role's loading each time."""
+    hosts = {f"case{n:02d}": dict(case, ansible_connection="local",
+                                  ansible_python_interpreter=os.path.join(VENV_BIN, "python"))
+             for n, case in enumerate(cases)}
+    inventory = directory / "cases.json"
+    inventory.write_text(json.dumps({"cases": {"hosts": hosts}}))
+    plays = [{
+        "name": "Each case runs the role",
+        "hosts": "cases",
+        "gather_facts": False,
+        "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": moto.url, "region": region}},
+        "tasks": [{"name": "The role with this case's variables",
+                   "block": [{"name": "Run the role", "ansible.builtin.include_role": {"name": f"cloudburst.aws.{role}"}}],
+                   "rescue": [{"name": "Keep the refusal",
+                               "ansible.builtin.set_fact": {"case_refusal": "{{ ansible_failed_result }}"}}]}],
+    }]
+    completed, parsed = run_playbook(directory, plays, ec2_env(moto), ["-i", str(inventory), "-f", "8"],
+                                     name="cases.yml")
+    assert parsed is not None, completed.output[-4000:]
+    kept = {}
+    for task in parsed["plays"][0]["tasks"]:
+        for host, result in task["hosts"].items():
+            if "case_refusal" in result.get("ansible_facts", {}):
+                failed = result["ansible_facts"]["case_refusal"]
+                # A looped task fails as "One or more items failed"; the refusal is its failed item's message.
+                items = [item.get("msg", "") for item in failed.get("results", []) if item.get("failed")]
+                kept[host] = " ".join(items) or failed.get("msg", "")
+    return [kept.get(host) for host in hosts], completed
 
 
 def tagged(ec2, key, value):

@@ -12,14 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
 
 import boto3
 import pytest
-from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, run_play, run_roles, tagged
+from ec2_plays import REGION, ec2_client, ec2_env, ec2_writes, role_refusals, run_play, run_roles, tagged
 
-from conftest import VENV_BIN, run, run_playbook
+from conftest import run
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import source_ip_decision
 
@@ -74,41 +73,6 @@ def spark_ec2(cluster, action, **extra):
     varfile = cluster["home"] / "vars.json"
     varfile.write_text(json.dumps(settings))
     return run(["ansible-playbook", "playbooks/spark_ec2.yml", "-e", f"@{varfile}"], env=env, timeout=1500)
-
-
-def refusals_of(cluster, cases):
-    """Run the role once for each case's variables, all cases in one play as hosts of their own, each in a block whose
-    rescue keeps the message of the task that refused it: (the messages, None where a case ran through; the run)."""
-    moto = cluster["moto"]
-    # Each case a key path of its own, so that no two hosts ever write one file.
-    hosts = {f"case{n:02d}": dict(cluster["settings"], ansible_connection="local",
-                                  ansible_python_interpreter=os.path.join(VENV_BIN, "python"),
-                                  **dict({"spark_ec2_key_path": str(cluster["home"] / f"case{n:02d}_ed25519")}, **case))
-             for n, case in enumerate(cases)}
-    inventory = cluster["home"] / "cases.json"
-    inventory.write_text(json.dumps({"cases": {"hosts": hosts}}))
-    plays = [{
-        "name": "Each case runs the role",
-        "hosts": "cases",
-        "gather_facts": False,
-        "module_defaults": {"group/cloudburst.aws.aws": {"endpoint_url": moto.url, "region": REGION}},
-        "tasks": [{"name": "The role with this case's settings",
-                   "block": [{"name": "Run the role", "ansible.builtin.include_role": {"name": "cloudburst.aws.spark_ec2"}}],
-                   "rescue": [{"name": "Keep the refusal",
-                               "ansible.builtin.set_fact": {"case_refusal": "{{ ansible_failed_result }}"}}]}],
-    }]
-    completed, parsed = run_playbook(cluster["home"], plays, ec2_env(moto), ["-i", str(inventory), "-f", "8"],
-                                     name="cases.yml")
-    assert parsed is not None, completed.output[-4000:]
-    kept = {}
-    for task in parsed["plays"][0]["tasks"]:
-        for host, result in task["hosts"].items():
-            if "case_refusal" in result.get("ansible_facts", {}):
-                failed = result["ansible_facts"]["case_refusal"]
-                # A looped task fails as "One or more items failed"; the refusal is its failed item's message.
-                items = [item.get("msg", "") for item in failed.get("results", []) if item.get("failed")]
-                kept[host] = " ".join(items) or failed.get("msg", "")
-    return [kept.get(host) for host in hosts], completed
 
 
 def flat(output):
@@ -173,7 +137,9 @@ def test_bad_input_changes_nothing(cluster, moto_server, tmp_path):
     # as its variables, running the role in a block whose rescue keeps the refusal; the hosts run side by side. (One
     # playbook run per case cost about ten seconds each.)
     moto_server.reset_recording()
-    refusals, completed = refusals_of(cluster, [dict(extra, spark_ec2_action=action) for extra, action, _m in cases])
+    refusals, completed = role_refusals(cluster["home"], cluster["moto"], "spark_ec2", [
+        {**cluster["settings"], "spark_ec2_key_path": str(cluster["home"] / f"case{n}_ed25519"), "spark_ec2_action": action,
+         **extra} for n, (extra, action, _m) in enumerate(cases)])
     assert "Traceback" not in completed.output, completed.output[-3000:]
     for (extra, action, message), refusal in zip(cases, refusals):
         assert refusal is not None, (extra, action, "was not refused", completed.output[-3000:])
