@@ -10,7 +10,7 @@ import itertools
 import subprocess
 
 import pytest
-from ec2_plays import REGION, ec2_writes, run_play, role_tasks, tagged
+from ec2_plays import REGION, ec2_writes, role_refusals, role_tasks, run_play, tagged
 
 _cidrs = itertools.count(100)
 
@@ -170,7 +170,7 @@ def test_ssh_wait_is_bounded_and_names_the_instance(tmp_path, moto_server, ec2, 
                for m in result.failure_messages()), result.failure_messages()
 
 
-@pytest.mark.parametrize("options, message", [
+BAD_INPUT = [
     ({"ec2_instances_ami": "ami-0000000000000dead"}, "AMI ami-0000000000000dead was not found in this region"),
     ({"ec2_instances_ami_name": "debian-99-*"}, "matches 'debian-99-*' in this region"),
     ({"ec2_instances_zone": "us-east-1a", "ec2_instances_subnet_id": ""}, "'us-east-1a' is not an available zone of region eu-west-1"),
@@ -180,18 +180,28 @@ def test_ssh_wait_is_bounded_and_names_the_instance(tmp_path, moto_server, ec2, 
     ({"ec2_instances_subnet_id": "subnet-000000000000dead"}, "Subnet subnet-000000000000dead does not exist"),
     ({"ec2_instances_key_name": "no-such-key"}, "Key pair no-such-key does not exist"),
     ({"other_vpc": True}, "but the security groups are in"),
-])
-def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2, world, options, message):
-    if options.pop("other_vpc", False):
-        vpc = ec2.create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
-        options["ec2_instances_subnet_id"] = ec2.create_subnet(VpcId=vpc, CidrBlock="10.250.1.0/24")["Subnet"]["SubnetId"]
+]
+
+
+def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2, world):
+    """Every case a host of one run (ec2_plays.role_refusals), with a cluster name of its own: each is refused with its
+    message, and none writes."""
+    vpc = ec2.create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
+    other_subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.250.1.0/24")["Subnet"]["SubnetId"]
+    cases = []
+    for n, (options, _message) in enumerate(BAD_INPUT):
+        options = dict(options)
+        if options.pop("other_vpc", False):
+            options["ec2_instances_subnet_id"] = other_subnet
+        cases.append(instances(f"inst-bad{n}", world, **dict({"ec2_instances_count": 1}, **options))[1])
     moto_server.reset_recording()
-    options = dict({"ec2_instances_count": 1}, **options)
-    result = run_play(tmp_path, moto_server, role_tasks(instances("inst-bad", world, **options)))
-    assert result.rc != 0
-    assert any(message in m for m in result.failure_messages()), result.failure_messages()
+    refusals, completed = role_refusals(tmp_path, moto_server, "ec2_instances", cases)
+    assert "Traceback" not in completed.output, completed.output[-3000:]
+    for (options, message), refusal in zip(BAD_INPUT, refusals):
+        assert refusal is not None and message in refusal, (options, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == []
-    assert live(ec2, "inst-bad") == []
+    for n in range(len(BAD_INPUT)):
+        assert live(ec2, f"inst-bad{n}") == []
 
 
 def test_spot_is_asked_for_on_run_instances_without_a_launch_template(tmp_path, moto_server, ec2, world):
