@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 from conftest import REPO_ROOT, run, run_aws_tasks, write_calls
-from ec2_plays import ec2_env, run_play, run_roles
+from ec2_plays import ec2_env, role_refusals, run_play, run_roles
 from rig.tlsfront import serve_aws_names
 
 REGION = "ca-central-1"  # no other test module uses it: the lifecycle test makes its own HTCondorAnnex-* stacks in eu-north-1 in the same moto
@@ -271,7 +271,7 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
         iam.delete_role_policy(RoleName=role, PolicyName="too-wide")
 
 
-@pytest.mark.parametrize("override, message", [
+BAD_INPUT = [
     ({"htcondor_annex_setup_ssh_allowlist": ["0.0.0.0/0"]}, "Refusing 0.0.0.0/0"),
     ({"htcondor_annex_setup_central_manager_cidrs": ["::/0"]}, "Refusing ::/0"),
     ({"htcondor_annex_setup_ssh_allowlist": ["0.0.0.0/1", "128.0.0.0/1"]}, "allowlist_cidrs"),
@@ -284,17 +284,26 @@ def test_check_names_a_lease_role_that_may_terminate_any_instance(deployed, moto
      "htcondor_annex_setup_collector_host \"10.140.0.5\\ninclude : /usr/bin/id |\" holds a line break"),
     ({"htcondor_annex_setup_password_file": "/tmp/$(ENV_HOME)/pool_password"},
      "htcondor_annex_setup_password_file \"/tmp/$(ENV_HOME)/pool_password\" holds '$'"),
-])
-def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_server, override, message):
-    condor = condor_home(tmp_path, moto_server)
-    moto_server.reset_recording()
-    result = run_setup(tmp_path, moto_server, condor, **override)
-    assert result.rc != 0
-    messages = " ".join(result.failure_messages()) or result.output[-3000:]
-    assert message in messages, messages
-    assert write_calls(moto_server.recorded_actions()) == []
-    assert not (condor / "user_config").exists()
+]
 
+
+def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_server):
+    """Every case a host of one run (ec2_plays.role_refusals) with a condor dir of its own: each is refused with its
+    message, none writes to AWS, and no condor dir gets a user_config."""
+    homes = [tmp_path / f"case{n}" for n in range(len(BAD_INPUT))]
+    cases = []
+    for home, (override, _message) in zip(homes, BAD_INPUT):
+        home.mkdir()
+        condor = condor_home(home, moto_server)
+        cases.append(setup_vars(condor, **dict({"htcondor_annex_setup_region": REGION}, **override)))
+    moto_server.reset_recording()
+    refusals, completed = role_refusals(tmp_path, moto_server, "htcondor_annex_setup", cases, region=REGION)
+    assert "Traceback" not in completed.output, completed.output[-3000:]
+    for (override, message), refusal in zip(BAD_INPUT, refusals):
+        assert refusal is not None and message in refusal, (override, refusal)
+    assert write_calls(moto_server.recorded_actions()) == []
+    for home in homes:
+        assert not (home / ".condor" / "user_config").exists()
 
 RENAME_REGION = "ap-south-1"  # its own region: the test puts the stacks back to the names they had before
 
