@@ -106,27 +106,31 @@ def test_write_failure_deletes_the_new_key_again_and_leaves_no_file(tmp_path, mo
     assert sorted(p.name for p in condor.iterdir()) == ["privateKeyFile"]
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"format": "yaml"}, "value of format must be one of"),
-        ({"create_dirs": False, "dest": "{tmp}/missing/creds"}, "does not exist and create_dirs is false"),
-        ({"mode": "0644"}, "would let other users on the host read the secret"),
-        ({"mode": "rw"}, "is not an octal file mode"),
-        ({"owner": "no-such-user-here"}, "owner 'no-such-user-here' is not a user"),
-        ({"rotate_after_days": 0}, "must be a positive number of days"),
-        ({"user_name": "no-such-iam-user"}, "IAM user 'no-such-iam-user' does not exist"),
-    ],
-)
-def test_bad_input_fails_clearly_and_creates_no_key(tmp_path, moto_server, iam, user, options, message):
-    options = dict({"user_name": user, "dest": str(tmp_path / "creds")}, **options)
-    options["dest"] = options["dest"].format(tmp=tmp_path)
+BAD_INPUT = [
+    ({"format": "yaml"}, "value of format must be one of"),
+    ({"create_dirs": False, "dest": "{tmp}/missing/creds"}, "does not exist and create_dirs is false"),
+    ({"mode": "0644"}, "would let other users on the host read the secret"),
+    ({"mode": "rw"}, "is not an octal file mode"),
+    ({"owner": "no-such-user-here"}, "owner 'no-such-user-here' is not a user"),
+    ({"rotate_after_days": 0}, "must be a positive number of days"),
+    ({"user_name": "no-such-iam-user"}, "IAM user 'no-such-iam-user' does not exist"),
+]
+
+
+def test_bad_input_fails_clearly_and_creates_no_key(tmp_path, moto_server, iam, user):
+    """Every case a task of one run (ignore_errors, so each is tried): each fails with its message, none writes."""
+    tasks = []
+    for options, _message in BAD_INPUT:
+        options = dict({"user_name": user, "dest": str(tmp_path / "creds")}, **options)
+        options["dest"] = options["dest"].format(tmp=tmp_path)
+        tasks.append(dict(key_task(**options), ignore_errors=True))
     moto_server.reset_recording()
-    (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(**options)])
-    assert failed["failed"] is True and message in failed["msg"], failed["msg"]
+    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    for (options, message), failed in zip(BAD_INPUT, results):
+        assert failed["failed"] is True and message in failed["msg"], (options, failed["msg"])
     assert write_calls(moto_server.recorded_actions()) == []
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
-
+    assert not (tmp_path / "creds").exists() and not (tmp_path / "missing").exists()
 
 def test_two_active_keys_not_in_dest_are_never_deleted(tmp_path, moto_server, iam, user):
     kept = sorted(iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for attempt in range(2))
