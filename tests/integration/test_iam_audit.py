@@ -196,21 +196,25 @@ def test_audit_playbook_runs_as_an_auditor_reports_and_fails_only_when_asked(tmp
         "AuditRootAndPasswordPolicy", "AuditCredentialReport", "AuditUsersGroupsAndPolicies"}
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"max_key_age_days": 0}, "max_key_age_days must be a positive number of days (got 0)"),
-        ({"unused_key_days": 0}, "unused_key_days must be a positive number of days (got 0)"),
-        ({"controller_ip": "not-an-ip"}, "controller_ip 'not-an-ip' is not an IP address"),
-        ({"paths": ["{tmp}/missing"]}, "path {tmp}/missing does not exist"),
-        ({"report_html": "{tmp}/missing/audit.html"}, "the directory of report_html {tmp}/missing/audit.html"),
-        ({"fail_on": "severe"}, "value of fail_on must be one of"),
-    ],
-)
-def test_bad_input_fails_clearly_before_any_call(tmp_path, moto_server, options, message):
-    options = {k: [p.format(tmp=tmp_path) for p in v] if isinstance(v, list) else
-               v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items()}
+BAD_INPUT = [
+    ({"max_key_age_days": 0}, "max_key_age_days must be a positive number of days (got 0)"),
+    ({"unused_key_days": 0}, "unused_key_days must be a positive number of days (got 0)"),
+    ({"controller_ip": "not-an-ip"}, "controller_ip 'not-an-ip' is not an IP address"),
+    ({"paths": ["{tmp}/missing"]}, "path {tmp}/missing does not exist"),
+    ({"report_html": "{tmp}/missing/audit.html"}, "the directory of report_html {tmp}/missing/audit.html"),
+    ({"fail_on": "severe"}, "value of fail_on must be one of"),
+]
+
+
+def test_bad_input_fails_clearly_before_any_call(tmp_path, moto_server):
+    """Every case a task of one run (ignore_errors, so each is tried): each fails with its message before any call."""
+    tasks = []
+    for options, _message in BAD_INPUT:
+        options = {k: [p.format(tmp=tmp_path) for p in v] if isinstance(v, list) else
+                   v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items()}
+        tasks.append(dict(audit_task(**options), ignore_errors=True))
     moto_server.reset_recording()
-    (failed,) = run_aws_tasks(tmp_path, moto_server, [audit_task(**options)])
-    assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], failed["msg"]
+    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    for (options, message), failed in zip(BAD_INPUT, results):
+        assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
     assert moto_server.recorded_actions() == []

@@ -9,7 +9,6 @@ file and sent, not that AWS would accept them; the unit tests check the codes ag
 from __future__ import annotations
 
 import pyotp
-import pytest
 from conftest import ansible_env, aws_play, run, run_aws_tasks, write_calls
 # The same boto3 IAM client, per-test user and file mode helper as the access key tests.
 from test_iam_access_key import iam, mode_of, user  # noqa: F401 # pylint: disable=unused-import
@@ -103,30 +102,33 @@ def test_resync_in_check_mode(tmp_path, moto_server, iam, user):
     assert write_calls(moto_server.recorded_actions()) == []
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"user_name": "no-such-iam-user"}, "IAM user 'no-such-iam-user' does not exist"),
-        ({"seed_file": "{tmp}/missing/seed"}, "the directory of seed_file {tmp}/missing/seed does not exist"),
-        ({"resync": True, "authentication_codes": ["12345", "123456"]}, "must be exactly 6 digits (got 5"),
-        ({"seed_file": "{tmp}/loose-seed"}, "has mode 0644: other users may have read the MFA secret"),
-        ({"qr_code_file": "{tmp}/qr.png"}, "must end in .svg"),
-        ({"seed_file": None}, "seed_file is required to create an MFA device"),
-    ],
-)
-def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam, user, options, message):
+BAD_INPUT = [
+    ({"user_name": "no-such-iam-user"}, "IAM user 'no-such-iam-user' does not exist"),
+    ({"seed_file": "{tmp}/missing/seed"}, "the directory of seed_file {tmp}/missing/seed does not exist"),
+    ({"resync": True, "authentication_codes": ["12345", "123456"]}, "must be exactly 6 digits (got 5"),
+    ({"seed_file": "{tmp}/loose-seed"}, "has mode 0644: other users may have read the MFA secret"),
+    ({"qr_code_file": "{tmp}/qr.png"}, "must end in .svg"),
+    ({"seed_file": None}, "seed_file is required to create an MFA device"),
+]
+
+
+def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam, user):
+    """Every case a task of one run (ignore_errors, so each is tried): each fails with its message, none writes."""
     loose = tmp_path / "loose-seed"
     loose.write_text(pyotp.random_base32() + "\n")
     loose.chmod(0o644)
-    options = dict({"user_name": user, "seed_file": str(tmp_path / "seed")}, **options)
-    options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
+    tasks = []
+    for options, _message in BAD_INPUT:
+        options = dict({"user_name": user, "seed_file": str(tmp_path / "seed")}, **options)
+        options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
+        tasks.append(dict(mfa_task(**options), ignore_errors=True))
     moto_server.reset_recording()
-    (failed,) = run_aws_tasks(tmp_path, moto_server, [mfa_task(**options)])
-    assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], failed["msg"]
-    assert "Traceback" not in failed.get("module_stderr", "")
+    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    for (options, message), failed in zip(BAD_INPUT, results):
+        assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
+        assert "Traceback" not in failed.get("module_stderr", "")
     assert write_calls(moto_server.recorded_actions()) == []
     assert enabled_serials(iam, user) == [] and not (tmp_path / "seed").exists()
-
 
 def test_seed_never_appears_in_verbose_output(tmp_path, moto_server, user):
     seed_file = tmp_path / "seed"

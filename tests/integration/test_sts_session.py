@@ -14,7 +14,6 @@ import stat
 
 import boto3
 import pyotp
-import pytest
 from conftest import run_aws_tasks
 
 import rig
@@ -110,27 +109,32 @@ def test_serial_number_defaults_to_the_callers_only_device(tmp_path, moto_server
         iam.delete_virtual_mfa_device(SerialNumber=SERIAL)
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"mfa_code": "12345"}, "an MFA code must be exactly 6 digits (got 5"),
-        ({"mfa_code": None, "seed_file": "{tmp}/loose-seed"}, "has mode 0644: other users may have read"),
-        ({"duration_seconds": 100}, "duration_seconds must be between 900 and 129600"),
-        ({"session_profile": "annex"}, "holds a long-term access key"),
-        ({"mfa_code": None}, "give mfa_code or seed_file"),
-    ],
-)
-def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, options, message):
+BAD_INPUT = [
+    ({"mfa_code": "12345"}, "an MFA code must be exactly 6 digits (got 5"),
+    ({"mfa_code": None, "seed_file": "{tmp}/loose-seed"}, "has mode 0644: other users may have read"),
+    ({"duration_seconds": 100}, "duration_seconds must be between 900 and 129600"),
+    ({"session_profile": "annex"}, "holds a long-term access key"),
+    ({"mfa_code": None}, "give mfa_code or seed_file"),
+]
+
+
+def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server):
+    """Every case a task of one run (ignore_errors, so each is tried): each fails with its message, none asks STS for a
+    session, and the credentials file keeps its other profiles as they were."""
     credentials = tmp_path / "credentials"
     credentials.write_text(OTHERS_BEFORE)
     loose = tmp_path / "loose-seed"
     loose.write_text(pyotp.random_base32() + "\n")
     loose.chmod(0o644)
-    options = dict({"session_profile": "mfa", "credentials_file": str(credentials), "mfa_code": CODE,
-                    "serial_number": SERIAL}, **options)
-    options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
+    tasks = []
+    for options, _message in BAD_INPUT:
+        options = dict({"session_profile": "mfa", "credentials_file": str(credentials), "mfa_code": CODE,
+                        "serial_number": SERIAL}, **options)
+        options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
+        tasks.append(dict(session_task(**options), ignore_errors=True))
     moto_server.reset_recording()
-    (failed,) = run_aws_tasks(tmp_path, moto_server, [session_task(**options)])
-    assert failed["failed"] is True and message in failed["msg"], failed["msg"]
+    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    for (options, message), failed in zip(BAD_INPUT, results):
+        assert failed["failed"] is True and message in failed["msg"], (options, failed["msg"])
     assert "sts:GetSessionToken" not in moto_server.recorded_actions()
     assert credentials.read_text() == OTHERS_BEFORE
