@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from ec2_plays import REGION, ec2_writes, run_roles, tagged
+from ec2_plays import REGION, ec2_writes, role_refusals, run_roles, tagged
 
 
 @pytest.fixture
@@ -80,19 +80,23 @@ def test_existing_vpc_and_subnet_are_used_and_survive_delete(tmp_path, moto_serv
     assert [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]] == [subnet]
 
 
-@pytest.mark.parametrize("options, message", [
+BAD_INPUT = [
     ({"ec2_network_zone": "us-east-1a"}, "is not an available zone of region eu-west-1"),
     ({"ec2_network_vpc_cidr": "10.42.0.0/33"}, "must be IPv4 CIDRs"),
     ({"ec2_network_subnet_cidr": "10.42.300.0/24"}, "must be IPv4 CIDRs"),
     ({"ec2_network_subnet_id": "subnet-00000000"}, "0 subnets match subnet-00000000"),
-])
-def test_bad_input_fails_clearly_and_creates_nothing(tmp_path, moto_server, ec2, options, message):
-    moto_server.reset_recording()
-    result = run_roles(tmp_path, moto_server, [network("net-bad", **options)])
-    assert result.rc != 0
-    assert any(message in m for m in result.failure_messages()), result.failure_messages()
-    assert ec2_writes(moto_server.recorded_actions()) == []
+]
 
+
+def test_bad_input_fails_clearly_and_creates_nothing(tmp_path, moto_server, ec2):
+    """Every case a host of one run (ec2_plays.role_refusals): each is refused with its message, none writes."""
+    moto_server.reset_recording()
+    refusals, completed = role_refusals(tmp_path, moto_server, "ec2_network", [
+        network(f"net-bad{n}", **options)[1] for n, (options, _m) in enumerate(BAD_INPUT)])
+    assert "Traceback" not in completed.output, completed.output[-3000:]
+    for (options, message), refusal in zip(BAD_INPUT, refusals):
+        assert refusal is not None and message in refusal, (options, refusal)
+    assert ec2_writes(moto_server.recorded_actions()) == []
 
 def test_subnet_from_another_vpc_is_refused(tmp_path, moto_server, ec2):
     one = ec2.create_vpc(CidrBlock="10.81.0.0/16")["Vpc"]["VpcId"]
