@@ -50,8 +50,10 @@ LONGEST_FIRST = [  # seconds each took in a fresh-clone run on a quiet 2-core ma
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under xdist, start the longest files first (see LONGEST_FIRST); a serial run keeps the usual order."""
-    if getattr(config.option, "dist", "no") == "no":
+    """Under xdist, start the longest files first (see LONGEST_FIRST); a serial run keeps the usual order. The workers
+    collect, and the controller schedules files in the order they report; xdist sets a worker's own option dist to
+    "no", so a worker is told by its workerinput (checking the option made the ordering a no-op in every run)."""
+    if not hasattr(config, "workerinput"):
         return
     rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(os.path.basename(str(item.path)), len(rank)))  # stable for the rest
