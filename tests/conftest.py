@@ -22,8 +22,8 @@ COLLECTIONS_PATH = os.path.join(REPO_ROOT, ".build", "collections")
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 
 
-# `make test` runs the suite on two pytest-xdist workers, one test file at a time each (--dist loadfile): most of
-# the long tests wait on containers, JVMs and condor rather than compute. Files start longest first, so the long
+# `make test` runs the suite on two pytest-xdist workers, one test file at a time each (--dist loadfile); the run
+# keeps both cores busy (three workers measured 96% busy and took longer). Files start longest first, so the long
 # ones overlap instead of ending the run one after another; the rest keep their order. Names are file basenames.
 # Keep the list in step with the slowest files every run prints: a long file left out starts late and ends the run alone.
 LONGEST_FIRST = [  # seconds each took in a fresh-clone run on a quiet 2-core machine (2026-12-07)
@@ -33,6 +33,7 @@ LONGEST_FIRST = [  # seconds each took in a fresh-clone run on a quiet 2-core ma
     "test_molecule_htcondor.py",   # 450
     "test_molecule_spark.py",      # 422
     "test_annex_setup.py",         # 396
+    "test_annex_input.py",         # 444 on three busy workers (2026-12-08)
     "test_spark_ec2_lease.py",     # 252
     "test_ec2_ssh.py",             # 228
     "test_iam_user.py",            # 219
