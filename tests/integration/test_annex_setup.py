@@ -305,6 +305,7 @@ def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_serve
     for home in homes:
         assert not (home / ".condor" / "user_config").exists()
 
+
 RENAME_REGION = "ap-south-1"  # its own region: the test puts the stacks back to the names they had before
 
 

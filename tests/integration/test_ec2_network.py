@@ -98,6 +98,7 @@ def test_bad_input_fails_clearly_and_creates_nothing(tmp_path, moto_server, ec2)
         assert refusal is not None and message in refusal, (options, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == []
 
+
 def test_subnet_from_another_vpc_is_refused(tmp_path, moto_server, ec2):
     one = ec2.create_vpc(CidrBlock="10.81.0.0/16")["Vpc"]["VpcId"]
     other = ec2.create_vpc(CidrBlock="10.82.0.0/16")["Vpc"]["VpcId"]

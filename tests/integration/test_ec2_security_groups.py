@@ -153,6 +153,7 @@ def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_ser
     for n in range(len(BAD_INPUT)):
         assert tagged(ec2, "cloudburst:cluster", f"sg-bad{n}") == []
 
+
 def test_a_same_named_group_it_did_not_create_is_never_adopted(tmp_path, moto_server, ec2):
     """A group named like the cluster's but without its ownership tags stays someone else's: the role fails
     clearly instead of tagging it as its own (which would let destroy delete it)."""

@@ -132,6 +132,7 @@ def test_bad_input_fails_clearly_and_creates_no_key(tmp_path, moto_server, iam, 
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
     assert not (tmp_path / "creds").exists() and not (tmp_path / "missing").exists()
 
+
 def test_two_active_keys_not_in_dest_are_never_deleted(tmp_path, moto_server, iam, user):
     kept = sorted(iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for attempt in range(2))
     (failed,) = run_aws_tasks(tmp_path, moto_server, [key_task(user_name=user, dest=str(tmp_path / "c"))])

@@ -130,6 +130,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam,
     assert write_calls(moto_server.recorded_actions()) == []
     assert enabled_serials(iam, user) == [] and not (tmp_path / "seed").exists()
 
+
 def test_seed_never_appears_in_verbose_output(tmp_path, moto_server, user):
     seed_file = tmp_path / "seed"
     tasks = [mfa_task(user_name=user, seed_file=str(seed_file), qr_code_file=str(tmp_path / "qr.svg"))]
