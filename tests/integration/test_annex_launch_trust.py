@@ -20,7 +20,7 @@ import time
 import pytest
 from ec2_plays import ec2_client, run_play
 
-REGION = "sa-east-1"  # no other test uses it: the stand-in setup is this module's own
+REGION = "eu-west-2"  # no other test uses it: the stand-in setup is this module's own (test_annex_input.py stands in a setup in sa-east-1)
 NAME = "trust-a"
 CLUSTER = f"annex-{NAME}"
 
