@@ -11,15 +11,9 @@ import pathlib
 
 from conftest import REPO_ROOT, ansible_env, run
 
-# Which test file runs each scenario; test_molecule_small.py checks that every scenario is in exactly one.
-SCENARIO_FILES = {
-    "htcondor": "test_molecule_htcondor.py",
-    "spark": "test_molecule_spark.py",
-    "smoke": "test_molecule_small.py",
-    "spark_download": "test_molecule_small.py",
-}
-
 SCENARIOS = sorted(p.parent.name for p in pathlib.Path(REPO_ROOT, "extensions", "molecule").glob("*/molecule.yml"))
+# The scenarios with a test file of their own (test_molecule_<scenario>.py); test_molecule_small.py runs every other.
+OWN_FILE = ("htcondor", "spark")
 
 
 def spark_archive_env():

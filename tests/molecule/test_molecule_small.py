@@ -1,23 +1,23 @@
 # -*- coding: utf-8 -*-
-"""Gate: molecule's short scenarios, and that every scenario under extensions/molecule/ runs in one test file."""
+"""Gate: molecule's short scenarios (every scenario without a test file of its own), and that each scenario with one
+has it."""
 
 from __future__ import annotations
 
 import pathlib
 
 import pytest
-from molecule_gate import SCENARIO_FILES, SCENARIOS, run_scenario
+from molecule_gate import OWN_FILE, SCENARIOS, run_scenario
 
 
-def test_every_scenario_runs_in_one_test_file():
-    assert sorted(SCENARIO_FILES) == SCENARIOS
-    here = pathlib.Path(__file__).parent
-    for scenario, test_file in SCENARIO_FILES.items():
-        source = (here / test_file).read_text()  # this file runs its scenarios from SCENARIO_FILES itself
-        assert test_file == pathlib.Path(__file__).name or f'run_scenario("{scenario}")' in source, (scenario, test_file)
+def test_each_scenario_with_a_file_of_its_own_runs_there():
+    for scenario in OWN_FILE:
+        assert scenario in SCENARIOS, scenario
+        own = pathlib.Path(__file__).with_name(f"test_molecule_{scenario}.py")
+        assert f'run_scenario("{scenario}")' in own.read_text(), own
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize("scenario", [s for s, f in SCENARIO_FILES.items() if f == "test_molecule_small.py"])
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s not in OWN_FILE])
 def test_molecule_scenario(scenario):
     run_scenario(scenario)
