@@ -188,6 +188,16 @@ def run_aws_tasks(tmp_path, moto, tasks, extra_args=(), env=None):
     return results
 
 
+def run_aws_refusals(tmp_path, moto, tasks):
+    """Run tasks that must each be refused in one run against moto (ignore_errors, so each is tried): fails the test
+    unless every task failed without a traceback; returns their results (a TaskResults)."""
+    results = run_aws_tasks(tmp_path, moto, [dict(task, ignore_errors=True) for task in tasks])
+    for task, result in zip(tasks, results):
+        assert result.get("failed") is True, (task, result)
+        assert "Traceback" not in result.get("module_stderr", "") + result.get("exception", ""), (task, result)
+    return results
+
+
 WRITE_PREFIXES = ("Create", "Put", "Attach", "Detach", "Delete", "Update", "Tag", "Untag", "Add", "Remove",
                   "Deactivate", "Enable", "Upload", "Set")
 

@@ -130,8 +130,9 @@ def run_roles(tmp_path, moto, roles, extra_args=(), env=None, region=REGION):
 def role_refusals(directory, moto, role, cases, region=REGION):
     """Run the role once for each case (its variables), in one ansible-playbook run: every case is a host of its own
     (connection local) in one play, running the role in a block whose rescue keeps what refused it; the hosts run
-    side by side. Returns (each case's refusal message, None where a case ran through; the Completed run). A run per
-    case costs a second ansible-playbook start and the role's loading each time."""
+    side by side. Fails the test unless every case was refused, without a traceback; returns each case's refusal
+    message, its whitespace runs as one space. A run per case costs an ansible-playbook start and the role's loading
+    each time."""
     hosts = {f"case{n:02d}": dict(case, ansible_connection="local",
                                   ansible_python_interpreter=os.path.join(VENV_BIN, "python"))
              for n, case in enumerate(cases)}
@@ -158,7 +159,10 @@ def role_refusals(directory, moto, role, cases, region=REGION):
                 # A looped task fails as "One or more items failed"; the refusal is its failed item's message.
                 items = [item.get("msg", "") for item in failed.get("results", []) if item.get("failed")]
                 kept[host] = " ".join(items) or failed.get("msg", "")
-    return [kept.get(host) for host in hosts], completed
+    assert "Traceback" not in completed.output, completed.output[-3000:]
+    ran_through = [(host, hosts[host]) for host in hosts if host not in kept]
+    assert not ran_through, ("not refused", ran_through, completed.output[-3000:])
+    return [" ".join(kept[host].split()) for host in hosts]
 
 
 def tagged(ec2, key, value):

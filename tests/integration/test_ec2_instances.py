@@ -195,10 +195,9 @@ def test_bad_input_fails_clearly_with_nothing_created(tmp_path, moto_server, ec2
             options["ec2_instances_subnet_id"] = other_subnet
         cases.append(instances(f"inst-bad{n}", world, **dict({"ec2_instances_count": 1}, **options))[1])
     moto_server.reset_recording()
-    refusals, completed = role_refusals(tmp_path, moto_server, "ec2_instances", cases)
-    assert "Traceback" not in completed.output, completed.output[-3000:]
+    refusals = role_refusals(tmp_path, moto_server, "ec2_instances", cases)
     for (options, message), refusal in zip(BAD_INPUT, refusals):
-        assert refusal is not None and message in refusal, (options, refusal)
+        assert message in refusal, (options, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == []
     for n in range(len(BAD_INPUT)):
         assert live(ec2, f"inst-bad{n}") == []

@@ -91,11 +91,10 @@ BAD_INPUT = [
 def test_bad_input_fails_clearly_and_creates_nothing(tmp_path, moto_server, ec2):
     """Every case a host of one run (ec2_plays.role_refusals): each is refused with its message, none writes."""
     moto_server.reset_recording()
-    refusals, completed = role_refusals(tmp_path, moto_server, "ec2_network", [
+    refusals = role_refusals(tmp_path, moto_server, "ec2_network", [
         network(f"net-bad{n}", **options)[1] for n, (options, _m) in enumerate(BAD_INPUT)])
-    assert "Traceback" not in completed.output, completed.output[-3000:]
     for (options, message), refusal in zip(BAD_INPUT, refusals):
-        assert refusal is not None and message in refusal, (options, refusal)
+        assert message in refusal, (options, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == []
 
 

@@ -144,11 +144,10 @@ def test_the_world_and_bad_cidrs_are_refused_before_any_write(tmp_path, moto_ser
     message before any call at all."""
     vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
     moto_server.reset_recording()
-    refusals, completed = role_refusals(tmp_path, moto_server, "ec2_security_groups", [
+    refusals = role_refusals(tmp_path, moto_server, "ec2_security_groups", [
         groups(f"sg-bad{n}", ec2_security_groups_vpc_id=vpc, **options)[1] for n, (options, _m) in enumerate(BAD_INPUT)])
-    assert "Traceback" not in completed.output, completed.output[-3000:]
     for (options, message), refusal in zip(BAD_INPUT, refusals):
-        assert refusal is not None and message in refusal, (options, refusal)
+        assert message in refusal, (options, refusal)
     assert moto_server.recorded_actions() == []
     for n in range(len(BAD_INPUT)):
         assert tagged(ec2, "cloudburst:cluster", f"sg-bad{n}") == []

@@ -12,7 +12,7 @@ import stat
 
 import boto3
 import pytest
-from conftest import ansible_env, run_aws_tasks, write_calls
+from conftest import ansible_env, run_aws_refusals, run_aws_tasks, write_calls
 
 import rig
 
@@ -123,11 +123,11 @@ def test_bad_input_fails_clearly_and_creates_no_key(tmp_path, moto_server, iam, 
     for options, _message in BAD_INPUT:
         options = dict({"user_name": user, "dest": str(tmp_path / "creds")}, **options)
         options["dest"] = options["dest"].format(tmp=tmp_path)
-        tasks.append(dict(key_task(**options), ignore_errors=True))
+        tasks.append(key_task(**options))
     moto_server.reset_recording()
-    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    results = run_aws_refusals(tmp_path, moto_server, tasks)
     for (options, message), failed in zip(BAD_INPUT, results):
-        assert failed["failed"] is True and message in failed["msg"], (options, failed["msg"])
+        assert message in failed["msg"], (options, failed["msg"])
     assert write_calls(moto_server.recorded_actions()) == []
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
     assert not (tmp_path / "creds").exists() and not (tmp_path / "missing").exists()
@@ -183,9 +183,9 @@ def test_state_absent_is_ok_once_the_user_is_gone(tmp_path, moto_server, iam, us
 
 
 def test_rotate_after_days_and_extra_destinations_require_dest(tmp_path, moto_server, user):
-    results = run_aws_tasks(tmp_path, moto_server, [
-        dict(key_task(user_name=user, rotate_after_days=30), ignore_errors=True),
-        dict(key_task(user_name=user, extra_destinations=[{"dest": str(tmp_path / "x")}]), ignore_errors=True)])
+    results = run_aws_refusals(tmp_path, moto_server, [
+        key_task(user_name=user, rotate_after_days=30),
+        key_task(user_name=user, extra_destinations=[{"dest": str(tmp_path / "x")}])])
     assert "missing parameter(s) required by 'rotate_after_days': dest" in results[0]["msg"]
     assert "missing parameter(s) required by 'extra_destinations': dest" in results[1]["msg"]
 

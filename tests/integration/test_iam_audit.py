@@ -13,7 +13,7 @@ import random
 import string
 
 import pytest
-from conftest import ansible_env, aws_play, run, run_aws_tasks
+from conftest import ansible_env, aws_play, run, run_aws_refusals, run_aws_tasks
 from test_iam_access_key import clocked_moto  # noqa: F401 # pylint: disable=unused-import
 
 from ansible_collections.cloudburst.aws.plugins.module_utils.source_ip_policy import build_source_ip_policy
@@ -212,9 +212,9 @@ def test_bad_input_fails_clearly_before_any_call(tmp_path, moto_server):
     for options, _message in BAD_INPUT:
         options = {k: [p.format(tmp=tmp_path) for p in v] if isinstance(v, list) else
                    v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items()}
-        tasks.append(dict(audit_task(**options), ignore_errors=True))
+        tasks.append(audit_task(**options))
     moto_server.reset_recording()
-    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    results = run_aws_refusals(tmp_path, moto_server, tasks)
     for (options, message), failed in zip(BAD_INPUT, results):
-        assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
+        assert message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
     assert moto_server.recorded_actions() == []

@@ -9,7 +9,7 @@ file and sent, not that AWS would accept them; the unit tests check the codes ag
 from __future__ import annotations
 
 import pyotp
-from conftest import ansible_env, aws_play, run, run_aws_tasks, write_calls
+from conftest import ansible_env, aws_play, run, run_aws_refusals, run_aws_tasks, write_calls
 # The same boto3 IAM client, per-test user and file mode helper as the access key tests.
 from test_iam_access_key import iam, mode_of, user  # noqa: F401 # pylint: disable=unused-import
 
@@ -121,12 +121,11 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server, iam,
     for options, _message in BAD_INPUT:
         options = dict({"user_name": user, "seed_file": str(tmp_path / "seed")}, **options)
         options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
-        tasks.append(dict(mfa_task(**options), ignore_errors=True))
+        tasks.append(mfa_task(**options))
     moto_server.reset_recording()
-    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    results = run_aws_refusals(tmp_path, moto_server, tasks)
     for (options, message), failed in zip(BAD_INPUT, results):
-        assert failed["failed"] is True and message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
-        assert "Traceback" not in failed.get("module_stderr", "")
+        assert message.format(tmp=tmp_path) in failed["msg"], (options, failed["msg"])
     assert write_calls(moto_server.recorded_actions()) == []
     assert enabled_serials(iam, user) == [] and not (tmp_path / "seed").exists()
 

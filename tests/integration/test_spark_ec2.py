@@ -137,14 +137,12 @@ def test_bad_input_changes_nothing(cluster, moto_server, tmp_path):
     # as its variables, running the role in a block whose rescue keeps the refusal; the hosts run side by side. (One
     # playbook run per case cost about ten seconds each.)
     moto_server.reset_recording()
-    refusals, completed = role_refusals(cluster["home"], cluster["moto"], "spark_ec2", [
+    refusals = role_refusals(cluster["home"], cluster["moto"], "spark_ec2", [
         {**cluster["settings"], "spark_ec2_key_path": str(cluster["home"] / f"case{n}_ed25519"), "spark_ec2_action": action,
          **extra} for n, (extra, action, _m) in enumerate(cases)])
-    assert "Traceback" not in completed.output, completed.output[-3000:]
     for (extra, action, message), refusal in zip(cases, refusals):
-        assert refusal is not None, (extra, action, "was not refused", completed.output[-3000:])
-        assert message in flat(refusal), (extra, refusal)
-        assert "nothing was changed" in flat(refusal).lower(), (extra, refusal)
+        assert message in refusal, (extra, refusal)
+        assert "nothing was changed" in refusal.lower(), (extra, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == [], moto_server.recorded_actions()
     # Choices of the role's argument spec are refused by Ansible itself, before the role's first task.
     for extra, message in (({"spark_ec2_ui_exposure": "open"}, "spark_ec2_ui_exposure must be one of: allowlist, tunnel"),

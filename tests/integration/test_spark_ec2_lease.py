@@ -177,21 +177,23 @@ def test_bad_lease_input_changes_nothing(cluster, moto_server, tmp_path):  # noq
         ({"spark_ec2_user_data": "#cloud-config\nruncmd: []\n"}, "launch", "must then be a script"),
         ({"spark_ec2_cluster": "sparknolease"}, "extend", "Cluster sparknolease does not exist"),
     ]
-    # A choice or a type of the argument spec is refused by Ansible before the role's first task.
-    cases += [({"spark_ec2_lease_action": "halt"}, "launch", "spark_ec2_lease_action must be one of"),
-              ({"spark_ec2_lease_hours": "soon"}, "launch", "argument 'spark_ec2_lease_hours' is of type str")]
     # Every case in one ansible-playbook run, each a host of its own (ec2_plays.role_refusals).
     moto_server.reset_recording()
-    refusals, completed = role_refusals(tmp_path, moto_server, "spark_ec2", [
+    refusals = role_refusals(tmp_path, moto_server, "spark_ec2", [
         {**settings_of(cluster), "spark_ec2_key_path": str(cluster["home"] / f"case{n}_ed25519"), "spark_ec2_action": action,
          **extra} for n, (extra, action, _m) in enumerate(cases)])
-    assert "Traceback" not in completed.output, completed.output[-3000:]
     for (extra, action, message), refusal in zip(cases, refusals):
-        assert refusal is not None, (extra, action, "was not refused", completed.output[-3000:])
-        text = " ".join(refusal.split())
-        assert message in text, (extra, text)
-        assert "nothing was changed" in text.lower() or "must be one of" in text or "is of type" in text, (extra, text)
+        assert message in refusal and "nothing was changed" in refusal.lower(), (extra, refusal)
     assert ec2_writes(moto_server.recorded_actions()) == [], moto_server.recorded_actions()
+    # A choice or a type of the argument spec is refused by Ansible before the role's first task: no call at all.
+    spec_cases = [({"spark_ec2_lease_action": "halt"}, "spark_ec2_lease_action must be one of"),
+                  ({"spark_ec2_lease_hours": "soon"}, "argument 'spark_ec2_lease_hours' is of type str")]
+    moto_server.reset_recording()
+    refusals = role_refusals(tmp_path, moto_server, "spark_ec2", [dict(settings_of(cluster), **extra)
+                                                                  for extra, _m in spec_cases])
+    for (extra, message), refusal in zip(spec_cases, refusals):
+        assert message in refusal, (extra, refusal)
+    assert moto_server.recorded_actions() == []
 
 
 def test_a_cluster_without_a_lease_cannot_be_extended(cluster, moto_server, tmp_path):  # noqa: F811

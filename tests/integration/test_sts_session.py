@@ -14,7 +14,7 @@ import stat
 
 import boto3
 import pyotp
-from conftest import run_aws_tasks
+from conftest import run_aws_refusals, run_aws_tasks
 
 import rig
 
@@ -131,10 +131,10 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, moto_server):
         options = dict({"session_profile": "mfa", "credentials_file": str(credentials), "mfa_code": CODE,
                         "serial_number": SERIAL}, **options)
         options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items() if v is not None}
-        tasks.append(dict(session_task(**options), ignore_errors=True))
+        tasks.append(session_task(**options))
     moto_server.reset_recording()
-    results = run_aws_tasks(tmp_path, moto_server, tasks)
+    results = run_aws_refusals(tmp_path, moto_server, tasks)
     for (options, message), failed in zip(BAD_INPUT, results):
-        assert failed["failed"] is True and message in failed["msg"], (options, failed["msg"])
+        assert message in failed["msg"], (options, failed["msg"])
     assert "sts:GetSessionToken" not in moto_server.recorded_actions()
     assert credentials.read_text() == OTHERS_BEFORE
